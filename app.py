@@ -1,0 +1,43 @@
+"""The Threadline application factory."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from flask import Flask
+from rq import Queue
+
+from context.api import bp as threads_bp
+from context.store import ThreadStore
+from core import config as config_module
+from core.api import register_error_handlers
+from core.health import bp as health_bp
+from core.openapi import docs_bp
+from core.redis_server import RedisUnavailable, connect, describe
+
+log = logging.getLogger("threadline")
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: configuration, Redis, the RQ queue, stores and blueprints."""
+    app = Flask(__name__)
+    app.json.sort_keys = False  # keep the documented field order
+    app.config.update(config_module.load(overrides=overrides))
+    try:
+        redis_client = connect(app.config["REDIS_URL"])
+    except RedisUnavailable as exc:
+        # One line, no traceback: SystemExit with a message is printed as is.
+        raise SystemExit(f"threadline: {exc} (start Threadline with bin/run, or set REDIS_URL)") from None
+    if not app.config["THREADLINE_API_KEYS"]:
+        log.warning("THREADLINE_API_KEYS is not set: the API refuses every request until it is")
+    app.extensions["threadline.redis"] = redis_client
+    rq_connection = connect(app.config["REDIS_URL"], check=False, decode=False)
+    app.extensions["threadline.queue"] = Queue(app.config["QUEUE_NAME"], connection=rq_connection)
+    app.extensions["threadline.threads"] = ThreadStore(
+        redis_client, max_messages=app.config["MAX_MESSAGES_PER_THREAD"], max_logs=app.config["MAX_LOGS_PER_THREAD"])
+    register_error_handlers(app)
+    for blueprint in (health_bp, docs_bp, threads_bp):
+        app.register_blueprint(blueprint)
+    log.info("threadline ready: Redis %s, queue %s", describe(app.config["REDIS_URL"]), app.config["QUEUE_NAME"])
+    return app

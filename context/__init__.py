@@ -1,0 +1,1 @@
+"""Thread context: what the messaging platform knows of each conversation, stored in Redis."""

@@ -1,0 +1,86 @@
+"""The threads API: the messaging platform pushes thread context in and reads it back."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, current_app
+
+from context.schemas import (THREAD_ID_PATTERN, LogsAccepted, LogsIn, Message, PhoneQuery, Thread, ThreadIn,
+                             ThreadList)
+from context.store import MessageConflict, ThreadNotFound, ThreadStore
+from core.api import API_PREFIX, ApiError, require_api_key
+from core.openapi import API
+
+bp = Blueprint("threads", __name__, url_prefix=API_PREFIX)
+require_api_key(bp)
+
+_NOT_FOUND = ("no thread with that id", None)
+
+
+def thread_store() -> ThreadStore:
+    """The app's ThreadStore."""
+    return current_app.extensions["threadline.threads"]
+
+
+def _checked_id(thread_id: str) -> str:
+    if not re.match(THREAD_ID_PATTERN, thread_id):
+        raise ApiError(422, "invalid_field", "thread_id: 1-128 letters, digits or . _ : - (starting with a letter "
+                       "or digit)", "thread_id")
+    return thread_id
+
+
+def _not_found(thread_id: str) -> ApiError:
+    return ApiError(404, "not_found", f"no thread with id {thread_id!r}", "thread_id")
+
+
+@API.route(bp, "/threads/<thread_id>", "PUT", body=ThreadIn, summary="Create or replace a thread",
+           description="Attributes are replaced; messages are upserted by id; logs are added. Messages and logs "
+                       "already stored are never removed by a PUT.",
+           responses={200: ("replaced", Thread), 201: ("created", Thread)})
+def put_thread(thread_id: str, body: ThreadIn) -> tuple[Thread, int]:
+    store = thread_store()
+    created = store.put(_checked_id(thread_id), body)
+    return store.get(thread_id), 201 if created else 200
+
+
+@API.route(bp, "/threads/<thread_id>", "GET", summary="Read a whole thread",
+           responses={200: ("the thread, phone in E.164", Thread), 404: _NOT_FOUND})
+def get_thread(thread_id: str) -> tuple[Thread, int]:
+    try:
+        return thread_store().get(_checked_id(thread_id)), 200
+    except ThreadNotFound:
+        raise _not_found(thread_id) from None
+
+
+@API.route(bp, "/threads/<thread_id>/messages", "POST", body=Message, summary="Append one message",
+           description="Idempotent on the message id: the same message again answers 200; "
+                       "other content under an id already used answers 409.",
+           responses={201: ("appended", Message), 200: ("already there", Message), 404: _NOT_FOUND,
+                      409: ("the id holds another message", None)})
+def post_message(thread_id: str, body: Message) -> tuple[Message, int]:
+    try:
+        appended = thread_store().append_message(_checked_id(thread_id), body)
+    except ThreadNotFound:
+        raise _not_found(thread_id) from None
+    except MessageConflict:
+        raise ApiError(409, "conflict", f"message {body.id!r} already exists with other content", "id") from None
+    return appended.message, 201 if appended.created else 200
+
+
+@API.route(bp, "/threads/<thread_id>/logs", "POST", body=LogsIn, summary="Append one log entry or a list",
+           responses={201: ("appended", LogsAccepted), 404: _NOT_FOUND})
+def post_logs(thread_id: str, body: LogsIn) -> tuple[LogsAccepted, int]:
+    entries = body.entries()
+    try:
+        stored = thread_store().append_logs(_checked_id(thread_id), entries)
+    except ThreadNotFound:
+        raise _not_found(thread_id) from None
+    return LogsAccepted(accepted=len(entries), stored=stored), 201
+
+
+@API.route(bp, "/threads", "GET", query=PhoneQuery, summary="A customer's threads by phone",
+           description="Open and pending threads first, then resolved ones; each group newest activity first.",
+           responses={200: ("the threads, without transcripts", ThreadList)})
+def list_threads(query: PhoneQuery) -> tuple[ThreadList, int]:
+    return ThreadList(threads=thread_store().find_by_phone(query.phone, query.limit)), 200

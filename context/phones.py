@@ -1,0 +1,36 @@
+"""Phone numbers: E.164 normalisation and the region a locale implies."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+_REGION_SUBTAG = re.compile(r"^[A-Za-z]{2}$")
+
+
+def region_of_locale(locale: str | None) -> str | None:
+    """Return the ISO region of a BCP 47 locale ('en-US' -> 'US'), or None when it names none."""
+    if not locale:
+        return None
+    for subtag in re.split(r"[-_]", locale)[1:]:
+        if _REGION_SUBTAG.match(subtag):
+            return subtag.upper()
+    return None
+
+
+def to_e164(raw: str, region: str | None = None) -> str:
+    """Normalise raw to E.164, reading a national number in region; ValueError says why it is refused."""
+    text = raw.strip()
+    if not text:
+        raise ValueError("a phone number is required")
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+            hint = f"in region {region}" if region else "without a region: use the +country form"
+            raise ValueError(f"cannot read {text!r} as a phone number {hint}") from None
+        raise ValueError(f"{text!r} is not a phone number") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError(f"{text!r} is not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

