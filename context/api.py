@@ -6,8 +6,7 @@ import re
 
 from flask import Blueprint, current_app
 
-from context.schemas import (THREAD_ID_PATTERN, LogsAccepted, LogsIn, Message, PhoneQuery, Thread, ThreadIn,
-                             ThreadList)
+from context.schemas import THREAD_ID_PATTERN, LogsAccepted, LogsIn, Message, PhoneQuery, Thread, ThreadIn, ThreadList
 from context.store import MessageConflict, ThreadNotFound, ThreadStore
 from core.api import API_PREFIX, ApiError, require_api_key
 from core.openapi import API

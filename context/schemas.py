@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
-from enum import Enum
-from typing import Annotated, Optional
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, RootModel, StringConstraints,
-                      ValidationInfo, field_validator)
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from context.phones import region_of_locale, to_e164
 
@@ -21,7 +30,7 @@ Short = Annotated[str, StringConstraints(max_length=200)]
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def _time_zone(value: str) -> str:
@@ -48,19 +57,19 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class ThreadStatus(str, Enum):
+class ThreadStatus(StrEnum):
     open = "open"
     pending = "pending"
     resolved = "resolved"
 
 
-class Author(str, Enum):
+class Author(StrEnum):
     customer = "customer"
     agent = "agent"
     bot = "bot"
 
 
-class LogLevel(str, Enum):
+class LogLevel(StrEnum):
     debug = "debug"
     info = "info"
     warning = "warning"
@@ -71,11 +80,11 @@ class LogLevel(str, Enum):
 class Customer(Strict):
     """The person behind the thread; locale comes before phone because it decides how a national number reads."""
 
-    id: Optional[Annotated[str, StringConstraints(max_length=128)]] = None
-    name: Optional[Short] = None
-    email: Optional[Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = None
-    locale: Optional[Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")]] = None
-    time_zone: Optional[TimeZone] = None
+    id: Annotated[str, StringConstraints(max_length=128)] | None = None
+    name: Short | None = None
+    email: Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    locale: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")] | None = None
+    time_zone: TimeZone | None = None
     phone: Annotated[str, StringConstraints(max_length=40)] = Field(
         description="any common form; stored and returned in E.164, a national number read in the locale's region")
 
@@ -86,22 +95,22 @@ class Customer(Strict):
 
 
 class Device(Strict):
-    platform: Optional[Short] = None
-    os_version: Optional[Short] = None
-    app_version: Optional[Short] = None
-    model: Optional[Short] = None
+    platform: Short | None = None
+    os_version: Short | None = None
+    app_version: Short | None = None
+    model: Short | None = None
 
 
 class Attachment(Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
     url: Annotated[str, StringConstraints(max_length=2048), AfterValidator(_http_url)]
-    content_type: Optional[Annotated[str, StringConstraints(max_length=127)]] = None
+    content_type: Annotated[str, StringConstraints(max_length=127)] | None = None
 
 
 class Message(Strict):
     id: Id
     author: Author
-    name: Optional[Short] = None
+    name: Short | None = None
     text: Annotated[str, StringConstraints(max_length=MAX_MESSAGE_TEXT)] = ""
     sent_at: UtcDatetime
     attachments: Annotated[list[Attachment], Field(max_length=20)] = []
@@ -121,7 +130,7 @@ class ThreadAttributes(Strict):
     subject: Annotated[str, StringConstraints(min_length=1, max_length=500)]
     status: ThreadStatus = ThreadStatus.open
     customer: Customer
-    device: Optional[Device] = None
+    device: Device | None = None
     metadata: Metadata = {}
 
 

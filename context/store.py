@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Iterable
+from datetime import UTC, datetime
 
 import redis
 
@@ -58,7 +58,7 @@ def _ms(moment: datetime) -> int:
 
 
 def _from_ms(value: str | int) -> datetime:
-    return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
 
 
 def _compact(model: Message | LogEntry) -> str:
@@ -80,7 +80,7 @@ class ThreadStore:
 
         Messages and logs already stored and absent from the body are kept: a PUT never loses them.
         """
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         created = self._write_attributes(thread_id, thread, _ms(now))
         if thread.messages:
             self._merge_messages(thread_id, thread.messages, replace=True)
@@ -138,17 +138,18 @@ class ThreadStore:
 
     def _merge_messages(self, thread_id: str, messages: Iterable[Message], *, replace: bool) -> list[Appended]:
         messages = list(messages)
+        script_keys = [keys.thread(thread_id), keys.thread_messages(thread_id), keys.thread_message_order(thread_id)]
         with self.redis.pipeline(transaction=False) as pipe:
             for message in messages:
                 self._append_message(
-                    keys=[keys.thread(thread_id), keys.thread_messages(thread_id), keys.thread_message_order(thread_id)],
+                    keys=script_keys,
                     args=[message.id, _compact(message), _ms(message.sent_at), self.max_messages, int(replace)],
                     client=pipe)
             results = pipe.execute()
         if -1 in results:
             raise ThreadNotFound(thread_id)
         appended = []
-        for message, result in zip(messages, results):
+        for message, result in zip(messages, results, strict=True):
             if result in (1, 2):
                 appended.append(Appended(message, result == 1))
             elif result == _compact(message):
@@ -211,4 +212,4 @@ class ThreadStore:
                 pipe.zcard(keys.thread_message_order(thread_id))
             replies = pipe.execute()
         return [ThreadSummary(**self._attributes(thread_id, header), message_count=count)
-                for thread_id, header, count in zip(ids, replies[::2], replies[1::2]) if header]
+                for thread_id, header, count in zip(ids, replies[::2], replies[1::2], strict=True) if header]

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from flask import Blueprint, jsonify, request
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from core.api import API_PREFIX, ApiError, json_body, validate
+from core.api import API_PREFIX, json_body, validate
 
 _REF = "#/components/schemas/{model}"
 

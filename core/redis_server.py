@@ -41,7 +41,7 @@ def connect(url: str, *, check: bool = True, decode: bool = True) -> redis.Redis
     return client
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child before exec: ask Linux to SIGTERM us when the parent dies (no orphan server)."""
     pr_set_pdeathsig = 1
     try:
@@ -102,7 +102,7 @@ class EmbeddedRedis:
             "--save", "",
             "--logfile", str(self.data_dir / "redis.log"),
         ]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         deadline = time.monotonic() + timeout
         while True:
             try:

@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from core import config
-from core.redis_server import EmbeddedRedis, RedisUnavailable, connect, describe
+from core.redis_server import EmbeddedRedis, RedisUnavailable, connect, describe, die_with_parent
 
 ROOT = config.PROJECT_ROOT
 
@@ -46,9 +46,10 @@ class Runner:
         return url
 
     def _spawn(self, name: str, command: str) -> None:
-        # Its own session, so a Ctrl-C reaches only us and we stop things in order.
+        # Its own session, so a Ctrl-C reaches only us and we stop things in order; and it dies with us.
         self.children[name] = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=ROOT, env=self.environ,
-                                               stdin=subprocess.DEVNULL, start_new_session=True)
+                                               stdin=subprocess.DEVNULL, start_new_session=True,
+                                               preexec_fn=die_with_parent)
 
     def _wait_for_web(self, url: str, timeout: float = 30.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -64,7 +65,7 @@ class Runner:
 
     def stop(self) -> None:
         """Stop the processes (web first), then Redis; SIGTERM lets each finish cleanly."""
-        for name, child in self.children.items():
+        for child in self.children.values():
             if child.poll() is None:
                 os.killpg(child.pid, signal.SIGTERM)
         for child in self.children.values():

@@ -1,0 +1,70 @@
+"""The phone index follows status and phone changes, so an inbound call finds only open threads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from context.schemas import Message, ThreadIn
+from context.store import ThreadStore
+from core import keys
+from tests.conftest import thread_body
+
+PHONE = "+14155550123"
+OTHER = "+14155550199"
+
+
+def thread(**changes) -> ThreadIn:
+    return ThreadIn.model_validate(thread_body(**changes))
+
+
+def at(hour: int) -> datetime:
+    return datetime(2026, 11, 22, hour, tzinfo=UTC)
+
+
+def test_resolving_moves_a_thread_out_of_the_open_index_and_reopening_brings_it_back(app, redis_client):
+    store: ThreadStore = app.extensions["threadline.threads"]
+    store.put("t-1", thread(), now=at(9))
+    assert store.open_thread_ids(PHONE) == ["t-1"]
+
+    store.put("t-1", thread(status="pending"), now=at(10))
+    assert store.open_thread_ids(PHONE) == ["t-1"]
+
+    store.put("t-1", thread(status="resolved"), now=at(11))
+    assert store.open_thread_ids(PHONE) == []
+    assert [t.id for t in store.find_by_phone(PHONE)] == ["t-1"]
+    assert redis_client.zscore(keys.phone_threads(PHONE, resolved=True), "t-1") is not None
+
+    store.put("t-1", thread(status="open"), now=at(12))
+    assert store.open_thread_ids(PHONE) == ["t-1"]
+    assert redis_client.exists(keys.phone_threads(PHONE, resolved=True)) == 0
+
+
+def test_changing_the_customers_phone_moves_the_thread_to_the_new_number(app):
+    store: ThreadStore = app.extensions["threadline.threads"]
+    store.put("t-1", thread(), now=at(9))
+    store.put("t-1", thread(customer={"phone": OTHER}), now=at(10))
+    assert store.open_thread_ids(PHONE) == []
+    assert store.find_by_phone(PHONE) == []
+    assert store.open_thread_ids(OTHER) == ["t-1"]
+
+
+def test_open_threads_are_ordered_by_last_activity(app):
+    store: ThreadStore = app.extensions["threadline.threads"]
+    store.put("a", thread(messages=[]), now=at(9))
+    store.put("b", thread(messages=[]), now=at(10))
+    assert store.open_thread_ids(PHONE) == ["b", "a"]
+    store.append_message("a", Message(id="new", author="customer", text="still broken", sent_at=at(11)))
+    assert store.open_thread_ids(PHONE) == ["a", "b"]
+    # An older message does not move activity back.
+    store.append_message("b", Message(id="old", author="customer", text="earlier", sent_at=at(1)))
+    assert store.open_thread_ids(PHONE) == ["a", "b"]
+    assert store.get("b").last_activity_at == at(10)
+
+
+def test_lookup_reads_only_the_callers_index(app, redis_client):
+    store: ThreadStore = app.extensions["threadline.threads"]
+    for i in range(50):
+        store.put(f"other-{i}", thread(customer={"phone": f"+1415555{1000 + i}"}, messages=[]), now=at(9))
+    store.put("mine", thread(messages=[]), now=at(9))
+    assert store.open_thread_ids(PHONE) == ["mine"]
+    assert redis_client.zcard(keys.phone_threads(PHONE, resolved=False)) == 1

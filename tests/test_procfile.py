@@ -1,0 +1,65 @@
+"""The Procfile's processes: what they name imports and runs."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from flask import Flask
+from rq import Queue
+
+from core import config
+from core.runner import procfile
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def argv(command: str, env: dict[str, str]) -> list[str]:
+    """The arguments bash makes of a Procfile command line."""
+    out = subprocess.run(["bash", "-c", f'set -- {command}; printf "%s\\n" "$@"'], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return out.splitlines()
+
+
+def test_procfile_has_a_web_and_a_worker_process():
+    assert set(procfile()) == {"web", "worker"}
+
+
+def test_web_imports_the_factory_it_names_and_builds_an_app(redis_url, monkeypatch):
+    args = argv(procfile()["web"], dict(os.environ))
+    assert args[0] == "gunicorn" and (BIN / "gunicorn").exists()
+    module_name, _, call = args[-1].partition(":")
+    assert call.endswith("()")
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    factory = getattr(importlib.import_module(module_name), call.removesuffix("()"))
+    assert isinstance(factory(), Flask)
+
+
+def test_gunicorn_accepts_its_configuration(redis_url):
+    env = {**os.environ, "PORT": "8123", "REDIS_URL": redis_url}
+    result = subprocess.run([BIN / "gunicorn", "--check-config", "--print-config", "app:create_app()"],
+                            cwd=ROOT, capture_output=True, text=True, env=env, check=True)
+    settings = dict(line.split(" = ", 1) for line in result.stdout.splitlines() if " = " in line)
+    settings = {key.strip(): value.strip() for key, value in settings.items()}
+    assert settings["bind"] == "['0.0.0.0:8123']"
+    assert settings["worker_class"] == "gthread"
+    assert settings["preload_app"] == "True"
+    assert "%(U)s" in settings["access_log_format"] and "%(r)s" not in settings["access_log_format"]
+
+
+def test_worker_serves_the_apps_queue_on_the_apps_redis(app, redis_url):
+    queue: Queue = app.extensions["threadline.queue"]
+    job = queue.enqueue("os.getcwd")
+    env = {**os.environ, "REDIS_URL": redis_url}
+    args = argv(procfile()["worker"], env)
+    assert args[:3] == ["rq", "worker", "--with-scheduler"]
+    assert args[-1] == config.DEFAULTS["QUEUE_NAME"] == queue.name
+    subprocess.run([BIN / args[0], *args[1:], "--burst"], cwd=ROOT, env=env, check=True, capture_output=True,
+                   timeout=60)
+    job.refresh()
+    assert job.get_status() == "finished"
+    assert job.return_value() == str(ROOT)
