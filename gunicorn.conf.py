@@ -12,3 +12,5 @@ preload_app = True
 accesslog = "-"
 # The path without its query string: queries can carry phone numbers, which stay out of logs.
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+# gunicorn's control socket lives at one path per user, so two instances on a machine would fight over it.
+control_socket_disable = True
