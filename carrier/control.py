@@ -1,0 +1,188 @@
+"""The carrier's own controls under /_carrier/: numbers, phone scripts, inbound calls, call timelines."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, render_template, request
+
+from carrier.engine import Engine
+from carrier.state import ANSWERS, Call, CarrierState, PhoneScript, new_sid
+
+bp = Blueprint("carrier_control", __name__, url_prefix="/_carrier", template_folder="templates",
+               static_folder="static")
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+ADDRESS = re.compile(r"^(\+[1-9]\d{6,14}|client:[A-Za-z0-9_.@-]{1,256})$")
+
+
+class ControlError(Exception):
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+
+@bp.errorhandler(ControlError)
+def _control_error(exc: ControlError) -> Any:
+    body: dict[str, Any] = {"code": "invalid" if exc.status == 422 else "not_found", "message": exc.message}
+    if exc.field:
+        body["field"] = exc.field
+    return jsonify(error=body), exc.status
+
+
+def _state() -> CarrierState:
+    return current_app.extensions["carrier.state"]
+
+
+def _engine() -> Engine:
+    return current_app.extensions["carrier.engine"]
+
+
+def _json() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if data is None:
+        data = {} if not request.get_data() else None
+    if not isinstance(data, dict):
+        raise ControlError(422, "the body must be a JSON object")
+    return data
+
+
+@bp.put("/numbers/<phone>")
+def put_number(phone: str) -> Any:
+    """Give the account a phone number (an IncomingPhoneNumber with its own SID)."""
+    if not E164.match(phone):
+        raise ControlError(422, "the number must be E.164, e.g. +14155550100", "phone")
+    body = _json()
+    number = _state().add_number(phone, body.get("friendly_name"))
+    for key in ("voice_url", "voice_fallback_url", "status_callback"):
+        if key in body:
+            setattr(number, key, body[key])
+    return jsonify(number.to_json())
+
+
+def script_from(body: dict[str, Any]) -> PhoneScript:
+    """Validate a phone script; ControlError names the field at fault."""
+    known = {"answer", "ring_seconds", "keys", "speech", "hangup_after", "record_seconds"}
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise ControlError(422, f"unknown field {unknown[0]!r}", unknown[0])
+    script = PhoneScript()
+    if "answer" in body:
+        if body["answer"] not in ANSWERS:
+            raise ControlError(422, f"answer must be one of {', '.join(ANSWERS)}", "answer")
+        script.answer = body["answer"]
+    for key in ("ring_seconds", "hangup_after", "record_seconds"):
+        if key in body:
+            value = body[key]
+            if value is None and key == "hangup_after":
+                continue
+            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+                raise ControlError(422, f"{key} must be a number of seconds", key)
+            setattr(script, key, float(value))
+    for key in ("keys", "speech"):
+        if key in body:
+            values = body[key]
+            if not isinstance(values, list) or not all(v is None or isinstance(v, str) for v in values):
+                raise ControlError(422, f"{key} must be a list of strings (null to enter nothing)", key)
+            if key == "keys" and any(v and not re.fullmatch(r"[0-9*#w]+", v) for v in values):
+                raise ControlError(422, "keys may hold only 0-9, * and #", key)
+            setattr(script, key, list(values))
+    return script
+
+
+@bp.put("/phones/<path:address>")
+def put_phone(address: str) -> Any:
+    """Script how a phone (E.164 or client:identity) behaves when called, and what it enters."""
+    if not ADDRESS.match(address):
+        raise ControlError(422, "the phone must be E.164 or client:identity", "phone")
+    script = script_from(_json())
+    with _state().lock:
+        _state().phones[address] = script
+    return jsonify(address=address, **script.__dict__)
+
+
+@bp.post("/inbound")
+def inbound() -> Any:
+    """A phone dials one of the account's numbers; the number's VoiceUrl answers, as with Twilio."""
+    body = _json()
+    caller, dialled = body.get("from"), body.get("to")
+    if not isinstance(caller, str) or not ADDRESS.match(caller):
+        raise ControlError(422, "from must be an E.164 number", "from")
+    number = _state().number_by_phone(dialled) if isinstance(dialled, str) else None
+    if number is None:
+        raise ControlError(422, "to must be one of the account's numbers (PUT /_carrier/numbers/{e164})", "to")
+    call = Call(new_sid("CA"), number.account_sid, number.phone_number, caller, "inbound",
+                phone_number_sid=number.sid, url=number.voice_url, method=number.voice_method,
+                fallback_url=number.voice_fallback_url, fallback_method=number.voice_fallback_method,
+                status_callback=number.status_callback, status_callback_method=number.status_callback_method)
+    _engine().start(call, _state().script_for(caller))
+    return jsonify(sid=call.sid), 201
+
+
+def timeline(call: Call, state: CarrierState) -> dict[str, Any]:
+    """A call with what happened on it, and its child legs the same way."""
+    with state.lock:
+        legs = [c for c in state.calls.values() if c.parent_call_sid == call.sid]
+        return {**call.to_json(), "events": list(call.events), "webhooks": list(call.webhooks),
+                "errors": list(call.errors), "legs": [timeline(leg, state) for leg in legs]}
+
+
+@bp.get("/calls")
+def list_calls() -> Any:
+    state = _state()
+    with state.lock:
+        top = [c for c in state.calls.values() if c.parent_call_sid is None]
+        return jsonify(calls=[timeline(c, state) for c in reversed(top)])
+
+
+def _call(sid: str) -> Call:
+    call = _state().calls.get(sid)
+    if call is None:
+        raise ControlError(404, f"no call {sid}")
+    return call
+
+
+@bp.get("/calls/<sid>")
+def get_call(sid: str) -> Any:
+    return jsonify(timeline(_call(sid), _state()))
+
+
+@bp.post("/calls/<sid>/answer")
+def answer(sid: str) -> Any:
+    """Pick up a ringing phone whose script says it is answered by hand."""
+    leg = _engine().legs.get(_call(sid).sid)
+    if leg is None or leg.script.answer != "manual":
+        raise ControlError(422, "only a ringing phone scripted as 'manual' can be answered here")
+    leg.manual_answer.set()
+    return jsonify(sid=sid, answered=True)
+
+
+@bp.post("/calls/<sid>/keys")
+def press_keys(sid: str) -> Any:
+    digits = str(_json().get("digits", ""))
+    if not re.fullmatch(r"[0-9*#]{1,32}", digits):
+        raise ControlError(422, "digits must be 1-32 of 0-9, * and #", "digits")
+    leg = _engine().legs.get(_call(sid).sid)
+    if leg is None:
+        raise ControlError(422, "the call is over")
+    for digit in digits:
+        leg.manual_keys.put(digit)
+    leg.key_pressed.set()
+    return jsonify(sid=sid, pressed=digits)
+
+
+@bp.post("/calls/<sid>/hangup")
+def hang_up(sid: str) -> Any:
+    """The phone on this leg hangs up."""
+    call = _call(sid)
+    _engine().update(call, status="completed")
+    return jsonify(sid=sid)
+
+
+@bp.get("/")
+def page() -> Any:
+    """The dev phone: live calls, their timelines, and buttons to answer and press keys."""
+    state = _state()
+    return render_template("carrier/phone.html", numbers=list(state.numbers.values()),
+                           phones=dict(state.phones))

@@ -1,0 +1,56 @@
+"""The carrier as a Flask app on a real HTTP server, in a thread of its own."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from typing import Any
+
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from carrier import control, rest
+from carrier.engine import Engine
+from carrier.state import CarrierState
+
+
+def create_carrier_app(state: CarrierState, engine: Engine) -> Flask:
+    app = Flask(__name__)
+    app.extensions["carrier.state"] = state
+    app.extensions["carrier.engine"] = engine
+    app.register_blueprint(rest.bp)
+    app.register_blueprint(control.bp)
+    return app
+
+
+class CarrierServer:
+    """Starts the carrier on host:port (0 picks a free port) and stops it, with its calls."""
+
+    def __init__(self, account_sid: str | None = None, auth_token: str | None = None, *, host: str = "127.0.0.1",
+                 port: int = 0, scale: float = 1.0, numbers: tuple[str, ...] = (), quiet: bool = True) -> None:
+        if quiet:
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self.state = CarrierState(account_sid or "AC" + secrets.token_hex(16), auth_token or secrets.token_hex(16))
+        self._server: BaseWSGIServer = make_server(host, port, None, threaded=True)  # type: ignore[arg-type]
+        self.url = f"http://{host}:{self._server.server_port}"
+        self.engine = Engine(self.state, self.url, scale)
+        self._server.app = create_carrier_app(self.state, self.engine)
+        for number in numbers:
+            self.state.add_number(number)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="carrier-http", daemon=True)
+
+    def start(self) -> CarrierServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.engine.stop()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> CarrierServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

@@ -1,0 +1,202 @@
+"""The carrier's records: phone numbers, phone scripts, calls and recordings, in memory behind one lock."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+
+API_VERSION = "2010-04-01"
+ANSWERS = ("human", "machine", "busy", "no-answer", "failed", "manual")
+FINAL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
+
+
+def new_sid(prefix: str) -> str:
+    return prefix + secrets.token_hex(16)
+
+
+def rfc2822(moment: datetime | None) -> str | None:
+    return format_datetime(moment) if moment else None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass
+class PhoneScript:
+    """How a simulated phone behaves when called; unscripted phones answer as a human who presses nothing."""
+
+    answer: str = "human"
+    ring_seconds: float = 2.0
+    keys: list[str | None] = field(default_factory=list)
+    speech: list[str | None] = field(default_factory=list)
+    hangup_after: float | None = None
+    record_seconds: float = 4.0
+
+    def input_for(self, index: int, dtmf: bool, speech: bool) -> tuple[str, str] | None:
+        """What the phone enters at its index-th Gather: ('dtmf', keys), ('speech', words) or None."""
+        if dtmf and index < len(self.keys) and self.keys[index]:
+            return "dtmf", str(self.keys[index])
+        if speech and index < len(self.speech) and self.speech[index]:
+            return "speech", str(self.speech[index])
+        return None
+
+
+@dataclass
+class IncomingNumber:
+    sid: str
+    account_sid: str
+    phone_number: str
+    friendly_name: str
+    voice_url: str | None = None
+    voice_method: str = "POST"
+    voice_fallback_url: str | None = None
+    voice_fallback_method: str = "POST"
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    date_created: datetime = field(default_factory=utcnow)
+    date_updated: datetime = field(default_factory=utcnow)
+
+    def to_json(self) -> dict[str, Any]:
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/IncomingPhoneNumbers/{self.sid}.json"
+        return {
+            "account_sid": self.account_sid, "address_sid": None, "address_requirements": "none",
+            "api_version": API_VERSION, "beta": False,
+            "capabilities": {"voice": True, "sms": False, "mms": False, "fax": False},
+            "date_created": rfc2822(self.date_created), "date_updated": rfc2822(self.date_updated),
+            "friendly_name": self.friendly_name, "identity_sid": None, "phone_number": self.phone_number,
+            "origin": "twilio", "sid": self.sid, "sms_application_sid": None, "sms_fallback_method": "POST",
+            "sms_fallback_url": None, "sms_method": "POST", "sms_url": None,
+            "status_callback": self.status_callback, "status_callback_method": self.status_callback_method,
+            "trunk_sid": None, "uri": uri, "voice_receive_mode": "voice", "voice_application_sid": None,
+            "voice_caller_id_lookup": False, "voice_fallback_method": self.voice_fallback_method,
+            "voice_fallback_url": self.voice_fallback_url, "voice_method": self.voice_method,
+            "voice_url": self.voice_url, "emergency_status": "Inactive", "emergency_address_sid": None,
+            "emergency_address_status": "unregistered", "bundle_sid": None, "status": "in-use", "type": "local",
+        }
+
+
+@dataclass
+class Recording:
+    sid: str
+    account_sid: str
+    call_sid: str
+    duration: int
+    source: str = "RecordVerb"
+    date_created: datetime = field(default_factory=utcnow)
+
+    def to_json(self) -> dict[str, Any]:
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{self.sid}.json"
+        return {
+            "account_sid": self.account_sid, "api_version": API_VERSION, "call_sid": self.call_sid,
+            "conference_sid": None, "date_created": rfc2822(self.date_created),
+            "date_updated": rfc2822(self.date_created), "start_time": rfc2822(self.date_created),
+            "duration": str(self.duration), "sid": self.sid, "price": None, "price_unit": "USD",
+            "status": "completed", "channels": 1, "source": self.source, "error_code": None, "uri": uri,
+            "encryption_details": None, "subresource_uris": {}, "media_url": None,
+        }
+
+
+@dataclass
+class Call:
+    """A call leg as the REST API shows it, plus what the carrier saw happen on it."""
+
+    sid: str
+    account_sid: str
+    to: str
+    from_: str
+    direction: str  # inbound | outbound-api | outbound-dial
+    parent_call_sid: str | None = None
+    phone_number_sid: str | None = None
+    status: str = "queued"
+    answered_by: str | None = None
+    url: str | None = None
+    method: str = "POST"
+    twiml: str | None = None
+    fallback_url: str | None = None
+    fallback_method: str = "POST"
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    status_callback_events: tuple[str, ...] = ("completed",)
+    machine_detection: str | None = None
+    async_amd: bool = False
+    async_amd_status_callback: str | None = None
+    async_amd_status_callback_method: str = "POST"
+    timeout: float = 60
+    time_limit: float = 14400
+    date_created: datetime = field(default_factory=utcnow)
+    date_updated: datetime = field(default_factory=utcnow)
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    duration: int | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    webhooks: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def ended(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    def to_json(self) -> dict[str, Any]:
+        base = f"/{API_VERSION}/Accounts/{self.account_sid}/Calls/{self.sid}"
+        return {
+            "sid": self.sid, "date_created": rfc2822(self.date_created), "date_updated": rfc2822(self.date_updated),
+            "parent_call_sid": self.parent_call_sid, "account_sid": self.account_sid, "to": self.to,
+            "to_formatted": self.to, "from": self.from_, "from_formatted": self.from_,
+            "phone_number_sid": self.phone_number_sid, "status": self.status,
+            "start_time": rfc2822(self.start_time), "end_time": rfc2822(self.end_time),
+            "duration": None if self.duration is None else str(self.duration), "price": None, "price_unit": "USD",
+            "direction": self.direction, "answered_by": self.answered_by, "api_version": API_VERSION,
+            "forwarded_from": None, "group_sid": None, "caller_name": None, "queue_time": "0", "trunk_sid": None,
+            "uri": f"{base}.json",
+            "subresource_uris": {name: f"{base}/{name.title()}.json" for name in
+                                 ("notifications", "recordings", "events")},
+        }
+
+
+class CarrierState:
+    """Every record the carrier keeps; all reads and writes go through the lock."""
+
+    def __init__(self, account_sid: str, auth_token: str) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.lock = threading.RLock()
+        self.numbers: dict[str, IncomingNumber] = {}  # by sid
+        self.phones: dict[str, PhoneScript] = {}  # by E.164 or client:identity
+        self.calls: dict[str, Call] = {}  # by sid, in creation order
+        self.recordings: dict[str, Recording] = {}
+        self.changed = threading.Condition(self.lock)  # notified whenever a call changes, for the page
+
+    def add_number(self, phone_number: str, friendly_name: str | None = None) -> IncomingNumber:
+        with self.lock:
+            existing = self.number_by_phone(phone_number)
+            if existing:
+                return existing
+            number = IncomingNumber(new_sid("PN"), self.account_sid, phone_number, friendly_name or phone_number)
+            self.numbers[number.sid] = number
+            return number
+
+    def number_by_phone(self, phone_number: str) -> IncomingNumber | None:
+        with self.lock:
+            return next((n for n in self.numbers.values() if n.phone_number == phone_number), None)
+
+    def script_for(self, address: str) -> PhoneScript:
+        with self.lock:
+            return self.phones.get(address) or PhoneScript()
+
+    def add_call(self, call: Call) -> Call:
+        with self.lock:
+            self.calls[call.sid] = call
+            self.changed.notify_all()
+            return call
+
+    def touch(self, call: Call) -> None:
+        with self.lock:
+            call.date_updated = utcnow()
+            self.changed.notify_all()

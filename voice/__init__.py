@@ -1,0 +1,1 @@
+"""Voice: Twilio webhooks, TwiML builders and the Twilio REST client."""

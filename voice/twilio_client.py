@@ -1,0 +1,34 @@
+"""The one way Threadline reaches Twilio's REST API: twilio.rest.Client, optionally sent to another base URL."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+_TWILIO_HOST = re.compile(r"^https://[^/]*twilio\.com")
+
+
+class RedirectingHttpClient(TwilioHttpClient):
+    """Sends every request meant for a twilio.com host to base_url instead (the local carrier)."""
+
+    def __init__(self, base_url: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.base_url = base_url.rstrip("/")
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        return super().request(method, _TWILIO_HOST.sub(self.base_url, url), *args, **kwargs)
+
+
+def make_client(account_sid: str, auth_token: str, api_base_url: str | None = None, timeout: float = 10) -> Client:
+    """A Twilio client; with api_base_url every request goes there, whatever TWILIO_EDGE/TWILIO_REGION say."""
+    if not api_base_url:
+        return Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
+    client = Client(account_sid, auth_token, http_client=RedirectingHttpClient(api_base_url, timeout=timeout))
+    # The edge and region rewrite hostnames ("api.sydney.au1.twilio.com"); with a base URL they mean nothing.
+    client.edge = None
+    client.region = None
+    return client
