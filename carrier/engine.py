@@ -508,7 +508,7 @@ class Engine:
             to = noun.text if noun.tag == "Number" else f"client:{identity}"
             child = Call(new_sid("CA"), leg.call.account_sid, to, verb.attr("callerId") or leg.call.from_,
                          "outbound-dial", parent_call_sid=leg.call.sid, timeout=timeout,
-                         status_callback=noun.attr("statusCallback"),
+                         status_callback=urljoin(document.url or "", noun.attr("statusCallback") or "") or None,
                          status_callback_method=noun.attr("statusCallbackMethod", "POST") or "POST",
                          status_callback_events=tuple((noun.attr("statusCallbackEvent") or "completed").split()))
             child.url = urljoin(document.url or "", noun.attr("url")) if noun.attr("url") else None

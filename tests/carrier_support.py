@@ -1,0 +1,176 @@
+"""A webhook app written only with twilio's VoiceResponse, served over real HTTP, and helpers for carrier tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, Response, request
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
+from werkzeug.serving import make_server
+
+AGENT = "+14155550777"
+SUPPORT = "+14155550100"
+CUSTOMER = "+14155550123"
+
+
+@dataclass
+class Hit:
+    path: str
+    form: dict[str, str]
+    signed: bool
+
+
+@dataclass
+class VoiceApp:
+    """An IVR menu that gathers a digit and dials an agent with a whisper; plus failure endpoints."""
+
+    auth_token: str
+    hits: list[Hit] = field(default_factory=list)
+    url: str = ""
+
+    def build(self) -> Flask:
+        app = Flask("ivr")
+        validator = RequestValidator(self.auth_token)
+
+        def twiml(response: VoiceResponse) -> Response:
+            return Response(str(response), mimetype="text/xml")
+
+        @app.before_request
+        def _record() -> None:
+            signed = validator.validate(request.url, request.form, request.headers.get("X-Twilio-Signature", ""))
+            self.hits.append(Hit(request.path, request.form.to_dict(), signed))
+
+        @app.post("/ivr")
+        def ivr() -> Response:
+            response = VoiceResponse()
+            gather = Gather(num_digits=1, action="/ivr/choice", timeout=5)
+            gather.say("Welcome to Acme. Press 1 to talk to support.", voice="Polly.Joanna", language="en-US")
+            response.append(gather)
+            response.say("We did not get your choice. Goodbye.")
+            response.hangup()
+            return twiml(response)
+
+        @app.post("/ivr/choice")
+        def choice() -> Response:
+            response = VoiceResponse()
+            if request.form.get("Digits") == "1":
+                response.say("Connecting you to an agent.")
+                dial = Dial(action="/ivr/after-dial", timeout=20, caller_id=SUPPORT)
+                dial.number(AGENT, url="/ivr/whisper", status_callback="/status",
+                            status_callback_event="initiated ringing answered completed")
+                response.append(dial)
+            else:
+                response.say("That is not an option.")
+                response.redirect("/ivr")
+            return twiml(response)
+
+        @app.post("/ivr/whisper")
+        def whisper() -> Response:
+            response = VoiceResponse()
+            gather = Gather(num_digits=1, action="/ivr/accept", timeout=5)
+            gather.say("Call from Jane about the app crashing at login. Press 1 to accept.")
+            response.append(gather)
+            response.hangup()
+            return twiml(response)
+
+        @app.post("/ivr/accept")
+        def accept() -> Response:
+            response = VoiceResponse()
+            if request.form.get("Digits") != "1":
+                response.hangup()
+            return twiml(response)
+
+        @app.post("/ivr/after-dial")
+        def after_dial() -> Response:
+            response = VoiceResponse()
+            response.say(f"Dial ended: {request.form.get('DialCallStatus')}.")
+            response.hangup()
+            return twiml(response)
+
+        @app.route("/status", methods=["GET", "POST"])
+        def status() -> Response:
+            return Response(status=204)
+
+        @app.post("/broken")
+        def broken() -> Response:
+            return Response("oops", status=500)
+
+        @app.post("/plain")
+        def plain() -> Response:
+            return Response("hello", mimetype="text/plain")
+
+        @app.post("/garbled")
+        def garbled() -> Response:
+            return Response("<Response><Say>unclosed</Response>", mimetype="text/xml")
+
+        @app.post("/fallback")
+        def fallback() -> Response:
+            response = VoiceResponse()
+            response.say("Sorry, we are having trouble. Please call back later.")
+            return twiml(response)
+
+        @app.route("/echo", methods=["GET", "POST"])
+        def echo() -> Response:
+            response = VoiceResponse()
+            response.say(f"You are {request.values.get('AnsweredBy', 'unknown')}.")
+            return twiml(response)
+
+        @app.post("/record")
+        def record() -> Response:
+            response = VoiceResponse()
+            response.say("Leave a message after the beep.")
+            response.record(action="/recorded", max_length=30, timeout=3, recording_status_callback="/status")
+            return twiml(response)
+
+        @app.post("/recorded")
+        def recorded() -> Response:
+            response = VoiceResponse()
+            response.say("Thank you.")
+            response.hangup()
+            return twiml(response)
+
+        @app.post("/reject")
+        def reject() -> Response:
+            response = VoiceResponse()
+            response.reject(reason="busy")
+            return twiml(response)
+
+        @app.post("/hold")
+        def hold() -> Response:
+            response = VoiceResponse()
+            response.say("Please hold.")
+            response.pause(length=600)
+            return twiml(response)
+
+        return app
+
+    def hits_to(self, path: str) -> list[Hit]:
+        return [hit for hit in self.hits if hit.path == path]
+
+
+class Served:
+    """A WSGI app on a free local port, in a thread."""
+
+    def __init__(self, app: Flask) -> None:
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 15, message: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {message}")

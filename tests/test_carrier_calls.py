@@ -1,0 +1,231 @@
+"""Calls through the carrier: the twilio library places them, the carrier runs the app's TwiML over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from twilio.base.exceptions import TwilioRestException
+
+from carrier.server import CarrierServer
+from tests.carrier_support import AGENT, CUSTOMER, SUPPORT, Served, VoiceApp, wait_until
+from voice.twilio_client import make_client
+
+SCALE = 0.005
+
+
+@pytest.fixture
+def carrier() -> Iterator[CarrierServer]:
+    with CarrierServer(scale=SCALE, numbers=(SUPPORT,)) as server:
+        yield server
+
+
+@pytest.fixture
+def voice_app(carrier: CarrierServer) -> Iterator[VoiceApp]:
+    app = VoiceApp(carrier.state.auth_token)
+    served = Served(app.build())
+    app.url = served.url
+    yield app
+    served.stop()
+    assert app.hits, "the app was never called"
+    assert all(hit.signed for hit in app.hits), [h.path for h in app.hits if not h.signed]
+
+
+@pytest.fixture
+def twilio(carrier: CarrierServer) -> Any:
+    return make_client(carrier.state.account_sid, carrier.state.auth_token, carrier.url)
+
+
+def script(carrier: CarrierServer, phone: str, **behaviour: Any) -> None:
+    response = requests.put(f"{carrier.url}/_carrier/phones/{phone}", json=behaviour, timeout=5)
+    assert response.status_code == 200, response.text
+
+
+def timeline(carrier: CarrierServer, sid: str) -> dict[str, Any]:
+    return requests.get(f"{carrier.url}/_carrier/calls/{sid}", timeout=5).json()
+
+
+def finished(carrier: CarrierServer, sid: str) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        call = timeline(carrier, sid)
+        ended = call["status"] in ("completed", "busy", "failed", "no-answer", "canceled")
+        return call if ended and all(leg["status"] not in ("queued", "ringing", "in-progress")
+                                     for leg in call["legs"]) else None
+    return wait_until(done, message=f"call {sid} to end")
+
+
+def heard(call: dict[str, Any]) -> list[str]:
+    return [e.get("text") or e.get("url") for e in call["events"] if e["kind"] == "heard"]
+
+
+def place(twilio: Any, voice_app: VoiceApp, path: str, to: str = CUSTOMER, **kwargs: Any) -> str:
+    return twilio.calls.create(to=to, from_=SUPPORT, url=f"{voice_app.url}{path}", **kwargs).sid
+
+
+def test_ivr_menu_dials_the_agent_with_a_whisper_and_bridges(carrier, twilio, voice_app):
+    script(carrier, CUSTOMER, keys=["1"], hangup_after=200)
+    script(carrier, AGENT, keys=["1"], ring_seconds=3, hangup_after=60)
+    call = finished(carrier, place(twilio, voice_app, "/ivr"))
+
+    assert heard(call)[:2] == ["Welcome to Acme. Press 1 to talk to support.", "Connecting you to an agent."]
+    assert heard(call)[-1] == "Dial ended: completed."
+    assert [e["digits"] for e in call["events"] if e["kind"] == "pressed"] == ["1"]
+    agent = call["legs"][0]
+    assert (agent["to"], agent["from"], agent["direction"]) == (AGENT, SUPPORT, "outbound-dial")
+    assert agent["parent_call_sid"] == call["sid"]
+    assert heard(agent) == ["Call from Jane about the app crashing at login. Press 1 to accept."]
+    assert [e["kind"] for e in agent["events"]].count("bridged") == 1
+    assert agent["status"] == "completed" and 55 <= int(agent["duration"]) <= 75
+
+    after = voice_app.hits_to("/ivr/after-dial")[0].form
+    assert after["DialCallStatus"] == "completed" and after["DialCallSid"] == agent["sid"]
+    assert after["DialBridged"] == "true" and int(after["DialCallDuration"]) >= 55
+    whisper = voice_app.hits_to("/ivr/whisper")[0].form
+    assert whisper["ParentCallSid"] == call["sid"] and whisper["Direction"] == "outbound-dial"
+
+    statuses = [h.form for h in wait_until(lambda: len(voice_app.hits_to("/status")) == 4 and
+                                           voice_app.hits_to("/status"))]
+    assert [s["CallStatus"] for s in statuses] == ["initiated", "ringing", "in-progress", "completed"]
+    assert [int(s["SequenceNumber"]) for s in statuses] == [0, 1, 2, 3]
+    assert statuses[-1]["CallDuration"] == agent["duration"] and all(s["CallSid"] == agent["sid"] for s in statuses)
+
+
+def test_an_agent_who_does_not_accept_the_whisper_is_no_answer(carrier, twilio, voice_app):
+    script(carrier, CUSTOMER, keys=["1"])
+    script(carrier, AGENT, keys=["9"])
+    call = finished(carrier, place(twilio, voice_app, "/ivr"))
+    after = voice_app.hits_to("/ivr/after-dial")[0].form
+    assert (after["DialCallStatus"], after["DialBridged"]) == ("no-answer", "false")
+    assert heard(call)[-1] == "Dial ended: no-answer."
+    assert call["legs"][0]["status"] == "completed"
+
+
+@pytest.mark.parametrize(("answer", "dial_status"), [("busy", "busy"), ("no-answer", "no-answer"),
+                                                     ("failed", "failed")])
+def test_an_unreachable_agent_gives_its_dial_status(carrier, twilio, voice_app, answer, dial_status):
+    script(carrier, CUSTOMER, keys=["1"])
+    script(carrier, AGENT, answer=answer)
+    call = finished(carrier, place(twilio, voice_app, "/ivr"))
+    assert voice_app.hits_to("/ivr/after-dial")[0].form["DialCallStatus"] == dial_status
+    assert call["legs"][0]["status"] == answer
+
+
+def test_gather_falls_through_when_nothing_is_pressed(carrier, twilio, voice_app):
+    call = finished(carrier, place(twilio, voice_app, "/ivr"))  # unscripted: a human who presses nothing
+    assert heard(call) == ["Welcome to Acme. Press 1 to talk to support.", "We did not get your choice. Goodbye."]
+    assert voice_app.hits_to("/ivr/choice") == []
+
+
+def test_gather_takes_keys_in_turn_and_redirect_reenters_the_menu(carrier, twilio, voice_app):
+    script(carrier, CUSTOMER, keys=["7", "1"], speech=[], hangup_after=30)
+    script(carrier, AGENT, answer="busy")
+    finished(carrier, place(twilio, voice_app, "/ivr"))
+    assert [h.form["Digits"] for h in voice_app.hits_to("/ivr/choice")] == ["7", "1"]
+    assert len(voice_app.hits_to("/ivr")) == 2
+
+
+def test_busy_failed_and_unanswered_phones_end_the_call_with_that_status(carrier, twilio, voice_app):
+    for phone, answer in (("+14155550201", "busy"), ("+14155550202", "failed"), ("+14155550203", "no-answer")):
+        script(carrier, phone, answer=answer)
+        sid = place(twilio, voice_app, "/ivr", to=phone, status_callback=f"{voice_app.url}/status")
+        assert finished(carrier, sid)["status"] == answer
+        assert twilio.calls(sid).fetch().status == answer
+    completed = [h.form for h in wait_until(lambda: len(voice_app.hits_to("/status")) == 3 and
+                                            voice_app.hits_to("/status"))]
+    assert sorted(f["CallStatus"] for f in completed) == ["busy", "failed", "no-answer"]
+    assert voice_app.hits_to("/ivr") == []
+
+
+def test_machine_detection_reports_who_answered(carrier, twilio, voice_app):
+    script(carrier, "+14155550301", answer="machine")
+    sync = finished(carrier, place(twilio, voice_app, "/echo", to="+14155550301", machine_detection="Enable"))
+    assert heard(sync) == ["You are machine_start."] and sync["answered_by"] == "machine_start"
+    human = finished(carrier, place(twilio, voice_app, "/echo", machine_detection="DetectMessageEnd"))
+    assert heard(human) == ["You are human."]
+
+    asynchronous = place(twilio, voice_app, "/hold", to="+14155550301", machine_detection="DetectMessageEnd",
+                         async_amd=True, async_amd_status_callback=f"{voice_app.url}/status")
+    report = wait_until(lambda: [h for h in voice_app.hits_to("/status") if "AnsweredBy" in h.form],
+                        message="the async AMD callback")[0].form
+    assert report["AnsweredBy"] == "machine_end_beep" and report["CallSid"] == asynchronous
+    assert int(report["MachineDetectionDuration"]) > 0
+    twilio.calls(asynchronous).update(status="completed")
+    assert finished(carrier, asynchronous)["status"] == "completed"
+
+
+def test_record_makes_a_recording_and_calls_back(carrier, twilio, voice_app):
+    script(carrier, CUSTOMER, record_seconds=8)
+    sid = place(twilio, voice_app, "/record")
+    call = finished(carrier, sid)
+    action = voice_app.hits_to("/recorded")[0].form
+    assert action["RecordingDuration"] == "8" and action["RecordingUrl"].startswith(carrier.url)
+    recording = twilio.recordings(action["RecordingSid"]).fetch()
+    assert (recording.call_sid, recording.duration, recording.status) == (sid, "8", "completed")
+    assert [r.sid for r in twilio.calls(sid).recordings.list()] == [action["RecordingSid"]]
+    status = wait_until(lambda: [h.form for h in voice_app.hits_to("/status") if "RecordingStatus" in h.form])[0]
+    assert (status["RecordingStatus"], status["RecordingSid"]) == ("completed", action["RecordingSid"])
+    assert heard(call) == ["Leave a message after the beep.", "(beep)", "Thank you."]
+
+
+def test_inbound_call_uses_the_numbers_voice_url_and_reject_does_not_answer(carrier, twilio, voice_app):
+    number = twilio.incoming_phone_numbers.list(phone_number=SUPPORT)[0]
+    number.update(voice_url=f"{voice_app.url}/reject", status_callback=f"{voice_app.url}/status")
+    sid = requests.post(f"{carrier.url}/_carrier/inbound", json={"from": CUSTOMER, "to": SUPPORT},
+                        timeout=5).json()["sid"]
+    call = finished(carrier, sid)
+    assert (call["status"], call["direction"], call["start_time"] is not None) == ("busy", "inbound", True)
+    assert call["duration"] == "0"
+    first = voice_app.hits_to("/reject")[0].form
+    assert (first["CallStatus"], first["From"], first["To"], first["Direction"]) == (
+        "ringing", CUSTOMER, SUPPORT, "inbound")
+    assert [h.form["CallStatus"] for h in wait_until(lambda: voice_app.hits_to("/status"))] == ["busy"]
+
+
+@pytest.mark.parametrize(("path", "code"), [("/broken", 11200), ("/plain", 12300), ("/garbled", 12100)])
+def test_a_failing_webhook_uses_the_fallback_then_the_application_error(carrier, twilio, voice_app, path, code):
+    with_fallback = finished(carrier, place(twilio, voice_app, path, fallback_url=f"{voice_app.url}/fallback"))
+    assert heard(with_fallback) == ["Sorry, we are having trouble. Please call back later."]
+    fallback = voice_app.hits_to("/fallback")[0].form
+    assert (fallback["ErrorCode"], fallback["ErrorUrl"]) == (str(code), f"{voice_app.url}{path}")
+    alone = finished(carrier, place(twilio, voice_app, path))
+    assert heard(alone) == ["We're sorry, an application error has occurred. Goodbye."]
+    assert alone["status"] == "completed" and alone["errors"][0]["code"] == code
+
+
+def test_an_unreachable_app_is_a_connection_failure(carrier, twilio):
+    sid = twilio.calls.create(to=CUSTOMER, from_=SUPPORT, url="http://127.0.0.1:9/voice").sid
+    call = finished(carrier, sid)
+    assert call["errors"][0]["code"] == 11205
+    assert heard(call) == ["We're sorry, an application error has occurred. Goodbye."]
+
+
+def test_live_calls_can_be_redirected_given_twiml_or_hung_up(carrier, twilio, voice_app):
+    sid = place(twilio, voice_app, "/hold")
+    wait_until(lambda: "Please hold." in heard(timeline(carrier, sid)))
+    twilio.calls(sid).update(url=f"{voice_app.url}/echo")
+    wait_until(lambda: "You are unknown." in heard(timeline(carrier, sid)))
+    assert finished(carrier, sid)["status"] == "completed"
+
+    sid = place(twilio, voice_app, "/hold")
+    wait_until(lambda: "Please hold." in heard(timeline(carrier, sid)))
+    twilio.calls(sid).update(twiml="<Response><Say>Inline words.</Say></Response>")
+    assert heard(finished(carrier, sid))[-1] == "Inline words."
+
+    sid = place(twilio, voice_app, "/hold")
+    wait_until(lambda: "Please hold." in heard(timeline(carrier, sid)))
+    assert twilio.calls(sid).update(status="completed").status == "completed"
+    with pytest.raises(TwilioRestException) as ended:
+        twilio.calls(sid).update(url=f"{voice_app.url}/echo")
+    assert (ended.value.status, ended.value.code) == (400, 21220)
+
+
+def test_a_ringing_call_can_be_canceled(carrier, twilio, voice_app):
+    script(carrier, CUSTOMER, ring_seconds=50)
+    sid = place(twilio, voice_app, "/ivr", status_callback=f"{voice_app.url}/status")
+    wait_until(lambda: twilio.calls(sid).fetch().status == "ringing")
+    assert twilio.calls(sid).update(status="canceled").status == "canceled"
+    assert voice_app.hits_to("/ivr") == []
+    completed = wait_until(lambda: voice_app.hits_to("/status"))[0].form
+    assert (completed["CallStatus"], completed["CallDuration"]) == ("canceled", "0")
