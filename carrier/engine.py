@@ -238,8 +238,8 @@ class Engine:
                 leg.wait(1)
                 self.finish(leg, "busy")
                 return False
-            if script.answer == "manual":
-                if leg.wait(timeout, until=leg.manual_answer):
+            if script.answer == "manual":  # a person at the page needs real seconds, whatever the scale
+                if leg.wait(timeout / self.scale, until=leg.manual_answer):
                     return True
                 self.finish(leg, "no-answer")
                 return False
@@ -443,11 +443,11 @@ class Engine:
         return self.fetch(leg, target, verb.attr("method", "POST") or "POST", params)
 
     def _manual_digits(self, leg: Leg, timeout: float, num_digits: int, finish_on_key: str) -> tuple[str, str] | None:
-        """Keys a person presses on the page; the gather ends `timeout` seconds after the last key."""
+        """Keys a person presses on the page; the gather ends `timeout` real seconds after the last key."""
         digits = ""
         while not (finish_on_key and finish_on_key in digits) and not (num_digits and len(digits) >= num_digits):
             leg.key_pressed.clear()
-            if leg.manual_keys.empty() and not leg.wait(timeout, until=leg.key_pressed):
+            if leg.manual_keys.empty() and not leg.wait(timeout / self.scale, until=leg.key_pressed):
                 break
             while not leg.manual_keys.empty():
                 digits += leg.manual_keys.get()

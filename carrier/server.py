@@ -38,7 +38,8 @@ class CarrierServer:
         self._server.app = create_carrier_app(self.state, self.engine)
         for number in numbers:
             self.state.add_number(number)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="carrier-http", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="carrier-http",
+                                        daemon=True)
 
     def start(self) -> CarrierServer:
         self._thread.start()

@@ -1,0 +1,185 @@
+"""The carrier's REST API: Twilio's paths, auth, shapes (checked against Twilio's OpenAPI document) and errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import requests
+from twilio.base.exceptions import TwilioRestException
+
+from carrier.server import CarrierServer
+from tests.carrier_support import CUSTOMER, SUPPORT, wait_until
+from voice.twilio_client import make_client
+
+OAI = Path(__file__).resolve().parents[2] / "shared" / "twilio-oai" / "twilio_api_v2010.json"
+HOLD = "<Response><Pause length='600'/></Response>"
+
+
+def _json_schema(node: Any) -> Any:
+    """OpenAPI 3.0 schema -> JSON Schema: `nullable` becomes an explicit null."""
+    if isinstance(node, list):
+        return [_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {k: _json_schema(v) for k, v in node.items() if k not in ("nullable", "x-twilio", "examples")}
+    if node.get("nullable"):
+        if "$ref" in converted:
+            return {"anyOf": [{"$ref": converted.pop("$ref")}, {"type": "null"}]}
+        if "type" in converted:
+            converted["type"] = [converted["type"], "null"]
+        if "enum" in converted:
+            converted["enum"] = [*converted["enum"], None]
+    return converted
+
+
+@cache
+def _document() -> dict[str, Any]:
+    return _json_schema(json.loads(OAI.read_text()))
+
+
+def check(response: requests.Response, path: str, method: str) -> dict[str, Any]:
+    """Validate a response body against the schema Twilio publishes for that path, method and status."""
+    document = _document()
+    responses = document["paths"][f"/2010-04-01/Accounts/{{AccountSid}}/{path}"][method]["responses"]
+    schema = responses[str(response.status_code)]["content"]["application/json"]["schema"]
+    body = response.json()
+    jsonschema.Draft202012Validator({**schema, "components": document["components"]}).validate(body)
+    return body
+
+
+@pytest.fixture
+def carrier() -> Iterator[CarrierServer]:
+    with CarrierServer(scale=0.005, numbers=(SUPPORT,)) as server:
+        yield server
+
+
+@pytest.fixture
+def api(carrier: CarrierServer) -> Any:
+    session = requests.Session()
+    session.auth = (carrier.state.account_sid, carrier.state.auth_token)
+    base = f"{carrier.url}/2010-04-01/Accounts/{carrier.state.account_sid}"
+
+    def call(method: str, path: str, **kwargs: Any) -> requests.Response:
+        return session.request(method, f"{base}/{path}", timeout=5, **kwargs)
+
+    return call
+
+
+@pytest.fixture
+def twilio(carrier: CarrierServer) -> Any:
+    return make_client(carrier.state.account_sid, carrier.state.auth_token, carrier.url)
+
+
+def test_every_call_response_validates_against_twilios_openapi_document(api):
+    created = api("POST", "Calls.json", data={"To": CUSTOMER, "From": SUPPORT, "Twiml": HOLD,
+                                              "StatusCallbackEvent": ["initiated", "answered"]})
+    assert created.status_code == 201
+    call = check(created, "Calls.json", "post")
+    assert (call["status"], call["direction"], call["to"], call["from"]) == ("queued", "outbound-api", CUSTOMER,
+                                                                            SUPPORT)
+    sid = call["sid"]
+    wait_until(lambda: api("GET", f"Calls/{sid}.json").json()["status"] == "in-progress")
+    fetched = check(api("GET", f"Calls/{sid}.json"), "Calls/{Sid}.json", "get")
+    assert fetched["start_time"] is not None
+    listed = check(api("GET", "Calls.json", params={"To": CUSTOMER, "Status": "in-progress"}), "Calls.json", "get")
+    assert [c["sid"] for c in listed["calls"]] == [sid]
+    updated = check(api("POST", f"Calls/{sid}.json", data={"Status": "completed"}), "Calls/{Sid}.json", "post")
+    assert updated["status"] == "completed" and updated["end_time"] is not None
+
+
+def test_number_and_recording_responses_validate_too(api, carrier):
+    numbers = check(api("GET", "IncomingPhoneNumbers.json"), "IncomingPhoneNumbers.json", "get")
+    sid = numbers["incoming_phone_numbers"][0]["sid"]
+    check(api("GET", f"IncomingPhoneNumbers/{sid}.json"), "IncomingPhoneNumbers/{Sid}.json", "get")
+    updated = check(api("POST", f"IncomingPhoneNumbers/{sid}.json", data={"VoiceUrl": "https://example.com/voice"}),
+                    "IncomingPhoneNumbers/{Sid}.json", "post")
+    assert updated["voice_url"] == "https://example.com/voice"
+
+    call = api("POST", "Calls.json", data={"To": CUSTOMER, "From": SUPPORT,
+                                           "Twiml": "<Response><Record maxLength='2'/></Response>"}).json()
+    wait_until(lambda: carrier.state.recordings, message="a recording")
+    recording_sid = next(iter(carrier.state.recordings))
+    recording = check(api("GET", f"Recordings/{recording_sid}.json"), "Recordings/{Sid}.json", "get")
+    assert recording["call_sid"] == call["sid"]
+    listed = check(api("GET", f"Calls/{call['sid']}/Recordings.json"), "Calls/{CallSid}/Recordings.json", "get")
+    assert [r["sid"] for r in listed["recordings"]] == [recording_sid]
+
+
+def test_the_twilio_library_round_trips_calls_and_numbers(twilio, carrier):
+    before = datetime.now(UTC) - timedelta(seconds=2)
+    sids = [twilio.calls.create(to=CUSTOMER, from_=SUPPORT, twiml=HOLD).sid for _ in range(3)]
+    other = twilio.calls.create(to="+14155550999", from_=SUPPORT, twiml=HOLD).sid
+    wait_until(lambda: all(twilio.calls(s).fetch().status == "in-progress" for s in [*sids, other]))
+
+    assert {c.sid for c in twilio.calls.list(to=CUSTOMER, page_size=2)} == set(sids)  # follows next_page_uri
+    assert {c.sid for c in twilio.calls.list(start_time_after=before)} == {*sids, other}
+    assert twilio.calls.list(start_time_after=datetime.now(UTC) + timedelta(hours=1)) == []
+    assert [c.sid for c in twilio.calls.list(from_=SUPPORT, to="+14155550999")] == [other]
+    assert twilio.calls.list(status="completed") == []
+
+    for sid in [*sids, other]:
+        twilio.calls(sid).update(status="completed")
+    assert {c.sid for c in twilio.calls.list(status="completed")} == {*sids, other}
+
+    number = twilio.incoming_phone_numbers.list(phone_number=SUPPORT)[0]
+    assert number.sid.startswith("PN") and number.phone_number == SUPPORT
+    number.update(voice_url="https://support.example.com/voice/incoming", voice_method="POST",
+                  status_callback="https://support.example.com/voice/status",
+                  voice_fallback_url="https://support.example.com/voice/fallback", friendly_name="Acme US")
+    again = twilio.incoming_phone_numbers(number.sid).fetch()
+    assert (again.voice_url, again.status_callback, again.voice_fallback_url, again.friendly_name) == (
+        "https://support.example.com/voice/incoming", "https://support.example.com/voice/status",
+        "https://support.example.com/voice/fallback", "Acme US")
+
+
+@pytest.mark.parametrize(("params", "code", "message"), [
+    ({"From": SUPPORT, "Url": "https://x.example/v"}, 21201, "No 'To' number is specified"),
+    ({"To": CUSTOMER, "Url": "https://x.example/v"}, 21213, "No 'From' number is specified"),
+    ({"To": CUSTOMER, "From": SUPPORT}, 21205, "Url parameter is required."),
+    ({"To": CUSTOMER, "From": SUPPORT, "Url": "ftp://x"}, 21205, "Url is not a valid URL: ftp://x"),
+    ({"To": "555-0123", "From": SUPPORT, "Url": "https://x.example/v"}, 21211, "555-0123"),
+    ({"To": CUSTOMER, "From": "+14155550111", "Url": "https://x.example/v"}, 21210, "not yet verified"),
+    ({"To": CUSTOMER, "From": SUPPORT, "Url": "https://x.example/v", "StatusCallbackEvent": "hung"}, 21626, "hung"),
+])
+def test_bad_calls_get_twilios_error_codes(twilio, params, code, message):
+    kwargs = {"to": params.get("To", ""), "from_": params.get("From", ""), "url": params.get("Url"),
+              "status_callback_event": params.get("StatusCallbackEvent")}
+    with pytest.raises(TwilioRestException) as error:
+        twilio.calls.create(**{k: v for k, v in kwargs.items() if v is not None})
+    assert (error.value.status, error.value.code) == (400, code)
+    assert message in error.value.msg
+
+
+def test_wrong_credentials_and_unknown_resources(carrier, twilio):
+    wrong = make_client(carrier.state.account_sid, "not-the-token", carrier.url)
+    with pytest.raises(TwilioRestException) as denied:
+        wrong.calls.create(to=CUSTOMER, from_=SUPPORT, twiml=HOLD)
+    assert (denied.value.status, denied.value.code) == (401, 20003)
+    with pytest.raises(TwilioRestException) as missing:
+        twilio.calls("CA" + "0" * 32).fetch()
+    assert (missing.value.status, missing.value.code) == (404, 20404)
+    with pytest.raises(TwilioRestException) as missing:
+        twilio.calls("CA" + "0" * 32).update(status="completed")
+    assert missing.value.code == 20404
+    response = requests.get(f"{carrier.url}/2010-04-01/Accounts/AC{'1' * 32}/Calls.json",
+                            auth=(carrier.state.account_sid, carrier.state.auth_token), timeout=5)
+    assert (response.status_code, response.json()["code"]) == (404, 20404)
+
+
+def test_the_control_api_names_bad_fields(carrier):
+    for body, field in (({"answer": "maybe"}, "answer"), ({"keys": "1"}, "keys"), ({"ring_seconds": -1},
+                        "ring_seconds"), ({"colour": "red"}, "colour"), ({"keys": ["1a"]}, "keys")):
+        response = requests.put(f"{carrier.url}/_carrier/phones/{CUSTOMER}", json=body, timeout=5)
+        assert (response.status_code, response.json()["error"]["field"]) == (422, field)
+    response = requests.post(f"{carrier.url}/_carrier/inbound", json={"from": CUSTOMER, "to": "+14155550000"},
+                             timeout=5)
+    assert (response.status_code, response.json()["error"]["field"]) == (422, "to")
+    added = requests.put(f"{carrier.url}/_carrier/numbers/+14155550142", json={"friendly_name": "Sales"}, timeout=5)
+    assert added.status_code == 200 and added.json()["sid"].startswith("PN")
