@@ -91,6 +91,17 @@ def script_from(body: dict[str, Any]) -> PhoneScript:
     return script
 
 
+@bp.put("/settings")
+def put_settings() -> Any:
+    """How status callbacks are delivered: 'in-order', or 'reordered' (held, newest first, each twice)."""
+    body = _json()
+    order = body.get("status_callbacks", "in-order")
+    if order not in ("in-order", "reordered") or set(body) - {"status_callbacks"}:
+        raise ControlError(422, "status_callbacks must be 'in-order' or 'reordered'", "status_callbacks")
+    _engine().callback_order = order
+    return jsonify(status_callbacks=order)
+
+
 @bp.put("/phones/<path:address>")
 def put_phone(address: str) -> Any:
     """Script how a phone (E.164 or client:identity) behaves when called, and what it enters."""

@@ -100,6 +100,7 @@ class Engine:
         self.scale = scale
         self.webhooks = WebhookClient(state.auth_token)
         self.legs: dict[str, Leg] = {}
+        self.callback_order = "in-order"
         self.outbox: queue.Queue[tuple[Call, str, str, dict[str, str], str] | None] = queue.Queue()
         self.sender = threading.Thread(target=self._send_callbacks, name="carrier-callbacks", daemon=True)
         self.sender.start()
@@ -144,15 +145,25 @@ class Engine:
                 params["CallStatus"] = "initiated"
             if callback_event == "completed":
                 params.update(CallDuration=str(call.duration), Duration=str(math.ceil((call.duration or 0) / 60)))
+            with self.state.lock:
+                params["SequenceNumber"] = str(call.callbacks_sent)
+                call.callbacks_sent += 1
             self.outbox.put((call, "status", call.status_callback, params, call.status_callback_method))
 
     def _send_callbacks(self) -> None:
-        sequences: dict[str, int] = {}
+        """Deliver callbacks in order; in 'reordered' mode a call's status callbacks are held to its end,
+        then delivered newest first, each twice, as a retrying network may."""
+        held: dict[str, list[tuple[str, dict[str, str], str]]] = {}
         while (item := self.outbox.get()) is not None:
             call, kind, url, params, method = item
-            if kind == "status":
-                params["SequenceNumber"] = str(sequences.get(call.sid, 0))
-                sequences[call.sid] = sequences.get(call.sid, 0) + 1
+            if kind == "status" and self.callback_order == "reordered":
+                held.setdefault(call.sid, []).append((url, params, method))
+                if params.get("StatusCallbackEvent") != "completed":
+                    continue
+                batch = list(reversed(held.pop(call.sid)))
+                for url, params, method in batch + batch:
+                    self.record(call, kind, self.webhooks.send(url, method, params))
+                continue
             self.record(call, kind, self.webhooks.send(url, method, params))
 
     def record(self, call: Call, kind: str, delivery: Delivery) -> None:

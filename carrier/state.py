@@ -137,6 +137,7 @@ class Call:
     events: list[dict[str, Any]] = field(default_factory=list)
     webhooks: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    callbacks_sent: int = 0
     started: float = field(default_factory=time.monotonic)
 
     @property

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -51,13 +53,27 @@ class Runner:
                                                stdin=subprocess.DEVNULL, start_new_session=True,
                                                preexec_fn=die_with_parent)
 
-    def _wait_for_web(self, url: str, timeout: float = 30.0) -> bool:
+    def _start_carrier(self) -> str | None:
+        """Without Twilio credentials, play Twilio with the local carrier; return its URL."""
+        if self.environ.get("TWILIO_ACCOUNT_SID") and self.environ.get("TWILIO_AUTH_TOKEN"):
+            return None
+        self.environ["TWILIO_ACCOUNT_SID"] = "AC" + secrets.token_hex(16)
+        self.environ["TWILIO_AUTH_TOKEN"] = secrets.token_hex(16)
+        port = self.environ.setdefault("CARRIER_PORT", "8700")
+        number = self.environ.setdefault("THREADLINE_DEMO_NUMBER", "+14155550100")
+        url = f"http://127.0.0.1:{port}"
+        self.environ["TWILIO_API_BASE_URL"] = url
+        command = f"{shlex.quote(sys.executable)} -m carrier --port {shlex.quote(port)} --number {shlex.quote(number)}"
+        self._spawn("carrier", command)
+        return url
+
+    def _wait_for(self, name: str, url: str, timeout: float = 30.0) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not self.stopping:
-            if self.children["web"].poll() is not None:
+            if self.children[name].poll() is not None:
                 return False
             try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
+                with urllib.request.urlopen(url, timeout=1) as response:
                     return response.status == 200
             except OSError:
                 time.sleep(0.2)
@@ -89,21 +105,29 @@ class Runner:
         self.environ.setdefault("PORT", "8000")
         web_url = f"http://{self.environ['HOST']}:{self.environ['PORT']}"
         try:
+            carrier_url = self._start_carrier()
+            if carrier_url and not self._wait_for("carrier", f"{carrier_url}/_carrier/calls"):
+                print("threadline: the local carrier did not come up; see its output above", file=sys.stderr)
+                return 1
             for name, command in procfile().items():
                 self._spawn(name, command)
-            if not self._wait_for_web(web_url):
+            if not self._wait_for("web", f"{web_url}/healthz"):
                 if not self.stopping:
                     print("threadline: the web process did not come up; see its output above", file=sys.stderr)
                 return 1
             settings = config.load(self.environ)
             where = f"embedded, data in {self.redis.data_dir}" if self.redis else describe(redis_url)
             keys = "set" if settings["THREADLINE_API_KEYS"] else "NONE: set THREADLINE_API_KEYS, the API refuses all"
+            twilio = (f"the local carrier at {carrier_url}, number {self.environ['THREADLINE_DEMO_NUMBER']}; "
+                      f"dev phone at {carrier_url}/_carrier/" if carrier_url else
+                      settings["TWILIO_API_BASE_URL"] or "Twilio's REST API")
             print(f"\nThreadline is listening on {web_url}\n"
                   f"  API     {web_url}/api/v1  (OpenAPI at /api/v1/openapi.json)\n"
                   f"  health  {web_url}/healthz  {web_url}/readyz\n"
                   f"  Redis   {where}\n"
                   f"  API keys {keys}\n"
                   f"  worker  queue {settings['QUEUE_NAME']}, with scheduler\n"
+                  f"  Twilio  {twilio}\n"
                   "Press Ctrl-C to stop everything.\n", flush=True)
             while not self.stopping:
                 ended = [name for name, child in self.children.items() if child.poll() is not None]

@@ -96,6 +96,10 @@ class VoiceApp:
         def status() -> Response:
             return Response(status=204)
 
+        @app.post("/capture")
+        def capture() -> Response:
+            return twiml(VoiceResponse())
+
         @app.post("/broken")
         def broken() -> Response:
             return Response("oops", status=500)

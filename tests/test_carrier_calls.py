@@ -251,3 +251,52 @@ def test_a_manual_phone_nobody_answers_is_no_answer(carrier, twilio, voice_app):
     sid = place(twilio, voice_app, "/ivr", timeout=1, status_callback=f"{voice_app.url}/status")
     assert finished(carrier, sid)["status"] == "no-answer"
     assert wait_until(lambda: voice_app.hits_to("/status"))[0].form["CallStatus"] == "no-answer"
+
+
+def inline(twilio: Any, twiml: str, to: str = CUSTOMER) -> str:
+    return twilio.calls.create(to=to, from_=SUPPORT, twiml=twiml).sid
+
+
+def test_gather_honours_finish_on_key_num_digits_and_speech(carrier, twilio, voice_app):
+    capture = f"{voice_app.url}/capture"
+    cases = [({"keys": ["12*9"]}, f'<Gather input="dtmf speech" finishOnKey="*" action="{capture}"/>'),
+             ({"speech": ["my app crashes at login"]}, f'<Gather input="dtmf speech" action="{capture}"/>'),
+             ({"keys": ["123456"]}, f'<Gather numDigits="4" action="{capture}"/>'),
+             ({"keys": ["#"]}, f'<Gather action="{capture}" actionOnEmptyResult="true"/>')]
+    for behaviour, gather in cases:
+        script(carrier, CUSTOMER, **behaviour)
+        finished(carrier, inline(twilio, f"<Response>{gather}</Response>"))
+    first, second, third, fourth = (hit.form for hit in voice_app.hits_to("/capture"))
+    assert (first["Digits"], first["FinishedOnKey"]) == ("12", "*")
+    assert second["SpeechResult"] == "my app crashes at login" and float(second["Confidence"]) > 0
+    assert "Digits" not in second
+    assert third["Digits"] == "1234"
+    assert fourth["Digits"] == ""  # '#' alone is no input; actionOnEmptyResult still calls the action
+
+
+def test_dial_client_rings_the_browser_identity(carrier, twilio, voice_app):
+    script(carrier, "client:sam", ring_seconds=1, hangup_after=10)
+    sid = inline(twilio, f'<Response><Dial action="{voice_app.url}/capture"><Client>sam</Client></Dial></Response>')
+    call = finished(carrier, sid)
+    assert call["legs"][0]["to"] == "client:sam"
+    after = voice_app.hits_to("/capture")[0].form
+    assert (after["DialCallStatus"], after["DialBridged"]) == ("completed", "true")
+
+
+def test_reordered_status_callbacks_carry_the_sequence_that_restores_their_order(carrier, twilio, voice_app):
+    settings = requests.put(f"{carrier.url}/_carrier/settings", json={"status_callbacks": "reordered"}, timeout=5)
+    assert settings.status_code == 200
+    twilio.calls.create(to=CUSTOMER, from_=SUPPORT, twiml="<Response><Say>Hi</Say></Response>",
+                        status_callback=f"{voice_app.url}/status",
+                        status_callback_event=["initiated", "ringing", "answered", "completed"])
+    hits = wait_until(lambda: len(voice_app.hits_to("/status")) == 8 and voice_app.hits_to("/status"))
+    received = [(int(h.form["SequenceNumber"]), h.form["CallStatus"]) for h in hits]
+    assert sorted(set(received)) == [(0, "initiated"), (1, "ringing"), (2, "in-progress"), (3, "completed")]
+    assert received != sorted(received)  # delivered twice each, not in order
+
+
+def test_twilio_edge_and_region_do_not_send_the_client_elsewhere(carrier, monkeypatch):
+    monkeypatch.setenv("TWILIO_EDGE", "sydney")
+    monkeypatch.setenv("TWILIO_REGION", "au1")
+    client = make_client(carrier.state.account_sid, carrier.state.auth_token, carrier.url)
+    assert client.incoming_phone_numbers.list()[0].phone_number == SUPPORT

@@ -33,9 +33,10 @@ class Run:
     """One `python -m core.runner` with its output collected."""
 
     def __init__(self, var_dir: Path, **env: str) -> None:
-        self.port = free_port()
-        environ = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-        environ.update(THREADLINE_VAR_DIR=str(var_dir), THREADLINE_API_KEYS=KEY, PORT=str(self.port), **env)
+        self.port, self.carrier_port = free_port(), free_port()
+        environ = {k: v for k, v in os.environ.items() if k != "REDIS_URL" and not k.startswith("TWILIO_")}
+        environ.update(THREADLINE_VAR_DIR=str(var_dir), THREADLINE_API_KEYS=KEY, PORT=str(self.port),
+                       CARRIER_PORT=str(self.carrier_port), **env)
         self.process = subprocess.Popen([sys.executable, "-m", "core.runner"], cwd=ROOT, env=environ,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
@@ -106,6 +107,10 @@ def test_run_serves_the_api_with_a_worker_and_stops_everything_on_ctrl_c(var_dir
         assert time.monotonic() < deadline, "the worker never registered"
         time.sleep(0.2)
     assert (var_dir / "appendonly.aof").exists()
+    # With no Twilio credentials the local carrier plays Twilio, with the demo number.
+    assert f"http://127.0.0.1:{run.carrier_port}/_carrier/" in "".join(run.output)
+    page = requests.get(f"http://127.0.0.1:{run.carrier_port}/_carrier/", timeout=10)
+    assert page.status_code == 200 and "+14155550100" in page.text
     assert run.stop(signal.SIGINT) == 0
     assert wait_until_gone(var_dir) == []
 
