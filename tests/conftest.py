@@ -14,6 +14,8 @@ from flask.testing import FlaskClient
 from app import create_app
 from core.redis_server import EmbeddedRedis, connect
 
+pytest_plugins = ["tests.browser"]
+
 API_KEY = "test-key-0123456789"
 
 # The Twilio library rewrites hosts when these are set; no test may depend on the caller's shell.
