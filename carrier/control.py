@@ -186,8 +186,13 @@ def press_keys(sid: str) -> Any:
 @bp.post("/calls/<sid>/hangup")
 def hang_up(sid: str) -> Any:
     """The phone on this leg hangs up."""
-    call = _call(sid)
-    _engine().update(call, status="completed")
+    leg = _engine().legs.get(_call(sid).sid)
+    if leg is None:
+        raise ControlError(422, "the call is over")
+    if leg.answered_at is None:
+        leg.interrupt("cancel")
+    else:
+        leg.hang_up()
     return jsonify(sid=sid)
 
 

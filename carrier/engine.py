@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import queue
 import threading
@@ -14,6 +15,8 @@ from urllib.parse import urljoin
 from carrier.state import API_VERSION, Call, CarrierState, PhoneScript, Recording, new_sid, utcnow
 from carrier.twiml import Document, Node, TwimlError, parse
 from carrier.webhooks import Delivery, WebhookClient, WebhookFailed
+
+log = logging.getLogger(__name__)
 
 APPLICATION_ERROR = "We're sorry, an application error has occurred. Goodbye."
 SECONDS_PER_WORD = 0.35
@@ -58,20 +61,30 @@ class Leg:
         self.answered_at: float | None = None
         self.hangup_at: float | None = None
         self.pending: tuple[str, ...] | None = None
+        self.guard = threading.Lock()
         self.signal = threading.Event()
         self.manual_answer = threading.Event()
         self.manual_keys: queue.Queue[str] = queue.Queue()
         self.key_pressed = threading.Event()
 
     def interrupt(self, *action: str) -> None:
-        self.pending = action
-        self.signal.set()
+        """From outside: ('redirect', url, method), ('twiml', text), ('cancel',) or ('hangup',)."""
+        with self.guard:
+            self.pending = action
+            self.signal.set()
+
+    def hang_up(self) -> None:
+        """The phone on this leg hangs up now."""
+        with self.guard:
+            self.hangup_at = time.monotonic()
+            self.signal.set()
 
     def check(self) -> None:
         """Raise if something ended or redirected this leg since the last check."""
-        if self.signal.is_set():
+        with self.guard:
+            action, self.pending = self.pending, None
             self.signal.clear()
-            action, self.pending = self.pending or ("hangup",), None
+        if action is not None:
             raise Interrupted(action)
         if self.hangup_at is not None and time.monotonic() >= self.hangup_at:
             raise PartyHungUp
@@ -155,15 +168,21 @@ class Engine:
         then delivered newest first, each twice, as a retrying network may."""
         held: dict[str, list[tuple[str, dict[str, str], str]]] = {}
         while (item := self.outbox.get()) is not None:
-            call, kind, url, params, method = item
-            if kind == "status" and self.callback_order == "reordered":
-                held.setdefault(call.sid, []).append((url, params, method))
-                if params.get("StatusCallbackEvent") != "completed":
-                    continue
-                batch = list(reversed(held.pop(call.sid)))
-                for url, params, method in batch + batch:
-                    self.record(call, kind, self.webhooks.send(url, method, params))
-                continue
+            try:
+                self._deliver(item, held)
+            except Exception:  # one bad callback must not stop the others
+                log.exception("carrier: a callback could not be delivered")
+
+    def _deliver(self, item: tuple[Call, str, str, dict[str, str], str],
+                 held: dict[str, list[tuple[str, dict[str, str], str]]]) -> None:
+        call, kind, url, params, method = item
+        if kind == "status" and self.callback_order == "reordered":
+            held.setdefault(call.sid, []).append((url, params, method))
+        elif kind == "end":
+            batch = list(reversed(held.pop(call.sid, [])))
+            for url, params, method in batch + batch:
+                self.record(call, "status", self.webhooks.send(url, method, params))
+        else:
             self.record(call, kind, self.webhooks.send(url, method, params))
 
     def record(self, call: Call, kind: str, delivery: Delivery) -> None:
@@ -178,6 +197,7 @@ class Engine:
             return
         self.set_status(leg, status, "completed")
         self.legs.pop(leg.call.sid, None)
+        self.outbox.put((leg.call, "end", "", {}, ""))  # releases callbacks held in 'reordered' mode
 
     # --- starting calls ----------------------------------------------------------------------------------
 
@@ -213,17 +233,18 @@ class Engine:
         if not self.ring(leg, call.timeout):
             return
         self.answer(leg)
-        extra = self.detect_machine(leg)
-        if call.twiml is not None:
-            try:
-                document = parse(call.twiml)
-            except TwimlError as exc:
-                self.event(call, "error", code=exc.code, message=str(exc))
-                self.say_application_error(leg)
-                return
-        else:
-            document = self.fetch(leg, call.url or "", call.method, extra)
-        self.execute(leg, document)
+        try:
+            extra = self.detect_machine(leg)
+            with self.state.lock:
+                url, method, twiml = call.url, call.method, call.twiml
+            if twiml is not None:
+                document: Document | None = self.follow(leg, ("twiml", twiml), quiet=True)
+            else:
+                document = self.fetch(leg, url or "", method, extra)
+        except Interrupted as exc:
+            document = self.follow(leg, exc.action)
+        if document is not None:
+            self.execute(leg, document)
 
     def _run_inbound(self, leg: Leg) -> None:
         call = leg.call
@@ -240,8 +261,8 @@ class Engine:
     def ring(self, leg: Leg, timeout: float) -> bool:
         """Ring the leg's phone as its script says; True when answered, else the final status is set."""
         script = leg.script
-        self.set_status(leg, "ringing", "ringing")
         try:
+            leg.check()
             if script.answer == "failed":
                 self.finish(leg, "failed")
                 return False
@@ -249,6 +270,7 @@ class Engine:
                 leg.wait(1)
                 self.finish(leg, "busy")
                 return False
+            self.set_status(leg, "ringing", "ringing")
             if script.answer == "manual":  # a person at the page needs real seconds, whatever the scale
                 if leg.wait(timeout / self.scale, until=leg.manual_answer):
                     return True
@@ -265,12 +287,13 @@ class Engine:
             return False
 
     def answer(self, leg: Leg) -> None:
-        leg.answered_at = time.monotonic()
+        with self.state.lock:  # update() decides redirect-or-rewrite on answered_at
+            leg.answered_at = time.monotonic()
         hangup_after = leg.script.hangup_after
         if hangup_after is None and leg.script.answer == "machine":
             hangup_after = 120  # a voicemail box stops recording
-        if hangup_after is not None:
-            leg.hangup_at = leg.answered_at + hangup_after * self.scale
+        limit = leg.call.time_limit if hangup_after is None else min(hangup_after, leg.call.time_limit)
+        leg.hangup_at = leg.answered_at + limit * self.scale
         self.set_status(leg, "in-progress", "answered")
         self.event(leg.call, "answered", by="machine" if leg.script.answer == "machine" else "human")
 
@@ -340,9 +363,10 @@ class Engine:
             except Interrupted as exc:
                 current = self.follow(leg, exc.action)
 
-    def follow(self, leg: Leg, action: tuple[str, ...]) -> Document | None:
+    def follow(self, leg: Leg, action: tuple[str, ...], quiet: bool = False) -> Document | None:
         """The next document after a live update: a redirect, inline TwiML; a hang-up ends the call."""
-        self.event(leg.call, "updated", action=action[0])
+        if not quiet:
+            self.event(leg.call, "updated", action=action[0])
         if action[0] == "redirect":
             return self.fetch(leg, action[1], action[2], {})
         if action[0] == "twiml":
@@ -569,8 +593,10 @@ class Engine:
             self.state.add_call(child.call)
             self.legs[child.call.sid] = child
             threading.Thread(target=ring, args=(child,), name=f"call-{child.call.sid}", daemon=True).start()
+        # A person answering on the page needs real seconds, as in ring().
+        manual = any(child.script.answer == "manual" for child in child_legs)
         try:
-            leg.wait(timeout + 1, until=done)
+            leg.wait((timeout + 1) / self.scale if manual else timeout + 1, until=done)
         except (Interrupted, PartyHungUp):
             with lock:
                 abandoned[0] = True
@@ -595,6 +621,12 @@ class Engine:
 
     def connect(self, leg: Leg, child: Leg, time_limit: float) -> DialOutcome:
         """Answer the child, run its whisper, then bridge until one side hangs up."""
+        try:
+            return self._whisper_and_bridge(leg, child, time_limit)
+        finally:
+            self.finish(child, "completed")
+
+    def _whisper_and_bridge(self, leg: Leg, child: Leg, time_limit: float) -> DialOutcome:
         self.answer(child)
         if child.call.url:
             self.event(leg.call, "heard", verb="Dial", text="(ringing while the called party hears a whisper)")
@@ -637,19 +669,23 @@ class Engine:
     def update(self, call: Call, *, url: str | None = None, method: str = "POST", twiml: str | None = None,
                status: str | None = None) -> None:
         """A REST update: redirect the live call, replace its TwiML, cancel or hang it up."""
-        leg = self.legs.get(call.sid)
-        if leg is None:
-            return
-        if call.status in ("queued", "ringing") and (url or twiml is not None):
-            call.url, call.method, call.twiml = (url, method, None) if url else (None, method, twiml)
-        elif status == "canceled" and call.status in ("queued", "ringing"):
-            leg.interrupt("cancel")
-        elif status == "completed":
-            leg.interrupt("hangup")
-        elif url:
-            leg.interrupt("redirect", url, method)
-        elif twiml is not None:
-            leg.interrupt("twiml", twiml)
+        with self.state.lock:
+            leg = self.legs.get(call.sid)
+            if leg is None:
+                return
+            unanswered = leg.answered_at is None
+            if status == "completed":
+                leg.interrupt("hangup")
+            elif status == "canceled":
+                if unanswered:  # Twilio ignores a cancel once the call is answered
+                    leg.interrupt("cancel")
+            elif unanswered and call.direction != "inbound":
+                # Not yet answered: the new URL or TwiML is what runs when it is.
+                call.url, call.method, call.twiml = (url, method, None) if url else (None, method, twiml)
+            elif url:
+                leg.interrupt("redirect", url, method)
+            elif twiml is not None:
+                leg.interrupt("twiml", twiml)
 
     def stop(self) -> None:
         for leg in list(self.legs.values()):

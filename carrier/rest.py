@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hmac
+import io
+import math
 import re
 import time
+import wave
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from carrier.engine import Engine
 from carrier.state import API_VERSION, Call, CarrierState, IncomingNumber, new_sid, utcnow
@@ -93,7 +97,9 @@ def _seconds(name: str, default: float, low: float, high: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise TwilioError(400, 21208 if name == "Timeout" else 20001, f"{name} must be a number") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise TwilioError(400, 21208 if name == "Timeout" else 20001, f"{name} must be a number of seconds")
     return min(max(value, low), high)
 
 
@@ -281,6 +287,28 @@ def fetch_recording(account_sid: str, sid: str) -> Any:
     if recording is None:
         raise _not_found()
     return jsonify(recording.to_json())
+
+
+@bp.get("/Recordings/<name>")
+def recording_media(account_sid: str, name: str) -> Any:
+    """The recording's audio (silence of its length), as WAV whatever the extension asked for."""
+    recording = _state().recordings.get(name.rsplit(".", 1)[0])
+    if recording is None:
+        raise _not_found()
+    audio = io.BytesIO()
+    with wave.open(audio, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(1)
+        out.setframerate(8000)
+        out.writeframes(b"\x80" * 8000 * min(recording.duration, 10))
+    return Response(audio.getvalue(), mimetype="audio/x-wav")
+
+
+def twilio_http_error(exc: HTTPException) -> Any:
+    """Unknown paths and methods under the API answer in Twilio's error shape, as the twilio library expects."""
+    code = 20404 if exc.code == 404 else 20001
+    return _twilio_error(TwilioError(exc.code or 400, code, f"The requested resource {request.path} was not found"
+                                     if exc.code == 404 else f"Method {request.method} not allowed on {request.path}"))
 
 
 @bp.get("/Calls/<call_sid>/Recordings.json")

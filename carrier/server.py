@@ -7,12 +7,13 @@ import secrets
 import threading
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
+from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from carrier import control, rest
 from carrier.engine import Engine
-from carrier.state import CarrierState
+from carrier.state import API_VERSION, CarrierState
 
 
 def create_carrier_app(state: CarrierState, engine: Engine) -> Flask:
@@ -21,6 +22,12 @@ def create_carrier_app(state: CarrierState, engine: Engine) -> Flask:
     app.extensions["carrier.engine"] = engine
     app.register_blueprint(rest.bp)
     app.register_blueprint(control.bp)
+
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    def _not_routed(exc: HTTPException) -> Any:
+        return rest.twilio_http_error(exc) if request.path.startswith(f"/{API_VERSION}/") else exc
+
     return app
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
@@ -30,9 +31,10 @@ class Node:
 
     def number(self, name: str, default: float) -> float:
         try:
-            return float(self.attrs[name])
+            value = float(self.attrs[name])
         except (KeyError, ValueError):
             return default
+        return value if math.isfinite(value) and value >= 0 else default
 
     def flag(self, name: str, default: bool = False) -> bool:
         value = self.attrs.get(name)

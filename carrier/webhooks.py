@@ -72,7 +72,7 @@ class WebhookClient:
                 code, message = 11200, f"HTTP retrieval failure: the application answered {status}"
         except requests.Timeout:
             code, message = 11205, "HTTP connection failure: timed out"
-        except requests.RequestException as exc:
+        except (requests.RequestException, ValueError) as exc:  # ValueError: a URL requests can't parse
             code, message = 11205, f"HTTP connection failure: {type(exc).__name__}"
         millis = int((time.monotonic() - began) * 1000)
         return Delivery(url, method, dict(params), status, body, content_type, code, message, millis)

@@ -165,6 +165,9 @@ def test_record_makes_a_recording_and_calls_back(carrier, twilio, voice_app):
     recording = twilio.recordings(action["RecordingSid"]).fetch()
     assert (recording.call_sid, recording.duration, recording.status) == (sid, "8", "completed")
     assert [r.sid for r in twilio.calls(sid).recordings.list()] == [action["RecordingSid"]]
+    media = requests.get(action["RecordingUrl"] + ".wav", timeout=5,
+                         auth=(carrier.state.account_sid, carrier.state.auth_token))
+    assert media.headers["Content-Type"] == "audio/x-wav" and media.content.startswith(b"RIFF")
     status = wait_until(lambda: [h.form for h in voice_app.hits_to("/status") if "RecordingStatus" in h.form])[0]
     assert (status["RecordingStatus"], status["RecordingSid"]) == ("completed", action["RecordingSid"])
     assert heard(call) == ["Leave a message after the beep.", "(beep)", "Thank you."]
@@ -300,3 +303,29 @@ def test_twilio_edge_and_region_do_not_send_the_client_elsewhere(carrier, monkey
     monkeypatch.setenv("TWILIO_REGION", "au1")
     client = make_client(carrier.state.account_sid, carrier.state.auth_token, carrier.url)
     assert client.incoming_phone_numbers.list()[0].phone_number == SUPPORT
+
+
+def test_a_caller_hanging_up_mid_bridge_still_reaches_the_dial_action(carrier, twilio, voice_app):
+    script(carrier, CUSTOMER, keys=["1"])
+    script(carrier, AGENT, keys=["1"], hangup_after=5000)
+    sid = place(twilio, voice_app, "/ivr")
+    wait_until(lambda: any(e["kind"] == "bridged" for e in timeline(carrier, sid)["events"]))
+    assert requests.post(f"{carrier.url}/_carrier/calls/{sid}/hangup", timeout=5).status_code == 200
+    call = finished(carrier, sid)
+    after = wait_until(lambda: voice_app.hits_to("/ivr/after-dial"))[0].form
+    assert (after["CallStatus"], after["DialCallStatus"], after["DialBridged"]) == ("completed", "completed", "true")
+    assert "Dial ended: completed." not in heard(call)  # the caller is gone: nobody hears the action's TwiML
+    assert call["legs"][0]["status"] == "completed"
+
+
+def test_time_limit_ends_the_call(carrier, twilio, voice_app):
+    call = finished(carrier, place(twilio, voice_app, "/hold", time_limit=30))
+    assert call["status"] == "completed" and 29 <= int(call["duration"]) <= 32
+
+
+def test_reordered_callbacks_are_released_when_the_call_ends_without_a_completed_event(carrier, twilio, voice_app):
+    requests.put(f"{carrier.url}/_carrier/settings", json={"status_callbacks": "reordered"}, timeout=5)
+    twilio.calls.create(to=CUSTOMER, from_=SUPPORT, twiml="<Response><Say>Hi</Say></Response>",
+                        status_callback=f"{voice_app.url}/status", status_callback_event=["initiated", "answered"])
+    hits = wait_until(lambda: len(voice_app.hits_to("/status")) == 4 and voice_app.hits_to("/status"))
+    assert sorted({h.form["CallStatus"] for h in hits}) == ["in-progress", "initiated"]

@@ -183,3 +183,17 @@ def test_the_control_api_names_bad_fields(carrier):
     assert (response.status_code, response.json()["error"]["field"]) == (422, "to")
     added = requests.put(f"{carrier.url}/_carrier/numbers/+14155550142", json={"friendly_name": "Sales"}, timeout=5)
     assert added.status_code == 200 and added.json()["sid"].startswith("PN")
+
+
+def test_odd_requests_get_twilio_errors_not_pages(api, twilio):
+    bad_timeout = api("POST", "Calls.json", data={"To": CUSTOMER, "From": SUPPORT, "Twiml": HOLD, "Timeout": "nan"})
+    assert (bad_timeout.status_code, bad_timeout.json()["code"]) == (400, 21208)
+    bad_page = api("GET", "Calls.json", params={"PageSize": "many"})
+    assert (bad_page.status_code, bad_page.json()["code"]) == (400, 20001)
+    nowhere = api("GET", "Conferences.json")
+    assert (nowhere.status_code, nowhere.json()["code"]) == (404, 20404)
+    sid = twilio.calls.create(to=CUSTOMER, from_=SUPPORT, twiml=HOLD).sid
+    with pytest.raises(TwilioRestException) as refused:
+        twilio.calls(sid).delete()
+    assert refused.value.status == 405
+    twilio.calls(sid).update(status="completed")
