@@ -69,11 +69,16 @@ def _not_found() -> TwilioError:
     return TwilioError(404, 20404, f"The requested resource {request.path} was not found")
 
 
-def _call(sid: str) -> Call:
-    call = _state().calls.get(sid)
-    if call is None:
+def _lookup(records: dict[str, Any], sid: str) -> Any:
+    """The record with that SID, or Twilio's 404."""
+    record = records.get(sid)
+    if record is None:
         raise _not_found()
-    return call
+    return record
+
+
+def _call(sid: str) -> Call:
+    return _lookup(_state().calls, sid)
 
 
 def _url_param(name: str) -> str | None:
@@ -237,10 +242,7 @@ def update_call(account_sid: str, sid: str) -> Any:
 
 
 def _number(sid: str) -> IncomingNumber:
-    number = _state().numbers.get(sid)
-    if number is None:
-        raise _not_found()
-    return number
+    return _lookup(_state().numbers, sid)
 
 
 @bp.get("/IncomingPhoneNumbers.json")
@@ -283,18 +285,13 @@ def update_number(account_sid: str, sid: str) -> Any:
 
 @bp.get("/Recordings/<sid>.json")
 def fetch_recording(account_sid: str, sid: str) -> Any:
-    recording = _state().recordings.get(sid)
-    if recording is None:
-        raise _not_found()
-    return jsonify(recording.to_json())
+    return jsonify(_lookup(_state().recordings, sid).to_json())
 
 
 @bp.get("/Recordings/<name>")
 def recording_media(account_sid: str, name: str) -> Any:
     """The recording's audio (silence of its length), as WAV whatever the extension asked for."""
-    recording = _state().recordings.get(name.rsplit(".", 1)[0])
-    if recording is None:
-        raise _not_found()
+    recording = _lookup(_state().recordings, name.rsplit(".", 1)[0])
     audio = io.BytesIO()
     with wave.open(audio, "wb") as out:
         out.setnchannels(1)
