@@ -16,6 +16,8 @@ from core.api import register_error_handlers
 from core.health import bp as health_bp
 from core.openapi import docs_bp
 from core.redis_server import RedisUnavailable, connect, describe
+from voice.numbers import AgentStore, NumberStore
+from voice.twilio_client import make_client
 
 log = logging.getLogger("threadline")
 
@@ -37,6 +39,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["threadline.queue"] = Queue(app.config["QUEUE_NAME"], connection=rq_connection)
     app.extensions["threadline.threads"] = ThreadStore(
         redis_client, max_messages=app.config["MAX_MESSAGES_PER_THREAD"], max_logs=app.config["MAX_LOGS_PER_THREAD"])
+    app.extensions["threadline.numbers"] = NumberStore(redis_client)
+    app.extensions["threadline.agents"] = AgentStore(redis_client)
+    sid, token = app.config["TWILIO_ACCOUNT_SID"], app.config["TWILIO_AUTH_TOKEN"]
+    app.extensions["threadline.twilio"] = make_client(sid, token, app.config["TWILIO_API_BASE_URL"]) \
+        if sid and token else None
     register_error_handlers(app)
     for blueprint in (health_bp, docs_bp, threads_bp):
         app.register_blueprint(blueprint)

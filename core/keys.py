@@ -28,3 +28,52 @@ def thread_logs(thread_id: str) -> str:
 def phone_threads(e164: str, *, resolved: bool) -> str:
     """Sorted set: a phone's open (or resolved) thread ids scored by last activity (epoch ms)."""
     return f"{PREFIX}:phone:{e164}:{'resolved' if resolved else 'open'}"
+
+
+NUMBERS = f"{PREFIX}:numbers"
+AGENTS = f"{PREFIX}:agents"
+
+
+def number(e164: str) -> str:
+    """String: a support number's configuration JSON."""
+    return f"{PREFIX}:number:{e164}"
+
+
+def agent(agent_id: str) -> str:
+    """String: an agent's JSON."""
+    return f"{PREFIX}:agent:{agent_id}"
+
+
+def call(call_sid: str) -> str:
+    """Hash: a call's record (thread, parties, status, last applied SequenceNumber, times)."""
+    return f"{PREFIX}:call:{call_sid}"
+
+
+def call_steps(call_sid: str) -> str:
+    """List: what happened on the call, step by step (JSON)."""
+    return f"{PREFIX}:call:{call_sid}:steps"
+
+
+def thread_calls(thread_id: str) -> str:
+    """Sorted set: the SIDs of a thread's calls scored by start (epoch ms)."""
+    return f"{PREFIX}:thread:{thread_id}:calls"
+
+
+def call_code(code: str) -> str:
+    """String with a TTL: the thread a six-digit call code stands for."""
+    return f"{PREFIX}:callcode:{code}"
+
+
+def webhook(fingerprint: str) -> str:
+    """String with a TTL: the response already given to a webhook request (Twilio retries)."""
+    return f"{PREFIX}:webhook:{fingerprint}"
+
+
+def agent_events(agent_id: str) -> str:
+    """Stream: an agent's events (screen pops), so a reloading desk catches up."""
+    return f"{PREFIX}:agent:{agent_id}:events"
+
+
+def agent_channel(agent_id: str) -> str:
+    """Pub/sub channel: an agent's events, live."""
+    return f"{PREFIX}:agent:{agent_id}:live"

@@ -1,0 +1,267 @@
+"""Support numbers and agents as telephony admins configure them: schemas, validation and Redis stores."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import redis
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator, model_validator
+
+from context.phones import to_e164
+from context.schemas import Strict, TimeZone
+from core import keys
+from voice.prompts import LANGUAGES, default_voice
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HHMM = Annotated[str, StringConstraints(pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")]
+AgentId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+
+
+def _e164(value: str) -> str:
+    return to_e164(value)
+
+
+def _language(value: str) -> str:
+    if value not in LANGUAGES:
+        raise ValueError(f"unsupported language {value!r}; one of {', '.join(sorted(LANGUAGES))}")
+    return value
+
+
+E164 = Annotated[str, StringConstraints(max_length=40), AfterValidator(_e164)]
+Language = Annotated[str, AfterValidator(_language)]
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+class Window(Strict):
+    """A daily window in local time, start before end."""
+
+    start: HHMM
+    end: HHMM
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if _minutes(self.start) >= _minutes(self.end):
+            raise ValueError(f"start {self.start} must be before end {self.end}")
+        return self
+
+
+def _ranges(value: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    ordered = sorted(value, key=lambda r: _minutes(r[0]))
+    for start, end in ordered:
+        if _minutes(start) >= _minutes(end):
+            raise ValueError(f"range {start}-{end} ends before it starts")
+    for (_, end), (start, _) in zip(ordered, ordered[1:], strict=False):
+        if _minutes(start) < _minutes(end):
+            raise ValueError(f"ranges overlap at {start}")
+    return ordered
+
+
+DayHours = Annotated[list[tuple[HHMM, HHMM]], Field(max_length=8), AfterValidator(_ranges)]
+
+
+class Hours(Strict):
+    """Opening hours per weekday (local time); a day left out is closed."""
+
+    mon: DayHours = []
+    tue: DayHours = []
+    wed: DayHours = []
+    thu: DayHours = []
+    fri: DayHours = []
+    sat: DayHours = []
+    sun: DayHours = []
+
+
+class NumberConfig(Strict):
+    """What an admin sets for one support number. No business_hours means always open."""
+
+    label: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    brand: Annotated[str, StringConstraints(min_length=1, max_length=60)]
+    language: Language = "en-US"
+    languages: Annotated[list[Language], Field(max_length=10)] = Field(
+        default=[], description="further languages the number offers; a customer's locale among them is used")
+    voice: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]+(\.[A-Za-z-]+)?$", max_length=60)] | None = None
+    time_zone: TimeZone
+    business_hours: Hours | None = None
+    holidays: Annotated[list[date], Field(max_length=366)] = []
+    calling_window: Window = Window(start="08:00", end="21:00")
+    agents: Annotated[list[AgentId], Field(max_length=500)] = []
+    record_calls: bool = False
+    caller_id: E164 | None = None
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    retry_minutes: Annotated[list[Annotated[int, Field(ge=1, le=1440)]], Field(min_length=1, max_length=10)] = [
+        10, 30, 120]
+
+    @field_validator("agents")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+class Number(NumberConfig):
+    """A configured number as stored and returned."""
+
+    number: str
+    updated_at: datetime
+
+    def speech_voice(self, language: str) -> str:
+        """The Say voice for language: the configured one for the main language, else that language's default."""
+        return self.voice if self.voice and language == self.language else default_voice(language)
+
+    def language_for(self, locale: str | None) -> str:
+        """The customer's locale when the number offers it, else the number's language."""
+        offered = [self.language, *self.languages]
+        if locale:
+            wanted = locale.replace("_", "-")
+            for language in offered:
+                if language.lower() == wanted.lower():
+                    return language
+            primary = wanted.split("-")[0].lower()
+            for language in offered:
+                if language.split("-")[0].lower() == primary:
+                    return language
+        return self.language
+
+    def is_open(self, moment: datetime) -> bool:
+        """Whether the number takes calls at moment: not a holiday, inside the day's hours (its own zone)."""
+        local = moment.astimezone(ZoneInfo(self.time_zone))
+        if local.date() in self.holidays:
+            return False
+        if self.business_hours is None:
+            return True
+        ranges = getattr(self.business_hours, DAYS[local.weekday()])
+        now = local.hour * 60 + local.minute
+        return any(_minutes(start) <= now < _minutes(end) for start, end in ranges)
+
+
+class NumberList(BaseModel):
+    numbers: list[Number]
+
+
+class AgentStatus(StrEnum):
+    available = "available"
+    away = "away"
+    offline = "offline"
+
+
+class AgentConfig(Strict):
+    """An agent: reached on a phone, or in the browser through client_identity."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    phone: E164 | None = None
+    client_identity: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
+    status: AgentStatus = AgentStatus.offline
+
+    @model_validator(mode="after")
+    def _reachable(self) -> AgentConfig:
+        if not self.phone and not self.client_identity:
+            raise ValueError("an agent needs a phone or a client_identity")
+        return self
+
+
+class Agent(AgentConfig):
+    id: str
+    updated_at: datetime
+
+
+class AgentList(BaseModel):
+    agents: list[Agent]
+
+
+class _JsonStore:
+    """Records kept as JSON strings under one key each, with a set of their ids."""
+
+    model: type[BaseModel]
+
+    def __init__(self, redis_client: redis.Redis, key: Any, index: str) -> None:
+        self.redis = redis_client
+        self.key = key
+        self.index = index
+
+    def _get(self, record_id: str) -> Any:
+        raw = self.redis.get(self.key(record_id))
+        return None if raw is None else self.model.model_validate_json(raw)
+
+    def _list(self) -> list[Any]:
+        ids = sorted(self.redis.smembers(self.index))
+        if not ids:
+            return []
+        return [self.model.model_validate_json(raw) for raw in self.redis.mget([self.key(i) for i in ids]) if raw]
+
+    def _put(self, record_id: str, record: BaseModel) -> bool:
+        with self.redis.pipeline() as pipe:
+            pipe.set(self.key(record_id), record.model_dump_json())
+            pipe.sadd(self.index, record_id)
+            _, added = pipe.execute()
+        return bool(added)
+
+    def _delete(self, record_id: str) -> bool:
+        with self.redis.pipeline() as pipe:
+            pipe.delete(self.key(record_id))
+            pipe.srem(self.index, record_id)
+            deleted, _ = pipe.execute()
+        return bool(deleted)
+
+
+class NumberStore(_JsonStore):
+    model = Number
+
+    def __init__(self, redis_client: redis.Redis) -> None:
+        super().__init__(redis_client, keys.number, keys.NUMBERS)
+
+    def get(self, e164: str) -> Number | None:
+        return self._get(e164)
+
+    def all(self) -> list[Number]:
+        return self._list()
+
+    def put(self, e164: str, config: NumberConfig, now: datetime) -> tuple[Number, bool]:
+        number = Number(**config.model_dump(), number=e164, updated_at=now)
+        return number, self._put(e164, number)
+
+    def delete(self, e164: str) -> bool:
+        return self._delete(e164)
+
+    def using_agent(self, agent_id: str) -> list[str]:
+        return [n.number for n in self.all() if agent_id in n.agents]
+
+
+class AgentStore(_JsonStore):
+    model = Agent
+
+    def __init__(self, redis_client: redis.Redis) -> None:
+        super().__init__(redis_client, keys.agent, keys.AGENTS)
+
+    def get(self, agent_id: str) -> Agent | None:
+        return self._get(agent_id)
+
+    def all(self) -> list[Agent]:
+        return self._list()
+
+    def many(self, agent_ids: list[str]) -> list[Agent | None]:
+        if not agent_ids:
+            return []
+        raws = self.redis.mget([keys.agent(i) for i in agent_ids])
+        return [None if raw is None else Agent.model_validate_json(raw) for raw in raws]
+
+    def put(self, agent_id: str, config: AgentConfig, now: datetime) -> tuple[Agent, bool]:
+        agent = Agent(**config.model_dump(), id=agent_id, updated_at=now)
+        return agent, self._put(agent_id, agent)
+
+    def delete(self, agent_id: str) -> bool:
+        return self._delete(agent_id)
+
+    def exists(self, agent_ids: list[str]) -> list[bool]:
+        return [agent is not None for agent in self.many(agent_ids)]
+
+
+def voice_settings(number: Number, locale: str | None) -> dict[str, str]:
+    """The Say attributes for a caller: language and voice."""
+    language = number.language_for(locale)
+    return {"language": language, "voice": number.speech_voice(language)}

@@ -1,0 +1,98 @@
+"""What the IVR says, per language: the supported languages, their default voices, and the prompt texts."""
+
+from __future__ import annotations
+
+# Say languages a number may use, with a Polly voice that speaks each.
+VOICES = {
+    "en-US": "Polly.Joanna", "en-GB": "Polly.Amy", "en-AU": "Polly.Nicole", "en-IN": "Polly.Aditi",
+    "es-US": "Polly.Lupe", "es-ES": "Polly.Lucia", "es-MX": "Polly.Mia",
+    "fr-FR": "Polly.Celine", "fr-CA": "Polly.Chantal",
+}
+LANGUAGES = frozenset(VOICES)
+
+_EN = {
+    "unknown_number": "Sorry, this number is not in service. Goodbye.",
+    "closed": "Thanks for calling {brand}. We are closed right now.",
+    "closed_voicemail": "Leave a message after the beep and we will add it to your conversation.",
+    "greet_one": "Hi{name}. Are you calling about {summary}? Press 1 or say yes. Press 2 or say no.",
+    "choose": "Hi{name}. Which conversation are you calling about?",
+    "choose_option": "For {summary}, press {digit}.",
+    "choose_other": "For something else, press 0.",
+    "ask_code": "If the {brand} app shows you a six digit call code, enter it now.",
+    "bad_code": "Sorry, that code did not work.",
+    "connecting": "Thanks. Connecting you to someone who can see your conversation.",
+    "general": "Connecting you to the next available person at {brand}.",
+    "no_agent": "Sorry, nobody can take your call right now. "
+                "Leave a message after the beep and we will add it to your conversation.",
+    "voicemail_thanks": "Thank you. We have your message. Goodbye.",
+    "no_message": "We did not get a message. Goodbye.",
+    "whisper": "{brand} call from {caller} about {summary}. Press 1 to accept.",
+    "whisper_general": "{brand} support call. Press 1 to accept.",
+    "error": "Sorry, something went wrong on our side. Please try again later. Goodbye.",
+    "goodbye": "Goodbye.",
+    "a_customer": "a customer",
+}
+_ES = {
+    "unknown_number": "Lo sentimos, este número no está en servicio. Adiós.",
+    "closed": "Gracias por llamar a {brand}. Ahora estamos cerrados.",
+    "closed_voicemail": "Deje un mensaje después del tono y lo añadiremos a su conversación.",
+    "greet_one": "Hola{name}. ¿Llama por {summary}? Pulse 1 o diga sí. Pulse 2 o diga no.",
+    "choose": "Hola{name}. ¿Por qué conversación llama?",
+    "choose_option": "Para {summary}, pulse {digit}.",
+    "choose_other": "Para otra cosa, pulse 0.",
+    "ask_code": "Si la aplicación de {brand} le muestra un código de llamada de seis cifras, márquelo ahora.",
+    "bad_code": "Lo sentimos, ese código no es válido.",
+    "connecting": "Gracias. Le comunicamos con alguien que puede ver su conversación.",
+    "general": "Le comunicamos con la próxima persona disponible de {brand}.",
+    "no_agent": "Lo sentimos, nadie puede atender su llamada ahora. "
+                "Deje un mensaje después del tono y lo añadiremos a su conversación.",
+    "voicemail_thanks": "Gracias. Tenemos su mensaje. Adiós.",
+    "no_message": "No recibimos ningún mensaje. Adiós.",
+    "whisper": "Llamada de {brand} de {caller} sobre {summary}. Pulse 1 para aceptar.",
+    "whisper_general": "Llamada de soporte de {brand}. Pulse 1 para aceptar.",
+    "error": "Lo sentimos, algo falló de nuestro lado. Inténtelo más tarde. Adiós.",
+    "goodbye": "Adiós.",
+    "a_customer": "un cliente",
+}
+_FR = {
+    "unknown_number": "Désolé, ce numéro n'est pas en service. Au revoir.",
+    "closed": "Merci d'avoir appelé {brand}. Nous sommes fermés pour le moment.",
+    "closed_voicemail": "Laissez un message après le bip et nous l'ajouterons à votre conversation.",
+    "greet_one": "Bonjour{name}. Appelez-vous au sujet de {summary} ? Appuyez sur 1 ou dites oui. "
+                 "Appuyez sur 2 ou dites non.",
+    "choose": "Bonjour{name}. À propos de quelle conversation appelez-vous ?",
+    "choose_option": "Pour {summary}, appuyez sur {digit}.",
+    "choose_other": "Pour autre chose, appuyez sur 0.",
+    "ask_code": "Si l'application {brand} vous montre un code d'appel à six chiffres, composez-le maintenant.",
+    "bad_code": "Désolé, ce code n'a pas fonctionné.",
+    "connecting": "Merci. Nous vous mettons en relation avec quelqu'un qui voit votre conversation.",
+    "general": "Nous vous mettons en relation avec la prochaine personne disponible chez {brand}.",
+    "no_agent": "Désolé, personne ne peut prendre votre appel pour le moment. "
+                "Laissez un message après le bip et nous l'ajouterons à votre conversation.",
+    "voicemail_thanks": "Merci. Nous avons votre message. Au revoir.",
+    "no_message": "Nous n'avons pas reçu de message. Au revoir.",
+    "whisper": "Appel {brand} de {caller} au sujet de {summary}. Appuyez sur 1 pour accepter.",
+    "whisper_general": "Appel du support {brand}. Appuyez sur 1 pour accepter.",
+    "error": "Désolé, un problème est survenu de notre côté. Réessayez plus tard. Au revoir.",
+    "goodbye": "Au revoir.",
+    "a_customer": "un client",
+}
+_CATALOGS = {"en": _EN, "es": _ES, "fr": _FR}
+YES_WORDS = {"en": ("yes", "yeah", "yep", "correct", "right"), "es": ("sí", "si", "claro", "correcto"),
+             "fr": ("oui", "exact", "ouais")}
+
+
+def default_voice(language: str) -> str:
+    return VOICES.get(language, VOICES["en-US"])
+
+
+def prompt(language: str, name: str, **values: str) -> str:
+    """The prompt `name` in language (English when the language has no catalog), filled with values."""
+    catalog = _CATALOGS.get(language.split("-")[0], _EN)
+    return catalog[name].format(**values)
+
+
+def means_yes(language: str, speech: str) -> bool:
+    """Whether what the caller said is a yes, in the call's language."""
+    words = speech.lower().replace(".", " ").replace(",", " ").replace("!", " ").split()
+    return any(word in YES_WORDS.get(language.split("-")[0], YES_WORDS["en"]) for word in words)
