@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from itertools import pairwise
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -57,7 +58,7 @@ def _ranges(value: list[tuple[str, str]]) -> list[tuple[str, str]]:
     for start, end in ordered:
         if _minutes(start) >= _minutes(end):
             raise ValueError(f"range {start}-{end} ends before it starts")
-    for (_, end), (start, _) in zip(ordered, ordered[1:], strict=False):
+    for (_, end), (start, _) in pairwise(ordered):
         if _minutes(start) < _minutes(end):
             raise ValueError(f"ranges overlap at {start}")
     return ordered
