@@ -10,14 +10,18 @@ from flask import Flask
 from rq import Queue
 
 from context.api import bp as threads_bp
+from context.callcodes import CallCodes
 from context.store import ThreadStore
 from core import config as config_module
 from core.api import register_error_handlers
 from core.health import bp as health_bp
 from core.openapi import docs_bp
 from core.redis_server import RedisUnavailable, connect, describe
+from voice.calls import CallStore
+from voice.history import bp as calls_bp
 from voice.numbers import AgentStore, NumberStore
 from voice.twilio_client import make_client
+from voice.webhooks import bp as voice_bp
 
 log = logging.getLogger("threadline")
 
@@ -41,11 +45,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         redis_client, max_messages=app.config["MAX_MESSAGES_PER_THREAD"], max_logs=app.config["MAX_LOGS_PER_THREAD"])
     app.extensions["threadline.numbers"] = NumberStore(redis_client)
     app.extensions["threadline.agents"] = AgentStore(redis_client)
+    app.extensions["threadline.calls"] = CallStore(redis_client)
+    app.extensions["threadline.callcodes"] = CallCodes(redis_client)
     sid, token = app.config["TWILIO_ACCOUNT_SID"], app.config["TWILIO_AUTH_TOKEN"]
     app.extensions["threadline.twilio"] = make_client(sid, token, app.config["TWILIO_API_BASE_URL"]) \
         if sid and token else None
     register_error_handlers(app)
-    for blueprint in (health_bp, docs_bp, threads_bp):
+    for blueprint in (health_bp, docs_bp, threads_bp, calls_bp, voice_bp):
         app.register_blueprint(blueprint)
     log.info("threadline ready: Redis %s, queue %s", describe(app.config["REDIS_URL"]), app.config["QUEUE_NAME"])
     return app

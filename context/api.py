@@ -6,7 +6,17 @@ import re
 
 from flask import Blueprint, current_app
 
-from context.schemas import THREAD_ID_PATTERN, LogsAccepted, LogsIn, Message, PhoneQuery, Thread, ThreadIn, ThreadList
+from context.schemas import (
+    THREAD_ID_PATTERN,
+    CallCode,
+    LogsAccepted,
+    LogsIn,
+    Message,
+    PhoneQuery,
+    Thread,
+    ThreadIn,
+    ThreadList,
+)
 from context.store import MessageConflict, ThreadNotFound, ThreadStore
 from core.api import API_PREFIX, ApiError, require_api_key
 from core.openapi import API
@@ -22,7 +32,7 @@ def thread_store() -> ThreadStore:
     return current_app.extensions["threadline.threads"]
 
 
-def _checked_id(thread_id: str) -> str:
+def checked_thread_id(thread_id: str) -> str:
     if not re.match(THREAD_ID_PATTERN, thread_id):
         raise ApiError(422, "invalid_field", "thread_id: 1-128 letters, digits or . _ : - (starting with a letter "
                        "or digit)", "thread_id")
@@ -39,7 +49,7 @@ def _not_found(thread_id: str) -> ApiError:
            responses={200: ("replaced", Thread), 201: ("created", Thread)})
 def put_thread(thread_id: str, body: ThreadIn) -> tuple[Thread, int]:
     store = thread_store()
-    created = store.put(_checked_id(thread_id), body)
+    created = store.put(checked_thread_id(thread_id), body)
     return store.get(thread_id), 201 if created else 200
 
 
@@ -47,7 +57,7 @@ def put_thread(thread_id: str, body: ThreadIn) -> tuple[Thread, int]:
            responses={200: ("the thread, phone in E.164", Thread), 404: _NOT_FOUND})
 def get_thread(thread_id: str) -> tuple[Thread, int]:
     try:
-        return thread_store().get(_checked_id(thread_id)), 200
+        return thread_store().get(checked_thread_id(thread_id)), 200
     except ThreadNotFound:
         raise _not_found(thread_id) from None
 
@@ -59,7 +69,7 @@ def get_thread(thread_id: str) -> tuple[Thread, int]:
                       409: ("the id holds another message", None)})
 def post_message(thread_id: str, body: Message) -> tuple[Message, int]:
     try:
-        appended = thread_store().append_message(_checked_id(thread_id), body)
+        appended = thread_store().append_message(checked_thread_id(thread_id), body)
     except ThreadNotFound:
         raise _not_found(thread_id) from None
     except MessageConflict:
@@ -72,10 +82,22 @@ def post_message(thread_id: str, body: Message) -> tuple[Message, int]:
 def post_logs(thread_id: str, body: LogsIn) -> tuple[LogsAccepted, int]:
     entries = body.entries()
     try:
-        stored = thread_store().append_logs(_checked_id(thread_id), entries)
+        stored = thread_store().append_logs(checked_thread_id(thread_id), entries)
     except ThreadNotFound:
         raise _not_found(thread_id) from None
     return LogsAccepted(accepted=len(entries), stored=stored), 201
+
+
+@API.route(bp, "/threads/<thread_id>/call-code", "POST", summary="A six-digit code the app shows for calling in",
+           description="Valid 15 minutes and once: a caller who enters it in the IVR is connected on this thread.",
+           responses={201: ("the code", CallCode), 404: _NOT_FOUND})
+def post_call_code(thread_id: str) -> tuple[CallCode, int]:
+    try:
+        thread_store().get(checked_thread_id(thread_id))
+    except ThreadNotFound:
+        raise _not_found(thread_id) from None
+    code, expires_at = current_app.extensions["threadline.callcodes"].issue(thread_id)
+    return CallCode(code=code, expires_at=expires_at), 201
 
 
 @API.route(bp, "/threads", "GET", query=PhoneQuery, summary="A customer's threads by phone",

@@ -178,6 +178,11 @@ class LogsAccepted(BaseModel):
     stored: int
 
 
+class CallCode(BaseModel):
+    code: str
+    expires_at: datetime
+
+
 class PhoneQuery(Strict):
     phone: Annotated[str, StringConstraints(max_length=40)] = Field(description="E.164, e.g. +14155550123")
     limit: Annotated[int, Field(ge=1, le=100)] = 20

@@ -86,10 +86,10 @@ def default_voice(language: str) -> str:
     return VOICES.get(language, VOICES["en-US"])
 
 
-def prompt(language: str, name: str, **values: str) -> str:
-    """The prompt `name` in language (English when the language has no catalog), filled with values."""
+def prompt(language: str, key: str, /, **values: str) -> str:
+    """The prompt `key` in language (English when the language has no catalog), filled with values."""
     catalog = _CATALOGS.get(language.split("-")[0], _EN)
-    return catalog[name].format(**values)
+    return catalog[key].format(**values)
 
 
 def means_yes(language: str, speech: str) -> bool:

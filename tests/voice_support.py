@@ -1,0 +1,83 @@
+"""Threadline served over real HTTP beside the local carrier, with a support number and agents configured."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+
+from carrier.server import CarrierServer
+from context.schemas import ThreadIn
+from tests.carrier_support import AGENT, SUPPORT, Served, wait_until
+from tests.conftest import thread_body
+from voice.numbers import AgentConfig, NumberConfig
+
+SCALE = 0.005
+OTHER_AGENT = "+14155550778"
+
+
+@dataclass
+class Line:
+    """A carrier, Threadline on HTTP, and helpers to script phones and read what happened."""
+
+    carrier: CarrierServer
+    app: Flask
+    url: str
+
+    def script(self, phone: str, **behaviour: Any) -> None:
+        response = requests.put(f"{self.carrier.url}/_carrier/phones/{phone}", json=behaviour, timeout=5)
+        assert response.status_code == 200, response.text
+
+    def number(self, **changes: Any) -> None:
+        config = {"label": "Acme Support US", "brand": "Acme", "language": "en-US", "voice": "Polly.Joanna",
+                  "time_zone": "America/New_York", "agents": ["sam", "lee"], **changes}
+        self.app.extensions["threadline.numbers"].put(SUPPORT, NumberConfig.model_validate(config),
+                                                      datetime.now(UTC))
+
+    def agent(self, agent_id: str, **config: Any) -> None:
+        self.app.extensions["threadline.agents"].put(agent_id, AgentConfig.model_validate(config),
+                                                     datetime.now(UTC))
+
+    def thread(self, thread_id: str, **changes: Any) -> None:
+        self.app.extensions["threadline.threads"].put(thread_id, ThreadIn.model_validate(thread_body(**changes)))
+
+    def call_in(self, caller: str, to: str = SUPPORT) -> str:
+        response = requests.post(f"{self.carrier.url}/_carrier/inbound", json={"from": caller, "to": to}, timeout=5)
+        assert response.status_code == 201, response.text
+        return response.json()["sid"]
+
+    def finished(self, sid: str) -> dict[str, Any]:
+        def done() -> dict[str, Any] | None:
+            call = requests.get(f"{self.carrier.url}/_carrier/calls/{sid}", timeout=5).json()
+            over = ("completed", "busy", "failed", "no-answer", "canceled")
+            return call if call["status"] in over and all(leg["status"] in over for leg in call["legs"]) else None
+        return wait_until(done, message=f"call {sid} to end")
+
+    def history(self, sid: str) -> Any:
+        return wait_until(lambda: self.app.extensions["threadline.calls"].get(sid), message="the call record")
+
+
+def heard(call: dict[str, Any]) -> list[str]:
+    return [e.get("text") or e.get("url") for e in call["events"] if e["kind"] == "heard"]
+
+
+@pytest.fixture
+def line(make_app: Any) -> Iterator[Line]:
+    with CarrierServer(scale=SCALE, numbers=(SUPPORT,)) as carrier:
+        app = make_app(TWILIO_ACCOUNT_SID=carrier.state.account_sid, TWILIO_AUTH_TOKEN=carrier.state.auth_token,
+                       TWILIO_API_BASE_URL=carrier.url)
+        served = Served(app)
+        number = carrier.state.number_by_phone(SUPPORT)
+        number.voice_url = f"{served.url}/voice/incoming"
+        number.status_callback = f"{served.url}/voice/status"
+        result = Line(carrier, app, served.url)
+        result.agent("sam", name="Sam Lee", phone=AGENT, status="available")
+        result.agent("lee", name="Lee Park", phone=OTHER_AGENT, status="available")
+        result.number()
+        yield result
+        served.stop()

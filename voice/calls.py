@@ -1,0 +1,121 @@
+"""Call history: each call's parties, status and steps (keys, speech, agents), linked to its thread."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from pydantic import BaseModel
+
+from core import keys
+
+# KEYS: call hash. ARGV: sequence number, then field/value pairs.
+# Applies a status callback only if its SequenceNumber is newer than the last one applied.
+_APPLY_STATUS = """
+local last = tonumber(redis.call('HGET', KEYS[1], 'status_seq') or '-1')
+if tonumber(ARGV[1]) <= last then return 0 end
+redis.call('HSET', KEYS[1], 'status_seq', ARGV[1], unpack(ARGV, 2))
+return 1
+"""
+
+FINAL = ("completed", "busy", "failed", "no-answer", "canceled")
+HISTORY_TTL = 400 * 24 * 3600  # a call record outlives the thread's usefulness, not forever
+
+
+class Step(BaseModel):
+    at: datetime
+    kind: str
+    detail: dict[str, Any] = {}
+
+
+class CallRecord(BaseModel):
+    """One call as the thread's history shows it."""
+
+    sid: str
+    thread_id: str | None = None
+    direction: str
+    number: str | None = None
+    caller: str | None = None
+    status: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration: int | None = None
+    agent_id: str | None = None
+    recording_url: str | None = None
+    steps: list[Step] = []
+
+
+class CallList(BaseModel):
+    calls: list[CallRecord]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CallStore:
+    """Writes are single Redis commands or scripts, so Twilio's retries and reorderings can't tear a record."""
+
+    def __init__(self, redis_client: redis.Redis) -> None:
+        self.redis = redis_client
+        self._apply_status = redis_client.register_script(_APPLY_STATUS)
+
+    def open(self, sid: str, direction: str, number: str, caller: str) -> None:
+        """Start a call's record (a second start of the same call changes nothing)."""
+        key = keys.call(sid)
+        fields = {"sid": sid, "direction": direction, "number": number, "caller": caller,
+                  "started_at": _now().isoformat()}
+        with self.redis.pipeline() as pipe:
+            for field, value in fields.items():
+                pipe.hsetnx(key, field, value)
+            pipe.expire(key, HISTORY_TTL)
+            pipe.execute()
+
+    def step(self, sid: str, kind: str, **detail: Any) -> None:
+        """Append what just happened on the call."""
+        entry = Step(at=_now(), kind=kind, detail=detail).model_dump_json()
+        with self.redis.pipeline() as pipe:
+            pipe.rpush(keys.call_steps(sid), entry)
+            pipe.expire(keys.call_steps(sid), HISTORY_TTL)
+            pipe.execute()
+
+    def link(self, sid: str, thread_id: str) -> None:
+        """Attach the call to a thread: it then shows in the thread's call history."""
+        started = self.redis.hget(keys.call(sid), "started_at")
+        score = datetime.fromisoformat(started).timestamp() * 1000 if started else _now().timestamp() * 1000
+        with self.redis.pipeline() as pipe:
+            pipe.hset(keys.call(sid), "thread_id", thread_id)
+            pipe.zadd(keys.thread_calls(thread_id), {sid: score})
+            pipe.execute()
+
+    def set(self, sid: str, **fields: str) -> None:
+        self.redis.hset(keys.call(sid), mapping=fields)
+
+    def thread_of(self, sid: str) -> str | None:
+        return self.redis.hget(keys.call(sid), "thread_id")
+
+    def apply_status(self, sid: str, sequence: int, status: str, duration: str | None) -> bool:
+        """Apply a status callback unless a later one was applied already; True when applied."""
+        fields = ["status", status]
+        if status in FINAL:
+            fields += ["ended_at", _now().isoformat()]
+            if duration is not None:
+                fields += ["duration", duration]
+        return bool(self._apply_status(keys=[keys.call(sid)], args=[sequence, *fields]))
+
+    def get(self, sid: str) -> CallRecord | None:
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.call(sid))
+            pipe.lrange(keys.call_steps(sid), 0, -1)
+            fields, steps = pipe.execute()
+        if not fields:
+            return None
+        fields.pop("status_seq", None)
+        return CallRecord(**fields, steps=[Step(**json.loads(s)) for s in steps])
+
+    def for_thread(self, thread_id: str, limit: int = 50) -> list[CallRecord]:
+        """The thread's calls, newest first."""
+        sids = self.redis.zrevrange(keys.thread_calls(thread_id), 0, limit - 1)
+        return [record for sid in sids if (record := self.get(sid)) is not None]

@@ -1,0 +1,36 @@
+"""Screen-pop events for the agent desk: Redis pub/sub for live pages plus a per-agent stream to catch up."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import redis
+from pydantic import BaseModel
+
+from core import keys
+
+STREAM_LENGTH = 1000
+
+
+class ScreenPop(BaseModel):
+    """A call reached an agent: the desk opens the thread."""
+
+    type: str = "screen_pop"
+    agent_id: str
+    call_sid: str
+    agent_call_sid: str | None = None
+    thread_id: str | None = None
+    at: datetime
+
+
+def publish(redis_client: redis.Redis, agent_id: str, call_sid: str, agent_call_sid: str | None,
+            thread_id: str | None) -> ScreenPop:
+    """Record the event on the agent's stream, then announce it to open desks."""
+    event = ScreenPop(agent_id=agent_id, call_sid=call_sid, agent_call_sid=agent_call_sid, thread_id=thread_id,
+                      at=datetime.now(UTC))
+    payload = event.model_dump_json()
+    with redis_client.pipeline() as pipe:
+        pipe.xadd(keys.agent_events(agent_id), {"event": payload}, maxlen=STREAM_LENGTH, approximate=True)
+        pipe.publish(keys.agent_channel(agent_id), payload)
+        pipe.execute()
+    return event

@@ -1,0 +1,70 @@
+"""Twilio webhook hygiene: signatures checked against the public URL, and a replayed request answered once."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from flask import Response, abort, current_app, request
+from twilio.request_validator import RequestValidator
+
+from core import keys
+
+log = logging.getLogger(__name__)
+
+REPLAY_TTL = 3600
+_PENDING = "\x00pending"
+
+
+def public_url() -> str:
+    """The URL Twilio signed: PUBLIC_BASE_URL (behind a proxy) or the request's own, with the raw query."""
+    base = current_app.config.get("PUBLIC_BASE_URL") or request.host_url.rstrip("/")
+    query = request.environ.get("QUERY_STRING", "")
+    return f"{base}{request.script_root}{request.path}" + (f"?{query}" if query else "")
+
+
+def require_twilio_signature() -> None:
+    """Refuse (403) any request whose X-Twilio-Signature isn't valid for our auth token; read nothing else."""
+    token = current_app.config.get("TWILIO_AUTH_TOKEN")
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not token or not signature or not RequestValidator(token).validate(public_url(), request.form, signature):
+        log.warning("refused a webhook to %s: %s", request.path,
+                    "no TWILIO_AUTH_TOKEN configured" if not token else "bad or missing X-Twilio-Signature")
+        abort(403)
+
+
+def _fingerprint() -> str:
+    token = request.headers.get("I-Twilio-Idempotency-Token")
+    if token:
+        return hashlib.sha256(token.encode()).hexdigest()
+    material = [request.method, public_url(), *sorted(f"{k}={v}" for k, v in request.form.items(multi=True))]
+    return hashlib.sha256("\n".join(material).encode()).hexdigest()
+
+
+def answered_once(view: Callable[..., str]) -> Callable[..., Response]:
+    """Run a TwiML view once per distinct request; a retry of it gets the same answer and changes nothing."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        store: redis.Redis = current_app.extensions["threadline.redis"]
+        key = keys.webhook(_fingerprint())
+        if not store.set(key, _PENDING, nx=True, ex=REPLAY_TTL):
+            deadline = time.monotonic() + 5
+            while (earlier := store.get(key)) == _PENDING and time.monotonic() < deadline:
+                time.sleep(0.05)  # the first delivery is still being handled
+            if earlier and earlier != _PENDING:
+                return Response(earlier, mimetype="text/xml")
+        try:
+            body = view(*args, **kwargs)
+        except Exception:
+            store.delete(key)  # a failure must not be replayed as an answer
+            raise
+        store.set(key, body, ex=REPLAY_TTL)
+        return Response(body, mimetype="text/xml")
+
+    return wrapper

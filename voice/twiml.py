@@ -1,0 +1,93 @@
+"""TwiML documents Threadline answers with: pure functions of texts, voice settings and URLs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
+
+
+@dataclass(frozen=True)
+class Speech:
+    """How Say speaks: the language and the voice."""
+
+    language: str
+    voice: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """Who a Dial rings: a phone number or a browser identity."""
+
+    phone: str | None = None
+    client_identity: str | None = None
+
+
+def _say(node: VoiceResponse | Gather, text: str, speech: Speech) -> None:
+    node.say(text, language=speech.language, voice=speech.voice)
+
+
+def say_and_hang_up(texts: list[str], speech: Speech) -> str:
+    response = VoiceResponse()
+    for text in texts:
+        _say(response, text, speech)
+    response.hangup()
+    return str(response)
+
+
+def ask(texts: list[str], action: str, otherwise: str, speech: Speech, *, digits: int = 1,
+        with_speech: bool = False, timeout: int = 5) -> str:
+    """Say texts while gathering keys (and yes/no speech); with nothing entered, go to `otherwise`."""
+    response = VoiceResponse()
+    gather = Gather(action=action, method="POST", num_digits=digits, timeout=timeout,
+                    input="dtmf speech" if with_speech else "dtmf", finish_on_key="#" if digits > 1 else "",
+                    language=speech.language if with_speech else None,
+                    hints="yes, no" if with_speech else None, action_on_empty_result=False)
+    for text in texts:
+        _say(gather, text, speech)
+    response.append(gather)
+    response.redirect(otherwise, method="POST")
+    return str(response)
+
+
+def connect(texts: list[str], target: Target, whisper: str, action: str, caller_id: str | None, speech: Speech,
+            *, timeout: int = 20, record: bool = False) -> str:
+    """Tell the caller, then ring the agent, who hears the whisper before being bridged."""
+    response = VoiceResponse()
+    for text in texts:
+        _say(response, text, speech)
+    dial = Dial(action=action, method="POST", timeout=timeout, caller_id=caller_id, answer_on_bridge=True,
+                record="record-from-answer" if record else None)
+    if target.client_identity:
+        dial.client(target.client_identity, url=whisper, method="POST")
+    else:
+        dial.number(target.phone, url=whisper, method="POST")
+    response.append(dial)
+    return str(response)
+
+
+def whisper(text: str, accept: str, speech: Speech) -> str:
+    """What the agent hears on answering: who and why, and 1 to take the call; anything else declines."""
+    response = VoiceResponse()
+    gather = Gather(action=accept, method="POST", num_digits=1, timeout=6)
+    _say(gather, text, speech)
+    response.append(gather)
+    response.hangup()
+    return str(response)
+
+
+def bridge() -> str:
+    """An empty document: the whisper ends and the agent is connected."""
+    return str(VoiceResponse())
+
+
+def voicemail(texts: list[str], action: str, speech: Speech, nothing_recorded: str, *, max_length: int = 120) -> str:
+    """Invite a message and record it; Record goes to `action` with the recording, or falls through if silent."""
+    response = VoiceResponse()
+    for text in texts:
+        _say(response, text, speech)
+    response.record(action=action, method="POST", max_length=max_length, timeout=5, finish_on_key="#",
+                    play_beep=True)
+    _say(response, nothing_recorded, speech)
+    response.hangup()
+    return str(response)

@@ -1,0 +1,321 @@
+"""Twilio's webhooks for inbound calls: match the caller to a thread, then connect an agent who sees it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import HTTPException
+
+from context.schemas import Attachment, Author, Message, Thread
+from context.store import ThreadNotFound, ThreadStore
+from voice import twiml
+from voice.calls import CallStore
+from voice.numbers import Agent, AgentStatus, AgentStore, Number, NumberStore, voice_settings
+from voice.prompts import means_yes, prompt
+from voice.screenpop import publish
+from voice.security import answered_once, require_twilio_signature
+from voice.summary import first_name, speech_safe, thread_summary
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("voice", __name__, url_prefix="/voice")
+bp.before_request(require_twilio_signature)
+
+FALLBACK_SPEECH = twiml.Speech("en-US", "Polly.Joanna")
+MAX_CHOICES = 3
+
+
+def _masked(phone: str) -> str:
+    """A phone number fit for logs: its last two digits only."""
+    return f"…{phone[-2:]}" if len(phone) > 2 else "…"
+
+
+def _url(endpoint: str, **params: str | None) -> str:
+    query = urlencode({k: v for k, v in params.items() if v})
+    return f"/voice/{endpoint}" + (f"?{query}" if query else "")
+
+
+def _stores() -> tuple[NumberStore, AgentStore, ThreadStore, CallStore]:
+    ext = current_app.extensions
+    return ext["threadline.numbers"], ext["threadline.agents"], ext["threadline.threads"], ext["threadline.calls"]
+
+
+def _thread(thread_id: str | None) -> Thread | None:
+    if not thread_id:
+        return None
+    try:
+        return _stores()[2].get(thread_id)
+    except ThreadNotFound:
+        return None
+
+
+def _speech(number: Number, thread: Thread | None) -> twiml.Speech:
+    settings = voice_settings(number, thread.customer.locale if thread else None)
+    return twiml.Speech(settings["language"], settings["voice"])
+
+
+def _say(number: Number, thread: Thread | None, *prompts: str, **values: str) -> tuple[list[str], twiml.Speech]:
+    speech = _speech(number, thread)
+    return [prompt(speech.language, key, brand=number.brand, **values) for key in prompts], speech
+
+
+def _greeting_name(thread: Thread) -> str:
+    name = first_name(thread.customer.name)
+    return f" {name}" if name else ""
+
+
+def _number() -> Number | None:
+    """The configured number this call is about (the dialled number, or the one named in the query)."""
+    return _stores()[0].get(request.args.get("number") or request.form.get("To", ""))
+
+
+# --- the caller's side ---------------------------------------------------------------------------------------
+
+
+@bp.post("/incoming")
+@answered_once
+def incoming() -> str:
+    """A call to a support number: greet by the open thread(s) of the caller ID, or ask for a call code."""
+    sid, dialled, caller = request.form.get("CallSid", ""), request.form.get("To", ""), request.form.get("From", "")
+    numbers, _, threads, calls = _stores()
+    number = numbers.get(dialled)
+    if number is None:
+        log.warning("call %s to %s, a number Threadline does not serve", sid, _masked(dialled))
+        return twiml.say_and_hang_up([prompt("en-US", "unknown_number")], FALLBACK_SPEECH)
+    calls.open(sid, "inbound", dialled, caller)
+    found = [t for t in (_thread(i) for i in threads.open_thread_ids(caller, MAX_CHOICES)) if t]
+    first = found[0] if found else None
+    if not number.is_open(datetime.now(UTC)):
+        calls.step(sid, "closed")
+        only = first if len(found) == 1 else None
+        texts, speech = _say(number, only, "closed", "closed_voicemail")
+        if only:
+            calls.link(sid, only.id)
+        return twiml.voicemail(texts, _url("voicemail", thread=only.id if only else None), speech,
+                               prompt(speech.language, "no_message"))
+    if len(found) == 1:
+        calls.step(sid, "matched_caller_id", threads=[first.id])
+        texts, speech = _say(number, first, "greet_one", name=_greeting_name(first), summary=thread_summary(first))
+        return twiml.ask(texts, _url("confirm", thread=first.id), _url("code"), speech, with_speech=True)
+    if found:
+        calls.step(sid, "matched_caller_id", threads=[t.id for t in found])
+        speech = _speech(number, first)
+        texts = [prompt(speech.language, "choose", name=_greeting_name(first))]
+        texts += [prompt(speech.language, "choose_option", summary=speech_safe(t.subject, 80), digit=str(i))
+                  for i, t in enumerate(found, start=1)]
+        texts.append(prompt(speech.language, "choose_other"))
+        return twiml.ask(texts, _url("choose", threads=",".join(t.id for t in found)), _url("code"), speech)
+    calls.step(sid, "no_caller_id_match")
+    return _ask_code(number, attempt=1)
+
+
+def _ask_code(number: Number, attempt: int, sorry: bool = False) -> str:
+    texts, speech = _say(number, None, *(["bad_code"] if sorry else []), "ask_code")
+    return twiml.ask(texts, _url("code", attempt=str(attempt)), _url("general"), speech, digits=6, timeout=8)
+
+
+@bp.post("/confirm")
+@answered_once
+def confirm() -> str:
+    """Yes (1, or said): connect on that thread. Anything else: ask for a call code."""
+    sid, digits, said = request.form.get("CallSid", ""), request.form.get("Digits"), request.form.get("SpeechResult")
+    number, thread = _number(), _thread(request.args.get("thread"))
+    calls = _stores()[3]
+    if number is None:
+        return twiml.say_and_hang_up([prompt("en-US", "error")], FALLBACK_SPEECH)
+    calls.step(sid, "pressed" if digits else "said", value=digits or said or "")
+    language = _speech(number, thread).language
+    if thread and (digits == "1" or (not digits and said and means_yes(language, said))):
+        return _connect(number, sid, thread)
+    return _ask_code(number, attempt=1)
+
+
+@bp.post("/choose")
+@answered_once
+def choose() -> str:
+    """The caller picked one of their threads by key (0 or anything else: ask for a call code)."""
+    sid, digits = request.form.get("CallSid", ""), request.form.get("Digits", "")
+    number, calls = _number(), _stores()[3]
+    if number is None:
+        return twiml.say_and_hang_up([prompt("en-US", "error")], FALLBACK_SPEECH)
+    calls.step(sid, "pressed", value=digits)
+    offered = [t for t in request.args.get("threads", "").split(",") if t][:MAX_CHOICES]
+    if digits.isdigit() and 1 <= int(digits) <= len(offered) and (thread := _thread(offered[int(digits) - 1])):
+        return _connect(number, sid, thread)
+    return _ask_code(number, attempt=1)
+
+
+@bp.post("/code")
+@answered_once
+def code() -> str:
+    """Ask for the six-digit call code, or check the one entered: a valid code connects on its thread."""
+    sid, digits = request.form.get("CallSid", ""), request.form.get("Digits")
+    number, calls = _number(), _stores()[3]
+    if number is None:
+        return twiml.say_and_hang_up([prompt("en-US", "error")], FALLBACK_SPEECH)
+    attempt_text = request.args.get("attempt", "1")
+    attempt = int(attempt_text) if attempt_text.isdigit() else 1
+    if digits is None:
+        return _ask_code(number, attempt)
+    thread_id = current_app.extensions["threadline.callcodes"].redeem(digits)
+    thread = _thread(thread_id)
+    calls.step(sid, "entered_code", valid=thread is not None)
+    if thread:
+        return _connect(number, sid, thread)
+    if attempt < 2:
+        return _ask_code(number, attempt + 1, sorry=True)
+    return _connect(number, sid, None)
+
+
+@bp.post("/general")
+@answered_once
+def general() -> str:
+    """No thread named: the first available agent of the number."""
+    number = _number()
+    if number is None:
+        return twiml.say_and_hang_up([prompt("en-US", "error")], FALLBACK_SPEECH)
+    return _connect(number, request.form.get("CallSid", ""), None)
+
+
+def choose_agent(number: Number, thread: Thread | None, agents: AgentStore) -> Agent | None:
+    """The agent who last wrote in the thread when available, else the number's first available agent."""
+    available = [a for a in agents.many(number.agents) if a and a.status == AgentStatus.available]
+    if thread:
+        for message in reversed(thread.messages):
+            if message.author == Author.agent and message.name:
+                for agent in available:
+                    if message.name in (agent.id, agent.name):
+                        return agent
+                break
+    return available[0] if available else None
+
+
+def _connect(number: Number, sid: str, thread: Thread | None) -> str:
+    """Ring the chosen agent with a whisper; with nobody available, offer a voicemail into the thread."""
+    _, agents, _, calls = _stores()
+    if thread:
+        calls.link(sid, thread.id)
+    agent = choose_agent(number, thread, agents)
+    thread_id = thread.id if thread else None
+    if agent is None:
+        calls.step(sid, "no_agent_available")
+        texts, speech = _say(number, thread, "no_agent")
+        return twiml.voicemail(texts, _url("voicemail", thread=thread_id), speech,
+                               prompt(speech.language, "no_message"))
+    calls.step(sid, "dialling_agent", agent_id=agent.id)
+    texts, speech = _say(number, thread, "connecting" if thread else "general")
+    params = {"thread": thread_id, "agent": agent.id, "number": number.number}
+    return twiml.connect(texts, twiml.Target(agent.phone, agent.client_identity), _url("whisper", **params),
+                         _url("dial-done", **params), None, speech, record=number.record_calls)
+
+
+@bp.post("/dial-done")
+@answered_once
+def dial_done() -> str:
+    """The agent's leg ended: after a conversation, goodbye; unanswered or declined, a voicemail."""
+    sid, status = request.form.get("CallSid", ""), request.form.get("DialCallStatus", "")
+    number, calls = _number(), _stores()[3]
+    thread = _thread(request.args.get("thread"))
+    if number is None:
+        return twiml.say_and_hang_up([prompt("en-US", "error")], FALLBACK_SPEECH)
+    calls.step(sid, "dial_ended", status=status, agent_id=request.args.get("agent"),
+               duration=request.form.get("DialCallDuration"), bridged=request.form.get("DialBridged"))
+    if status == "completed" and request.form.get("DialBridged", "true") != "false":
+        texts, speech = _say(number, thread, "goodbye")
+        return twiml.say_and_hang_up(texts, speech)
+    texts, speech = _say(number, thread, "no_agent")
+    return twiml.voicemail(texts, _url("voicemail", thread=thread.id if thread else None), speech,
+                           prompt(speech.language, "no_message"))
+
+
+@bp.post("/voicemail")
+@answered_once
+def voicemail() -> str:
+    """A recorded message: kept on the call and, when the thread is known, added to it."""
+    form = request.form
+    sid, recording, seconds = form.get("CallSid", ""), form.get("RecordingUrl", ""), form.get("RecordingDuration")
+    _, _, threads, calls = _stores()
+    number, thread = _number(), _thread(request.args.get("thread"))
+    calls.set(sid, recording_url=recording)
+    calls.step(sid, "voicemail", recording_url=recording, duration=seconds)
+    if thread and recording:
+        message = Message(id=f"voicemail-{sid}", author=Author.bot, name="Voicemail",
+                          text=f"Voicemail left on a phone call ({seconds or '?'} s).", sent_at=datetime.now(UTC),
+                          attachments=[Attachment(name="voicemail.wav", url=recording, content_type="audio/wav")])
+        threads.append_message(thread.id, message)
+    if number is None:
+        return twiml.say_and_hang_up([prompt("en-US", "voicemail_thanks")], FALLBACK_SPEECH)
+    texts, speech = _say(number, thread, "voicemail_thanks")
+    return twiml.say_and_hang_up(texts, speech)
+
+
+# --- the agent's side ----------------------------------------------------------------------------------------
+
+
+@bp.post("/whisper")
+@answered_once
+def whisper() -> str:
+    """The agent answered: pop the thread on their screen now, and tell them in one sentence who and why."""
+    form = request.form
+    parent, agent_leg = form.get("ParentCallSid", ""), form.get("CallSid", "")
+    agent_id, number = request.args.get("agent", ""), _number()
+    thread = _thread(request.args.get("thread"))
+    calls = _stores()[3]
+    publish(current_app.extensions["threadline.redis"], agent_id, parent, agent_leg, thread.id if thread else None)
+    calls.step(parent, "agent_answered", agent_id=agent_id, agent_call_sid=agent_leg)
+    if number is None:
+        return twiml.say_and_hang_up([], FALLBACK_SPEECH)
+    speech = twiml.Speech(number.language, number.speech_voice(number.language))  # the agent's language
+    if thread:
+        caller = first_name(thread.customer.name) or prompt(speech.language, "a_customer")
+        text = prompt(speech.language, "whisper", brand=number.brand, caller=caller,
+                      summary=thread_summary(thread, 120))
+    else:
+        text = prompt(speech.language, "whisper_general", brand=number.brand)
+    params = {"thread": thread.id if thread else None, "agent": agent_id, "number": number.number}
+    return twiml.whisper(text, _url("whisper-accept", **params), speech)
+
+
+@bp.post("/whisper-accept")
+@answered_once
+def whisper_accept() -> str:
+    """1 takes the call (bridge); anything else declines it (the caller's Dial then ends unanswered)."""
+    parent = request.form.get("ParentCallSid", "")
+    agent_id, accepted = request.args.get("agent", ""), request.form.get("Digits") == "1"
+    calls = _stores()[3]
+    calls.step(parent, "agent_accepted" if accepted else "agent_declined", agent_id=agent_id)
+    if accepted:
+        calls.set(parent, agent_id=agent_id)
+        return twiml.bridge()
+    return twiml.say_and_hang_up([], FALLBACK_SPEECH)
+
+
+# --- status ----------------------------------------------------------------------------------------------------
+
+
+@bp.post("/status")
+def status() -> Response:
+    """Call status callbacks: applied in SequenceNumber order, so a late or repeated one changes nothing."""
+    form = request.form
+    sid, call_status = form.get("CallSid", ""), form.get("CallStatus", "")
+    sequence = form.get("SequenceNumber", "")
+    calls = _stores()[3]
+    applied = calls.apply_status(sid, int(sequence) if sequence.isdigit() else 0, call_status,
+                                 form.get("CallDuration"))
+    if applied and call_status:
+        calls.step(sid, "status", status=call_status, sequence=sequence)
+    return Response(status=204)
+
+
+@bp.errorhandler(Exception)
+def _failed(exc: Exception) -> Any:
+    """Whatever fails inside answers TwiML that apologises and hangs up; the error is logged with the call."""
+    if isinstance(exc, HTTPException):
+        return exc
+    log.exception("webhook %s failed for call %s", request.path, request.form.get("CallSid", "?"))
+    body = twiml.say_and_hang_up([prompt("en-US", "error")], FALLBACK_SPEECH)
+    return Response(body, mimetype="text/xml")
