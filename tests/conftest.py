@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from core.redis_server import EmbeddedRedis, connect
 
-pytest_plugins = ["tests.browser"]
+pytest_plugins = ["tests.browser", "tests.voice_support"]
 
 API_KEY = "test-key-0123456789"
 

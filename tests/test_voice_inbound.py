@@ -8,7 +8,7 @@ import requests
 
 from core import keys
 from tests.carrier_support import AGENT, CUSTOMER, SUPPORT, wait_until
-from tests.voice_support import OTHER_AGENT, heard, line  # noqa: F401 (fixture)
+from tests.voice_support import OTHER_AGENT, heard
 
 GREETING = ("Hi Jane. Are you calling about App crashes at login. Last message: The app closes as soon as I log "
             "in? Press 1 or say yes. Press 2 or say no.")
