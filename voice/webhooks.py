@@ -304,6 +304,9 @@ def status() -> Response:
     sid, call_status = form.get("CallSid", ""), form.get("CallStatus", "")
     sequence = form.get("SequenceNumber", "")
     calls = _stores()[3]
+    inbound = form.get("Direction", "inbound") == "inbound"
+    ours, theirs = (form.get("To", ""), form.get("From", "")) if inbound else (form.get("From", ""), form.get("To", ""))
+    calls.open(sid, form.get("Direction", "inbound"), ours, theirs)
     applied = calls.apply_status(sid, int(sequence) if sequence.isdigit() else 0, call_status,
                                  form.get("CallDuration"))
     if applied and call_status:

@@ -1,0 +1,116 @@
+"""Webhook hygiene: signatures, replays, ordering of status callbacks, failures answered with TwiML."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from core import keys
+from voice.numbers import AgentConfig, NumberConfig
+
+TOKEN = "webhook-test-token"
+SUPPORT, CUSTOMER = "+14155550100", "+14155550123"
+
+
+@pytest.fixture
+def app(make_app):
+    app = make_app(TWILIO_AUTH_TOKEN=TOKEN, TWILIO_ACCOUNT_SID="AC" + "0" * 32)
+    now = datetime.now(UTC)
+    app.extensions["threadline.agents"].put("sam", AgentConfig(name="Sam", phone="+14155550777",
+                                                                status="available"), now)
+    config = NumberConfig(label="US", brand="Acme", time_zone="America/New_York", agents=["sam"])
+    app.extensions["threadline.numbers"].put(SUPPORT, config, now)
+    return app
+
+
+def signed(client, path: str, form: dict[str, str], *, base: str = "http://localhost", token: str = TOKEN,
+           headers: dict[str, str] | None = None):
+    signature = RequestValidator(token).compute_signature(f"{base}{path}", form)
+    return client.post(path, data=form, headers={"X-Twilio-Signature": signature, **(headers or {})})
+
+
+def call_form(**extra: str) -> dict[str, str]:
+    return {"CallSid": "CA" + "1" * 32, "AccountSid": "AC" + "0" * 32, "From": CUSTOMER, "To": SUPPORT,
+            "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01", **extra}
+
+
+def says(body: bytes) -> list[str]:
+    return [node.text or "" for node in ET.fromstring(body).iter("Say")]
+
+
+def test_a_signed_request_is_answered_with_twiml(client):
+    response = signed(client, "/voice/incoming", call_form())
+    assert response.status_code == 200 and response.mimetype == "text/xml"
+    assert says(response.data) == ["If the Acme app shows you a six digit call code, enter it now."]
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-Twilio-Signature": "forged"}])
+def test_unsigned_or_forged_requests_are_refused_before_anything_is_written(client, redis_client, headers):
+    response = client.post("/voice/incoming", data=call_form(), headers=headers)
+    assert response.status_code == 403
+    assert redis_client.exists(keys.call("CA" + "1" * 32)) == 0
+
+
+def test_a_request_signed_with_another_token_or_for_other_params_is_refused(client):
+    assert signed(client, "/voice/incoming", call_form(), token="other-token").status_code == 403
+    signature = RequestValidator(TOKEN).compute_signature("http://localhost/voice/incoming", call_form())
+    tampered = client.post("/voice/incoming", data=call_form(From="+14155550199"),
+                           headers={"X-Twilio-Signature": signature})
+    assert tampered.status_code == 403
+
+
+def test_behind_a_proxy_the_public_url_is_what_is_signed(make_app):
+    app = make_app(TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL="https://support.example.com")
+    client = app.test_client()
+    assert signed(client, "/voice/status", call_form(), base="https://support.example.com").status_code == 204
+    assert signed(client, "/voice/status", call_form()).status_code == 403
+
+
+def test_without_an_auth_token_every_webhook_is_refused(make_app):
+    client = make_app(TWILIO_AUTH_TOKEN=None).test_client()
+    assert signed(client, "/voice/incoming", call_form()).status_code == 403
+
+
+def test_a_retried_webhook_is_answered_the_same_and_changes_nothing_twice(app, client, redis_client):
+    form = call_form()
+    first = signed(client, "/voice/incoming", form, headers={"I-Twilio-Idempotency-Token": "tok-1"})
+    again = signed(client, "/voice/incoming", form, headers={"I-Twilio-Idempotency-Token": "tok-1"})
+    assert first.data == again.data
+    record = app.extensions["threadline.calls"].get(form["CallSid"])
+    assert [s.kind for s in record.steps] == ["no_caller_id_match"]
+    # Without Twilio's token the request itself is the fingerprint.
+    signed(client, "/voice/incoming", form)
+    signed(client, "/voice/incoming", form)
+    assert len(app.extensions["threadline.calls"].get(form["CallSid"]).steps) == 2
+
+
+def test_status_callbacks_apply_in_sequence_order(app, client):
+    sid = "CA" + "2" * 32
+    for sequence, status in ((0, "initiated"), (3, "completed"), (2, "in-progress"), (3, "completed"),
+                             (1, "ringing")):
+        response = signed(client, "/voice/status", call_form(CallSid=sid, CallStatus=status,
+                                                             SequenceNumber=str(sequence), CallDuration="42"))
+        assert response.status_code == 204
+    record = app.extensions["threadline.calls"].get(sid)
+    assert (record.status, record.duration) == ("completed", 42)
+    assert [s.detail["status"] for s in record.steps] == ["initiated", "completed"]
+
+
+def test_a_failure_inside_answers_an_apology_in_valid_twiml(app, client, redis_client, caplog):
+    redis_client.set(keys.number(SUPPORT), "{not json")  # a record the handler can't read
+    response = signed(client, "/voice/incoming", call_form())
+    assert response.status_code == 200 and response.mimetype == "text/xml"
+    assert says(response.data) == ["Sorry, something went wrong on our side. Please try again later. Goodbye."]
+    assert ET.fromstring(response.data).find("Hangup") is not None
+    assert "CA" + "1" * 32 in caplog.text
+
+
+def test_query_strings_are_part_of_what_is_signed(app, client):
+    path = "/voice/general?" + urlencode({"number": SUPPORT})
+    response = signed(client, path, call_form())
+    assert response.status_code == 200
+    assert ET.fromstring(response.data).find("Dial/Number").text == "+14155550777"
