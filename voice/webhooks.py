@@ -63,6 +63,11 @@ def _say(number: Number, thread: Thread | None, *prompts: str, **values: str) ->
     return [prompt(speech.language, key, brand=number.brand, **values) for key in prompts], speech
 
 
+def _about(thread: Thread, limit: int = 200) -> str:
+    """The thread's summary to set inside a sentence: without its own closing punctuation."""
+    return thread_summary(thread, limit).rstrip(".?! ")
+
+
 def _greeting_name(thread: Thread) -> str:
     name = first_name(thread.customer.name)
     return f" {name}" if name else ""
@@ -99,7 +104,7 @@ def incoming() -> str:
                                prompt(speech.language, "no_message"))
     if len(found) == 1:
         calls.step(sid, "matched_caller_id", threads=[first.id])
-        texts, speech = _say(number, first, "greet_one", name=_greeting_name(first), summary=thread_summary(first))
+        texts, speech = _say(number, first, "greet_one", name=_greeting_name(first), summary=_about(first))
         return twiml.ask(texts, _url("confirm", thread=first.id), _url("code"), speech, with_speech=True)
     if found:
         calls.step(sid, "matched_caller_id", threads=[t.id for t in found])
@@ -273,7 +278,7 @@ def whisper() -> str:
     if thread:
         caller = first_name(thread.customer.name) or prompt(speech.language, "a_customer")
         text = prompt(speech.language, "whisper", brand=number.brand, caller=caller,
-                      summary=thread_summary(thread, 120))
+                      summary=_about(thread, 120))
     else:
         text = prompt(speech.language, "whisper_general", brand=number.brand)
     params = {"thread": thread.id if thread else None, "agent": agent_id, "number": number.number}
