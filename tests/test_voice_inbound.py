@@ -22,6 +22,8 @@ def test_a_known_caller_says_yes_and_reaches_an_agent_whose_screen_pops(line, re
     line.thread("t-1")
     line.script(CUSTOMER, keys=["1"], hangup_after=400)
     line.script(AGENT, keys=["1"], hangup_after=30)
+    desk = redis_client.pubsub()
+    desk.subscribe(keys.agent_channel("sam"))
     sid = line.call_in(CUSTOMER)
     call = line.finished(sid)
 
@@ -36,6 +38,9 @@ def test_a_known_caller_says_yes_and_reaches_an_agent_whose_screen_pops(line, re
     assert len(pops) == 1
     event = json.loads(pops[0][1]["event"])
     assert (event["thread_id"], event["call_sid"], event["agent_call_sid"]) == ("t-1", sid, agent_leg["sid"])
+    live = [m for m in iter(lambda: desk.get_message(timeout=1), None) if m["type"] == "message"]
+    assert [json.loads(m["data"]) for m in live] == [event]
+    desk.close()
 
     record = wait_until(lambda: (r := line.history(sid)) and r.status == "completed" and r)
     assert record.thread_id == "t-1" and record.agent_id == "sam" and record.caller == CUSTOMER
