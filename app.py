@@ -17,7 +17,9 @@ from core.api import register_error_handlers
 from core.health import bp as health_bp
 from core.openapi import docs_bp
 from core.redis_server import RedisUnavailable, connect, describe
+from voice.admin_api import bp as admin_bp
 from voice.calls import CallStore
+from voice.cli import agents_cli, numbers_cli
 from voice.history import bp as calls_bp
 from voice.numbers import AgentStore, NumberStore
 from voice.twilio_client import make_client
@@ -51,7 +53,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["threadline.twilio"] = make_client(sid, token, app.config["TWILIO_API_BASE_URL"]) \
         if sid and token else None
     register_error_handlers(app)
-    for blueprint in (health_bp, docs_bp, threads_bp, calls_bp, voice_bp):
+    for blueprint in (health_bp, docs_bp, threads_bp, calls_bp, admin_bp, voice_bp):
         app.register_blueprint(blueprint)
+    app.cli.add_command(numbers_cli)
+    app.cli.add_command(agents_cli)
     log.info("threadline ready: Redis %s, queue %s", describe(app.config["REDIS_URL"]), app.config["QUEUE_NAME"])
     return app

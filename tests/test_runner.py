@@ -82,11 +82,11 @@ def processes_of(var_dir: Path) -> list[psutil.Process]:
     return found
 
 
-def wait_until_gone(var_dir: Path, timeout: float = 30) -> list[psutil.Process]:
+def wait_until_gone(var_dir: Path, timeout: float = 60) -> list[str]:
     deadline = time.monotonic() + timeout
     while (left := processes_of(var_dir)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    return left
+    return [" ".join(p.cmdline()) for p in left]
 
 
 @pytest.fixture
@@ -126,7 +126,8 @@ def test_run_serves_the_api_with_a_worker_and_stops_everything_on_ctrl_c(var_dir
 def test_a_killed_run_leaves_no_orphan_server(var_dir):
     run = Run(var_dir)
     run.wait_for("Threadline is listening on")
-    assert any("redis-server" in p.name() for p in processes_of(var_dir))
+    started = [p.name() for p in processes_of(var_dir)]
+    assert "redis-server" in started, started
     run.stop(signal.SIGKILL)
     assert wait_until_gone(var_dir) == []
 
