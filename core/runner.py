@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shlex
@@ -67,6 +68,14 @@ class Runner:
         self._spawn("carrier", command)
         return url
 
+    def _point_number_at(self, carrier_url: str, web_url: str) -> None:
+        """Do what `flask numbers sync` does with Twilio: the demo number's calls go to our webhooks."""
+        body = json.dumps({"voice_url": f"{web_url}/voice/incoming", "status_callback": f"{web_url}/voice/status"})
+        request = urllib.request.Request(f"{carrier_url}/_carrier/numbers/{self.environ['THREADLINE_DEMO_NUMBER']}",
+                                         data=body.encode(), method="PUT", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5):
+            pass
+
     def _wait_for(self, name: str, url: str, timeout: float = 30.0) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not self.stopping:
@@ -115,6 +124,8 @@ class Runner:
                 if not self.stopping:
                     print("threadline: the web process did not come up; see its output above", file=sys.stderr)
                 return 1
+            if carrier_url:
+                self._point_number_at(carrier_url, web_url)
             settings = config.load(self.environ)
             where = f"embedded, data in {self.redis.data_dir}" if self.redis else describe(redis_url)
             keys = "set" if settings["THREADLINE_API_KEYS"] else "NONE: set THREADLINE_API_KEYS, the API refuses all"
