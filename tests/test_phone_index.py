@@ -68,3 +68,14 @@ def test_lookup_reads_only_the_callers_index(app, redis_client):
     store.put("mine", thread(messages=[]), now=at(9))
     assert store.open_thread_ids(PHONE) == ["mine"]
     assert redis_client.zcard(keys.phone_threads(PHONE, resolved=False)) == 1
+
+
+def test_a_light_read_takes_only_the_newest_messages_and_no_logs(app):
+    store: ThreadStore = app.extensions["threadline.threads"]
+    messages = [{"id": f"m{i}", "author": "customer", "text": f"message {i}",
+                 "sent_at": f"2026-11-22T10:{i:02}:00Z"} for i in range(30)]
+    store.put("t-1", thread(messages=messages))
+    light = store.get("t-1", newest=5)
+    assert [m.id for m in light.messages] == ["m25", "m26", "m27", "m28", "m29"]
+    assert light.logs == [] and len(store.get("t-1").logs) == 1
+    assert light.subject == store.get("t-1").subject

@@ -20,6 +20,20 @@ redis.call('HSET', KEYS[1], 'status_seq', ARGV[1], unpack(ARGV, 2))
 return 1
 """
 
+# KEYS: call hash, steps list. ARGV: ttl, step JSON, then field/value pairs.
+# Starts the record unless it exists (Twilio may deliver the first webhook twice), and logs the step.
+_OPEN = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+if ARGV[2] ~= '' then
+  redis.call('RPUSH', KEYS[2], ARGV[2])
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+end
+return 1
+"""
+
 FINAL = ("completed", "busy", "failed", "no-answer", "canceled")
 HISTORY_TTL = 400 * 24 * 3600  # a call record outlives the thread's usefulness, not forever
 
@@ -61,17 +75,16 @@ class CallStore:
     def __init__(self, redis_client: redis.Redis) -> None:
         self.redis = redis_client
         self._apply_status = redis_client.register_script(_APPLY_STATUS)
+        self._open = redis_client.register_script(_OPEN)
 
-    def open(self, sid: str, direction: str, number: str, caller: str) -> None:
-        """Start a call's record (a second start of the same call changes nothing)."""
-        key = keys.call(sid)
+    def open(self, sid: str, direction: str, number: str, caller: str, first_step: str | None = None,
+             **detail: Any) -> None:
+        """Start a call's record unless it exists, with its first step: one round trip on the hot path."""
         fields = {"sid": sid, "direction": direction, "number": number, "caller": caller,
                   "started_at": _now().isoformat()}
-        with self.redis.pipeline() as pipe:
-            for field, value in fields.items():
-                pipe.hsetnx(key, field, value)
-            pipe.expire(key, HISTORY_TTL)
-            pipe.execute()
+        entry = Step(at=_now(), kind=first_step, detail=detail).model_dump_json() if first_step else ""
+        self._open(keys=[keys.call(sid), keys.call_steps(sid)],
+                   args=[HISTORY_TTL, entry, *[item for pair in fields.items() for item in pair]])
 
     def step(self, sid: str, kind: str, **detail: Any) -> None:
         """Append what just happened on the call."""

@@ -44,11 +44,15 @@ def _stores() -> tuple[NumberStore, AgentStore, ThreadStore, CallStore]:
     return ext["threadline.numbers"], ext["threadline.agents"], ext["threadline.threads"], ext["threadline.calls"]
 
 
+PROMPT_MESSAGES = 20  # enough recent messages to find the last customer and agent ones
+
+
 def _thread(thread_id: str | None) -> Thread | None:
+    """The thread as the IVR needs it (its latest messages), or None."""
     if not thread_id:
         return None
     try:
-        return _stores()[2].get(thread_id)
+        return _stores()[2].get(thread_id, newest=PROMPT_MESSAGES)
     except ThreadNotFound:
         return None
 
@@ -91,11 +95,12 @@ def incoming() -> str:
     if number is None:
         log.warning("call %s to %s, a number Threadline does not serve", sid, _masked(dialled))
         return twiml.say_and_hang_up([prompt("en-US", "unknown_number")], FALLBACK_SPEECH)
-    calls.open(sid, "inbound", dialled, caller)
     found = [t for t in (_thread(i) for i in threads.open_thread_ids(caller, MAX_CHOICES)) if t]
     first = found[0] if found else None
-    if not number.is_open(datetime.now(UTC)):
-        calls.step(sid, "closed")
+    is_open = number.is_open(datetime.now(UTC))
+    step, detail = ("matched_caller_id", {"threads": [t.id for t in found]}) if found else ("no_caller_id_match", {})
+    calls.open(sid, "inbound", dialled, caller, step if is_open else "closed", **(detail if is_open else {}))
+    if not is_open:
         only = first if len(found) == 1 else None
         texts, speech = _say(number, only, "closed", "closed_voicemail")
         if only:
@@ -103,18 +108,15 @@ def incoming() -> str:
         return twiml.voicemail(texts, _url("voicemail", thread=only.id if only else None), speech,
                                prompt(speech.language, "no_message"))
     if len(found) == 1:
-        calls.step(sid, "matched_caller_id", threads=[first.id])
         texts, speech = _say(number, first, "greet_one", name=_greeting_name(first), summary=_about(first))
         return twiml.ask(texts, _url("confirm", thread=first.id), _url("code"), speech, with_speech=True)
     if found:
-        calls.step(sid, "matched_caller_id", threads=[t.id for t in found])
         speech = _speech(number, first)
         texts = [prompt(speech.language, "choose", name=_greeting_name(first))]
         texts += [prompt(speech.language, "choose_option", summary=speech_safe(t.subject, 80), digit=str(i))
                   for i, t in enumerate(found, start=1)]
         texts.append(prompt(speech.language, "choose_other"))
         return twiml.ask(texts, _url("choose", threads=",".join(t.id for t in found)), _url("code"), speech)
-    calls.step(sid, "no_caller_id_match")
     return _ask_code(number, attempt=1)
 
 

@@ -1,0 +1,357 @@
+"""Inbound-call webhook under gunicorn vs a bare Flask TwiML endpoint: requests/s and p50/p99 latency with wrk."""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import runpy
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Flask, Response
+from twilio.request_validator import RequestValidator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.redis_server import EmbeddedRedis, die_with_parent
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
+GUNICORN_CONF = ROOT / "gunicorn.conf.py"
+LUA = Path(__file__).resolve().parent / "wrk_requests.lua"
+PATH = "/voice/incoming"
+SUPPORT_NUMBER = "+14155550100"
+AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+API_KEY = "bench-key-0123456789"
+CUSTOMERS = 1000
+MESSAGES_PER_THREAD = 6
+# Generous: more than either server manages on a small machine, so no measured request is a replay.
+REQUESTS_PER_SECOND = 8000
+AIM_RATIO, AIM_P99_MS = 0.5, 50.0
+# The bare endpoint's answer: a fixed greeting of the size and shape the real one gives.
+BARE_TWIML = (
+    '<?xml version="1.0" encoding="UTF-8"?><Response><Gather action="/voice/confirm?thread=thread-7" '
+    'actionOnEmptyResult="false" finishOnKey="" hints="yes, no" input="dtmf speech" language="en-US" method="POST" '
+    'numDigits="1" timeout="5"><Say language="en-US" voice="Polly.Joanna">Hi Jane. Are you calling about App crashes '
+    "at login (case 7). Last message: Reinstalled, it still crashes right after the login screen? Press 1 or say yes. "
+    'Press 2 or say no.</Say></Gather><Redirect method="POST">/voice/code</Redirect></Response>')
+
+
+def bare_app() -> Flask:
+    """The baseline gunicorn serves: no Redis, no signature check, the same fixed TwiML for every call."""
+    app = Flask("bare")
+
+    @app.post(PATH)
+    def incoming() -> Response:
+        return Response(BARE_TWIML, mimetype="text/xml")
+
+    return app
+
+
+def phone_of(i: int) -> str:
+    return f"+1415200{i:04d}"
+
+
+def thread_body(i: int) -> dict[str, Any]:
+    start = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=i)
+    texts = ["The app closes as soon as I log in", "Sorry about that! Which version are you on?",
+             "3.2.1 on an iPhone 14", "Thanks. Could you try reinstalling?",
+             "Reinstalled, it still crashes right after the login screen", "Noted, we are looking into it."]
+    messages = [{"id": f"m{n}", "author": "agent" if n % 2 else "customer", "name": "Sam" if n % 2 else "Jane",
+                 "text": texts[n % len(texts)], "sent_at": (start + timedelta(minutes=n)).isoformat()}
+                for n in range(MESSAGES_PER_THREAD)]
+    return {"subject": f"App crashes at login (case {i})", "status": "open",
+            "customer": {"id": f"u-{i}", "name": "Jane Doe", "phone": phone_of(i), "email": f"jane{i}@example.com",
+                         "locale": "en-US", "time_zone": "America/Los_Angeles"},
+            "device": {"platform": "iOS", "os_version": "17.2", "app_version": "3.2.1", "model": "iPhone 14"},
+            "metadata": {"plan": "pro"}, "messages": messages,
+            "logs": [{"at": start.isoformat(), "level": "error", "message": "NullPointerException in LoginView"}]}
+
+
+def seed(redis_url: str) -> None:
+    """A support number, an available agent and one open thread for each of CUSTOMERS callers, via the app's stores."""
+    from app import create_app
+    from context.schemas import ThreadIn
+    from voice.numbers import AgentConfig, NumberConfig
+
+    app = create_app({"REDIS_URL": redis_url, "THREADLINE_API_KEYS": [API_KEY]})
+    now = datetime.now(UTC)
+    app.extensions["threadline.agents"].put(
+        "sam", AgentConfig.model_validate({"name": "Sam", "phone": "+14155550777", "status": "available"}), now)
+    app.extensions["threadline.numbers"].put(SUPPORT_NUMBER, NumberConfig.model_validate(
+        {"label": "Support", "brand": "Acme", "time_zone": "America/Los_Angeles", "agents": ["sam"]}), now)
+    threads = app.extensions["threadline.threads"]
+    for i in range(CUSTOMERS):
+        threads.put(f"thread-{i}", ThreadIn.model_validate(thread_body(i)))
+    app.extensions["threadline.redis"].close()
+
+
+def call_params(sid: str, caller: str) -> dict[str, str]:
+    return {"CallSid": sid, "AccountSid": ACCOUNT_SID, "From": caller, "To": SUPPORT_NUMBER,
+            "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01"}
+
+
+def write_requests(path: Path, url: str, count: int, series: int) -> None:
+    """count distinct signed webhooks, one per line as body TAB signature; series keeps files' CallSids apart."""
+    validator = RequestValidator(AUTH_TOKEN)
+    with path.open("w") as out:
+        for i in range(count):
+            params = call_params(f"CA{series:08x}{i:024x}", phone_of(i % CUSTOMERS))
+            out.write(f"{urlencode(params)}\t{validator.compute_signature(url, params)}\n")
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def post(port: int, params: dict[str, str], signature: str = "") -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", PATH, urlencode(params), {"Content-Type": "application/x-www-form-urlencoded",
+                                                        "X-Twilio-Signature": signature})
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
+class Gunicorn:
+    """gunicorn with the project's gunicorn.conf.py, as the Procfile runs it, stopped for sure on exit."""
+
+    def __init__(self, spec: str, port: int, env: dict[str, str], log: Path) -> None:
+        self.spec, self.port, self.env, self.log = spec, port, env, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Gunicorn:
+        env = {**self.env, "HOST": "127.0.0.1", "PORT": str(self.port)}
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [str(GUNICORN), "-c", str(GUNICORN_CONF), self.spec], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
+        try:
+            self._wait_ready(self.process)
+        except BaseException:  # Ctrl-C while waiting too
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, process: subprocess.Popen[bytes]) -> None:
+        deadline = time.monotonic() + 30
+        while True:  # any HTTP answer (a 404 will do) means a worker is serving
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", "/healthz")
+                conn.getresponse().read()
+                conn.close()
+                return
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"gunicorn {self.spec} did not start; its output:\n{self.tail()}") from None
+                time.sleep(0.1)
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def pids(self) -> list[int]:
+        """The master's and its workers'."""
+        if self.process is None:
+            return []
+        master = self.process.pid
+        try:
+            return [master, *(int(p) for p in Path(f"/proc/{master}/task/{master}/children").read_text().split())]
+        except OSError:
+            return [master]
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        """SIGTERM (graceful), then SIGKILL to the whole process group this gunicorn leads."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # any worker left behind; the group is only ours
+        except OSError:
+            pass
+        self.process = None
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time of these processes so far (Linux)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Result:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non_2xx: int
+    errors: int
+    repeated: int
+    cpu_ms_per_request: float
+    redis_cpu_ms_per_request: float
+    raw: dict[str, float]
+
+
+def run_wrk(port: int, requests_file: Path, seconds: float, connections: int, threads: int) -> dict[str, float]:
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "5s", "-s", str(LUA),
+           f"http://127.0.0.1:{port}{PATH}", "--", str(requests_file), str(threads)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
+    match = re.search(r"^WRK (.*)$", done.stdout, re.MULTILINE)
+    if done.returncode != 0 or not match:
+        raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return {k: float(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
+
+
+def measure(server: Gunicorn, redis_pid: int, files: tuple[Path, Path], args: argparse.Namespace) -> Result:
+    warmup_file, requests_file = files
+    if args.warmup > 0:
+        run_wrk(server.port, warmup_file, args.warmup, args.connections, args.threads)
+    pids = server.pids()
+    cpu_before, redis_before = cpu_seconds(pids), cpu_seconds([redis_pid])
+    raw = run_wrk(server.port, requests_file, args.seconds, args.connections, args.threads)
+    cpu, redis_cpu = cpu_seconds(pids) - cpu_before, cpu_seconds([redis_pid]) - redis_before
+    requests = int(raw["requests"])
+    per_request = 1000 / requests if requests else 0.0
+    errors = int(raw["connect"] + raw["read"] + raw["write"] + raw["timeout"])
+    return Result(rps=requests / (raw["duration_us"] / 1e6), p50_ms=raw["p50_us"] / 1000, p99_ms=raw["p99_us"] / 1000,
+                  requests=requests, non_2xx=int(raw["status"]), errors=errors, repeated=int(raw["repeated"]),
+                  cpu_ms_per_request=cpu * per_request, redis_cpu_ms_per_request=redis_cpu * per_request, raw=raw)
+
+
+def check_real(port: int, url: str) -> None:
+    """One signed call from a known customer must be greeted by name with their thread, or the run means nothing."""
+    params = call_params("CA" + "f" * 32, phone_of(0))
+    status, body = post(port, params, RequestValidator(AUTH_TOKEN).compute_signature(url, params))
+    if status != 200 or "thread=thread-0" not in body or "Jane" not in body:
+        raise SystemExit(f"the real webhook did not greet a known caller (HTTP {status}):\n{body[:500]}")
+
+
+def check_bare(port: int) -> None:
+    status, body = post(port, call_params("CA" + "e" * 32, phone_of(0)))
+    if status != 200 or body != BARE_TWIML:
+        raise SystemExit(f"the bare endpoint answered HTTP {status}:\n{body[:500]}")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=15, help="load per endpoint, in seconds (default 15)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="wrk threads (default 1: wrk shares the machine's CPUs with gunicorn)")
+    parser.add_argument("--warmup", type=float, default=2, help="unmeasured load before each run, seconds (default 2)")
+    parser.add_argument("--requests", type=int, default=0,
+                        help=f"distinct signed calls to generate (default {REQUESTS_PER_SECOND:,} per second of load)")
+    args = parser.parse_args()
+    if args.seconds <= 0 or args.connections < 1 or args.threads < 1 or args.warmup < 0 or args.requests < 0:
+        parser.error("--seconds, --connections and --threads must be positive; --warmup and --requests not negative")
+    if args.connections < args.threads:
+        parser.error("wrk needs at least one connection per thread")
+    args.requests = args.requests or int(args.seconds * REQUESTS_PER_SECOND)
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: sudo apt-get install wrk")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up below on kill as on Ctrl-C
+    env = {k: v for k, v in os.environ.items() if k not in ("PUBLIC_BASE_URL", "TWILIO_EDGE", "TWILIO_REGION")}
+    settings = runpy.run_path(str(GUNICORN_CONF))
+    real_port, bare_port = free_ports(2)
+    real_url = f"http://127.0.0.1:{real_port}{PATH}"  # the URL Twilio would sign; the bare app ignores it
+
+    with tempfile.TemporaryDirectory(prefix="tl-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        redis_server = EmbeddedRedis(tmp / "redis", appendonly=False)
+        try:
+            redis_url = redis_server.start()
+            assert redis_server.process is not None
+            redis_pid = redis_server.process.pid
+            began = time.perf_counter()
+            seed(redis_url)
+            files = (tmp / "warmup.txt", tmp / "requests.txt")
+            write_requests(files[0], real_url, max(1000, int(args.warmup * REQUESTS_PER_SECOND)), series=1)
+            write_requests(files[1], real_url, args.requests, series=2)
+            print(f"gunicorn: {GUNICORN_CONF.name} as the Procfile runs it ({settings['worker_class']}, "
+                  f"{settings['workers']} workers x {settings['threads']} threads, access log to a file); "
+                  f"{os.cpu_count()} CPUs shared with wrk")
+            print(f"wrk: {args.threads} thread(s), {args.connections} connections, {args.seconds:g} s per endpoint "
+                  f"after {args.warmup:g} s warm-up; {args.requests:,} distinct signed calls from {CUSTOMERS:,} "
+                  f"callers with an open thread each (set up in {time.perf_counter() - began:.1f} s)\n")
+
+            real_env = {**env, "REDIS_URL": redis_url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+                        "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "THREADLINE_API_KEYS": API_KEY}
+            with Gunicorn("app:create_app()", real_port, real_env, tmp / "real.log") as server:
+                check_real(real_port, real_url)
+                real = measure(server, redis_pid, files, args)
+                real_log = server.tail()
+            with Gunicorn("bench.webhooks:bare_app()", bare_port, env, tmp / "bare.log") as server:
+                check_bare(bare_port)
+                bare = measure(server, redis_pid, files, args)
+        finally:
+            redis_server.stop()
+
+    print(f"{'endpoint':<27}{'requests/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'non-2xx':>9}{'errors':>8}"
+          f"{'CPU ms/request: gunicorn':>26}{'redis':>7}")
+    for name, r in (("real POST /voice/incoming", real), ("bare fixed TwiML", bare)):
+        print(f"{name:<27}{r.rps:>11,.0f}{r.p50_ms:>9.1f}{r.p99_ms:>9.1f}{r.requests:>10,}{r.non_2xx:>9}{r.errors:>8}"
+              f"{r.cpu_ms_per_request:>26.2f}{r.redis_cpu_ms_per_request:>7.2f}")
+    ratio = real.rps / bare.rps if bare.rps else 0.0
+    print(f"\nthroughput real/bare: {ratio:.2f} (aim >= {AIM_RATIO}: {'met' if ratio >= AIM_RATIO else 'not met'})")
+    print(f"real p99 at {args.connections} connections: {real.p99_ms:.1f} ms "
+          f"(aim < {AIM_P99_MS:g} ms: {'met' if real.p99_ms < AIM_P99_MS else 'not met'})")
+    if real.repeated:
+        print(f"warning: the real webhook was sent {real.repeated:,} repeated calls, answered from its replay cache; "
+              f"rerun with --requests above {int(real.raw['sent']):,}")
+    if real.non_2xx or real.errors:
+        print(f"warning: the real webhook had {real.non_2xx} non-2xx answers and {real.errors} socket errors "
+              f"(a 403 means the signed URL did not match); the end of its log:\n{real_log}")
+    if bare.non_2xx or bare.errors:
+        print(f"warning: the bare endpoint had {bare.non_2xx} non-2xx answers and {bare.errors} socket errors")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        raise SystemExit("interrupted; gunicorn and Redis stopped") from None
