@@ -86,8 +86,8 @@ def main() -> None:
                 per_thread = (client.info("memory")["used_memory"] - baseline) / loaded
                 print(f"\n{loaded:>7,} threads  ({rate:,.0f} PUTs/s while loading)")
                 print(f"  Redis memory per thread: {per_thread:,.0f} bytes")
-                for name, (p50, p99, server) in time_lookups(store, loaded, rng).items():
-                    print(f"  {name:<16} median {p50:7.1f} us  p99 {p99:7.1f} us  inside Redis {server:5.1f} us")
+                for name, (p50, p99, inside) in time_lookups(store, loaded, rng).items():
+                    print(f"  {name:<16} median {p50:7.1f} us  p99 {p99:7.1f} us  inside Redis {inside:5.1f} us")
         finally:
             client.close()
             server.stop()
