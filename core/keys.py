@@ -77,3 +77,16 @@ def agent_events(agent_id: str) -> str:
 def agent_channel(agent_id: str) -> str:
     """Pub/sub channel: an agent's events, live."""
     return f"{PREFIX}:agent:{agent_id}:live"
+
+
+def event(event_id: str) -> str:
+    """Hash: an outbound event for the messaging platform (JSON body, delivery state, attempts, last error)."""
+    return f"{PREFIX}:event:{event_id}"
+
+
+def thread_events(thread_id: str) -> str:
+    """Sorted set: a thread's outbound event ids scored by creation (epoch ms)."""
+    return f"{PREFIX}:thread:{thread_id}:events"
+
+
+UNDELIVERED_EVENTS = f"{PREFIX}:events:undeliverable"  # sorted set of event ids that exhausted their retries
