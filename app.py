@@ -9,8 +9,14 @@ from typing import Any
 from flask import Flask
 from rq import Queue
 
+from callbacks import dialer
+from callbacks.api import bp as callbacks_bp
+from callbacks.store import CallbackStore
 from context.api import bp as threads_bp
+from context.api import thread_resolved
 from context.callcodes import CallCodes
+from context.events import Outbox
+from context.events_api import bp as events_bp
 from context.store import ThreadStore
 from core import config as config_module
 from core.api import register_error_handlers
@@ -18,6 +24,7 @@ from core.health import bp as health_bp
 from core.openapi import docs_bp
 from core.redis_server import RedisUnavailable, connect, describe
 from voice.admin_api import bp as admin_bp
+from voice.callback_calls import bp as voice_callbacks_bp
 from voice.calls import CallStore
 from voice.cli import agents_cli, numbers_cli
 from voice.history import bp as calls_bp
@@ -49,13 +56,24 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["threadline.agents"] = AgentStore(redis_client)
     app.extensions["threadline.calls"] = CallStore(redis_client)
     app.extensions["threadline.callcodes"] = CallCodes(redis_client)
+    app.extensions["threadline.callbacks"] = CallbackStore(redis_client)
+    app.extensions["threadline.outbox"] = Outbox(redis_client, app.extensions["threadline.queue"],
+                                                 app.config["THREADLINE_WEBHOOK_URL"],
+                                                 app.config["THREADLINE_WEBHOOK_SECRET"])
     sid, token = app.config["TWILIO_ACCOUNT_SID"], app.config["TWILIO_AUTH_TOKEN"]
     app.extensions["threadline.twilio"] = make_client(sid, token, app.config["TWILIO_API_BASE_URL"]) \
         if sid and token else None
     register_error_handlers(app)
-    for blueprint in (health_bp, docs_bp, threads_bp, calls_bp, admin_bp, voice_bp):
+    for blueprint in (health_bp, docs_bp, threads_bp, events_bp, calls_bp, admin_bp, callbacks_bp, voice_bp,
+                      voice_callbacks_bp):
         app.register_blueprint(blueprint)
+    thread_resolved.connect(_cancel_callbacks, app, weak=False)
     app.cli.add_command(numbers_cli)
     app.cli.add_command(agents_cli)
     log.info("threadline ready: Redis %s, queue %s", describe(app.config["REDIS_URL"]), app.config["QUEUE_NAME"])
     return app
+
+
+def _cancel_callbacks(app: Flask, thread_id: str) -> None:
+    """A resolved thread needs no callback."""
+    dialer.cancel_for_thread(thread_id, "the thread was resolved")

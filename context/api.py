@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from blinker import Namespace
 from flask import Blueprint, current_app
 
 from context.schemas import (
@@ -16,6 +17,7 @@ from context.schemas import (
     Thread,
     ThreadIn,
     ThreadList,
+    ThreadStatus,
 )
 from context.store import MessageConflict, ThreadNotFound, ThreadStore
 from core.api import API_PREFIX, ApiError, require_api_key
@@ -25,6 +27,9 @@ bp = Blueprint("threads", __name__, url_prefix=API_PREFIX)
 require_api_key(bp)
 
 _NOT_FOUND = ("no thread with that id", None)
+
+# Sent with thread_id= when a PUT resolves a thread: what waited on it (a callback) can stop.
+thread_resolved = Namespace().signal("thread-resolved")
 
 
 def thread_store() -> ThreadStore:
@@ -50,6 +55,8 @@ def _not_found(thread_id: str) -> ApiError:
 def put_thread(thread_id: str, body: ThreadIn) -> tuple[Thread, int]:
     store = thread_store()
     created = store.put(checked_thread_id(thread_id), body)
+    if body.status == ThreadStatus.resolved:
+        thread_resolved.send(current_app._get_current_object(), thread_id=thread_id)
     return store.get(thread_id), 201 if created else 200
 
 

@@ -22,6 +22,9 @@ DEFAULTS: dict[str, Any] = {
     "TWILIO_ACCOUNT_SID": None,
     "TWILIO_AUTH_TOKEN": None,
     "TWILIO_API_BASE_URL": None,
+    "DIAL_RATE_LIMIT": 1.0,  # outbound calls per second across all workers (Twilio's default)
+    "THREADLINE_WEBHOOK_URL": None,
+    "THREADLINE_WEBHOOK_SECRET": None,
 }
 
 # Variables read from the environment, each with how its text becomes a value.
@@ -35,8 +38,12 @@ _ENV_PARSERS = {
     "TWILIO_ACCOUNT_SID": str,
     "TWILIO_AUTH_TOKEN": str,
     "TWILIO_API_BASE_URL": lambda v: v.rstrip("/"),
+    "THREADLINE_DIAL_RATE": float,
+    "THREADLINE_WEBHOOK_URL": str,
+    "THREADLINE_WEBHOOK_SECRET": str,
 }
-_ENV_TO_CONFIG = {"THREADLINE_VAR_DIR": "VAR_DIR", "THREADLINE_QUEUE": "QUEUE_NAME"}
+_ENV_TO_CONFIG = {"THREADLINE_VAR_DIR": "VAR_DIR", "THREADLINE_QUEUE": "QUEUE_NAME",
+                  "THREADLINE_DIAL_RATE": "DIAL_RATE_LIMIT"}
 
 
 def embedded_redis_url(var_dir: str) -> str:

@@ -90,3 +90,26 @@ def thread_events(thread_id: str) -> str:
 
 
 UNDELIVERED_EVENTS = f"{PREFIX}:events:undeliverable"  # sorted set of event ids that exhausted their retries
+
+
+def callback(callback_id: str) -> str:
+    """Hash: a callback (doc JSON, state, version for compare-and-set)."""
+    return f"{PREFIX}:callback:{callback_id}"
+
+
+def thread_live_callback(thread_id: str) -> str:
+    """String: the id of the thread's one live callback."""
+    return f"{PREFIX}:thread:{thread_id}:callback"
+
+
+def thread_callbacks(thread_id: str) -> str:
+    """Sorted set: every callback of a thread scored by creation (epoch ms)."""
+    return f"{PREFIX}:thread:{thread_id}:callbacks"
+
+
+def call_callback(call_sid: str) -> str:
+    """String: the callback and attempt a placed call belongs to ("id:attempt")."""
+    return f"{PREFIX}:callcb:{call_sid}"
+
+
+DIAL_RATE = f"{PREFIX}:dialrate"  # sorted set: recent dial instants, for the outbound calls-per-second limit

@@ -29,6 +29,7 @@ class Operation:
     query: type[BaseModel] | None
     responses: dict[int, tuple[str, type[BaseModel] | None]]
     description: str = ""
+    optional_body: bool = False
     auth: bool = True
 
 
@@ -40,11 +41,12 @@ class ApiSpec:
 
     def route(self, bp: Blueprint, rule: str, method: str, *, summary: str,
               responses: dict[int, tuple[str, type[BaseModel] | None]], body: type[BaseModel] | None = None,
-              query: type[BaseModel] | None = None, description: str = "") -> Callable[[Callable[..., Any]], Any]:
+              query: type[BaseModel] | None = None, description: str = "",
+              optional_body: bool = False) -> Callable[[Callable[..., Any]], Any]:
         """Register a view on bp that receives validated `body` and `query` models and returns (model, status)."""
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
         self.operations.append(Operation(method.upper(), path, summary, bp.name, body, query, responses,
-                                         description))
+                                         description, optional_body))
 
         def decorator(view: Callable[..., tuple[BaseModel, int]]) -> Callable[..., Any]:
             @functools.wraps(view)
@@ -52,7 +54,8 @@ class ApiSpec:
                 if query is not None:
                     kwargs["query"] = validate(query, request.args.to_dict(), ("query",))
                 if body is not None:
-                    kwargs["body"] = json_body(body)
+                    empty = optional_body and not request.get_data(cache=True)
+                    kwargs["body"] = body.model_validate({}) if empty else json_body(body)
                 result, status = view(**kwargs)
                 if status not in responses:
                     raise AssertionError(f"{method} {rule} answered undocumented status {status}")
@@ -106,7 +109,7 @@ def document(spec: ApiSpec, title: str, version: str) -> dict[str, Any]:
         if params:
             item["parameters"] = params
         if op.body is not None:
-            item["requestBody"] = {"required": True, "content": {"application/json": {
+            item["requestBody"] = {"required": not op.optional_body, "content": {"application/json": {
                 "schema": refs[(op.body, "validation")]}}}
         responses: dict[str, Any] = {}
         for status, (desc, model) in sorted(op.responses.items()):

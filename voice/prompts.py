@@ -31,6 +31,16 @@ _EN = {
     "error": "Sorry, something went wrong on our side. Please try again later. Goodbye.",
     "goodbye": "Goodbye.",
     "a_customer": "a customer",
+    "callback_greeting": "Hi{name}, this is {brand} returning your message about {summary}. Press 1 to talk to "
+                         "someone now, 2 for a later time, 3 if you no longer need help.",
+    "callback_voicemail": "Hi{name}, this is {brand} returning your message about {subject}. Sorry we missed you. "
+                          "We will try again, or you can reply to us in the app.",
+    "callback_try_later": "We will try again later. Goodbye.",
+    "callback_not_needed": "This call is no longer needed. Sorry to bother you. Goodbye.",
+    "callback_glad": "Glad it's sorted. Goodbye.",
+    "slot_offer": "When should we call you?",
+    "slot_option": "For {time}, press {digit}.",
+    "slot_confirmed": "We will call you {time}. Goodbye.",
 }
 _ES = {
     "unknown_number": "Lo sentimos, este número no está en servicio. Adiós.",
@@ -89,7 +99,7 @@ def default_voice(language: str) -> str:
 def prompt(language: str, key: str, /, **values: str) -> str:
     """The prompt `key` in language (English when the language has no catalog), filled with values."""
     catalog = _CATALOGS.get(language.split("-")[0], _EN)
-    return catalog[key].format(**values)
+    return catalog.get(key, _EN[key]).format(**values)
 
 
 def means_yes(language: str, speech: str) -> bool:

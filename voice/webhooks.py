@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
+from callbacks import dialer
 from context.schemas import Attachment, Author, Message, Thread
 from context.store import ThreadNotFound, ThreadStore
 from voice import twiml
@@ -137,7 +138,7 @@ def confirm() -> str:
     calls.step(sid, "pressed" if digits else "said", value=digits or said or "")
     language = _speech(number, thread).language
     if thread and (digits == "1" or (not digits and said and means_yes(language, said))):
-        return _connect(number, sid, thread)
+        return connect_call(number, sid, thread)
     return _ask_code(number, attempt=1)
 
 
@@ -152,7 +153,7 @@ def choose() -> str:
     calls.step(sid, "pressed", value=digits)
     offered = [t for t in request.args.get("threads", "").split(",") if t][:MAX_CHOICES]
     if digits.isdigit() and 1 <= int(digits) <= len(offered) and (thread := _thread(offered[int(digits) - 1])):
-        return _connect(number, sid, thread)
+        return connect_call(number, sid, thread)
     return _ask_code(number, attempt=1)
 
 
@@ -172,10 +173,10 @@ def code() -> str:
     thread = _thread(thread_id)
     calls.step(sid, "entered_code", valid=thread is not None)
     if thread:
-        return _connect(number, sid, thread)
+        return connect_call(number, sid, thread)
     if attempt < 2:
         return _ask_code(number, attempt + 1, sorry=True)
-    return _connect(number, sid, None)
+    return connect_call(number, sid, None)
 
 
 @bp.post("/general")
@@ -185,7 +186,7 @@ def general() -> str:
     number = _number()
     if number is None:
         return twiml.say_and_hang_up([prompt("en-US", "error")], FALLBACK_SPEECH)
-    return _connect(number, request.form.get("CallSid", ""), None)
+    return connect_call(number, request.form.get("CallSid", ""), None)
 
 
 def choose_agent(number: Number, thread: Thread | None, agents: AgentStore) -> Agent | None:
@@ -201,11 +202,12 @@ def choose_agent(number: Number, thread: Thread | None, agents: AgentStore) -> A
     return available[0] if available else None
 
 
-def _connect(number: Number, sid: str, thread: Thread | None) -> str:
+def connect_call(number: Number, sid: str, thread: Thread | None) -> str:
     """Ring the chosen agent with a whisper; with nobody available, offer a voicemail into the thread."""
     _, agents, _, calls = _stores()
     if thread:
         calls.link(sid, thread.id)
+        dialer.cancel_for_thread(thread.id, "the customer called in")
     agent = choose_agent(number, thread, agents)
     thread_id = thread.id if thread else None
     if agent is None:

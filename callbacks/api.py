@@ -1,0 +1,131 @@
+"""The callbacks API: ask for a call inside a thread, read, reschedule or cancel it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Blueprint, current_app
+
+from callbacks import dialer
+from callbacks.schemas import Adjusted, Callback, CallbackIn, CallbackList, Cancel, Reschedule, State
+from callbacks.store import CallbackNotFound, CallbackStore, Unchanged, new_id
+from callbacks.when import WhenError, parse_when
+from callbacks.windows import callee_zone, next_allowed, speak_time
+from context.api import checked_thread_id, thread_store
+from context.store import ThreadNotFound
+from core.api import API_PREFIX, ApiError, require_api_key
+from core.openapi import API
+from voice.numbers import Number
+
+bp = Blueprint("callbacks", __name__, url_prefix=API_PREFIX)
+require_api_key(bp)
+
+_NOT_FOUND = ("no such callback", None)
+
+
+def callback_store() -> CallbackStore:
+    return current_app.extensions["threadline.callbacks"]
+
+
+def _number(e164: str) -> Number:
+    number: Number | None = current_app.extensions["threadline.numbers"].get(e164)
+    if number is None:
+        raise ApiError(422, "invalid_field", f"number: {e164} is not a support number Threadline serves", "number")
+    return number
+
+
+def _callback(callback_id: str) -> Callback:
+    try:
+        return callback_store().get(callback_id)
+    except CallbackNotFound:
+        raise ApiError(404, "not_found", f"no callback with id {callback_id!r}", "callback_id") from None
+
+
+def plan(when: str, number: Number, zone: str, now: datetime) -> tuple[datetime, Adjusted | None]:
+    """The instant to dial: what was asked, moved to the next moment both the callee and the number allow."""
+    try:
+        requested = parse_when(when, zone, now) or now.replace(microsecond=0)
+    except WhenError as exc:
+        raise ApiError(422, "invalid_when", f"when: {exc.reason}", "when") from None
+    allowed = next_allowed(requested, number, zone)
+    if allowed is None:
+        raise ApiError(422, "invalid_when", "when: no time in the next 45 days is inside both the calling window "
+                       "and the number's opening hours", "when")
+    if allowed > requested + dialer.EARLY_TOLERANCE:
+        return allowed, Adjusted(reason="outside the calling window or opening hours", requested=requested)
+    return requested, None
+
+
+@API.route(bp, "/threads/<thread_id>/callbacks", "POST", body=CallbackIn, summary="Ask for a callback",
+           description="One live callback per thread: asking again returns the existing one (200).",
+           responses={201: ("scheduled", Callback), 200: ("the thread's live callback", Callback),
+                      404: ("no thread with that id", None)})
+def create_callback(thread_id: str, body: CallbackIn) -> tuple[Callback, int]:
+    try:
+        thread = thread_store().get(checked_thread_id(thread_id), newest=1)
+    except ThreadNotFound:
+        raise ApiError(404, "not_found", f"no thread with id {thread_id!r}", "thread_id") from None
+    number = _number(body.number)
+    if body.agent_id and body.agent_id not in number.agents:
+        raise ApiError(422, "invalid_field", f"agent_id: {body.agent_id!r} doesn't answer {number.number}",
+                       "agent_id")
+    now = datetime.now(UTC)
+    phone = body.phone or thread.customer.phone
+    zone = callee_zone(thread.customer.time_zone, phone, number.time_zone)
+    scheduled_for, adjusted = plan(body.when, number, zone, now)
+    callback = Callback(id=new_id(), thread_id=thread.id, state=State.scheduled, mode=body.mode,
+                        number=number.number, phone=phone, callee_zone=zone, agent_id=body.agent_id,
+                        scheduled_for=scheduled_for, customer_local_time=speak_time(scheduled_for, zone, now),
+                        adjusted=adjusted, created_at=now, updated_at=now)
+    stored, created = callback_store().create(callback)
+    if created:
+        dialer.schedule(current_app.extensions["threadline.queue"], stored)
+        dialer.tell(stored, "callback.scheduled", f"We'll call you {stored.customer_local_time}.")
+    return stored, 201 if created else 200
+
+
+@API.route(bp, "/callbacks/<callback_id>", "GET", summary="Read a callback", responses={200: ("it", Callback),
+                                                                                          404: _NOT_FOUND})
+def get_callback(callback_id: str) -> tuple[Callback, int]:
+    return _callback(callback_id), 200
+
+
+@API.route(bp, "/threads/<thread_id>/callbacks", "GET", summary="A thread's callbacks, newest first",
+           responses={200: ("them", CallbackList)})
+def list_callbacks(thread_id: str) -> tuple[CallbackList, int]:
+    return CallbackList(callbacks=callback_store().for_thread(checked_thread_id(thread_id))), 200
+
+
+@API.route(bp, "/callbacks/<callback_id>", "PATCH", body=Reschedule, summary="Reschedule a callback",
+           responses={200: ("rescheduled", Callback), 404: _NOT_FOUND, 409: ("it is no longer scheduled", None)})
+def reschedule_callback(callback_id: str, body: Reschedule) -> tuple[Callback, int]:
+    current = _callback(callback_id)
+    number = _number(current.number)
+    now = datetime.now(UTC)
+    scheduled_for, adjusted = plan(body.when, number, current.callee_zone, now)
+
+    def move(callback: Callback) -> Callback:
+        if callback.state != State.scheduled:
+            raise Unchanged
+        callback.scheduled_for, callback.adjusted = scheduled_for, adjusted
+        callback.customer_local_time = speak_time(scheduled_for, callback.callee_zone, now)
+        return callback
+
+    moved = callback_store().update(callback_id, move)
+    if moved.scheduled_for != scheduled_for:
+        raise ApiError(409, "conflict", f"the callback is {moved.state.value}, not scheduled", "callback_id")
+    dialer.schedule(current_app.extensions["threadline.queue"], moved)
+    dialer.tell(moved, "callback.rescheduled", f"We'll call you {moved.customer_local_time} instead.")
+    return moved, 200
+
+
+@API.route(bp, "/callbacks/<callback_id>", "DELETE", body=Cancel, optional_body=True, summary="Cancel a callback",
+           responses={200: ("canceled", Callback), 404: _NOT_FOUND, 409: ("it has already ended", None)})
+def cancel_callback(callback_id: str, body: Cancel) -> tuple[Callback, int]:
+    _callback(callback_id)
+    canceled = dialer.cancel(callback_store(), callback_id, body.reason)
+    if canceled is None:
+        current = _callback(callback_id)
+        raise ApiError(409, "conflict", f"the callback is {current.state.value}", "callback_id")
+    return canceled, 200
+

@@ -1,0 +1,254 @@
+"""Dialling callbacks: RQ jobs that take ids, re-read state, claim each attempt once, and retry by outcome."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from rq import Queue
+from twilio.base.exceptions import TwilioRestException
+
+from callbacks.schemas import LIVE, Attempt, Callback, State
+from callbacks.store import CallbackStore, Unchanged
+from callbacks.windows import allowed, next_allowed, speak_time
+from core import keys
+
+log = logging.getLogger(__name__)
+
+EARLY_TOLERANCE = timedelta(seconds=1)
+INVALID_NUMBER_CODES = {21211, 21214, 21215, 21216, 21217, 21219, 13223, 13224}
+RETRIED_OUTCOMES = {"busy", "no-answer", "failed", "canceled", "machine", "no-choice", "lost"}
+STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
+
+# KEYS: the rate zset. ARGV: now (ms), limit per second, member. 0 when a slot was taken, else ms to wait.
+_RATE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - 1000)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], 2000)
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return tonumber(oldest[2]) + 1000 - tonumber(ARGV[1])
+"""
+
+
+def _store() -> CallbackStore:
+    return current_app.extensions["threadline.callbacks"]
+
+
+def _queue() -> Queue:
+    return current_app.extensions["threadline.queue"]
+
+
+def schedule(queue: Queue, callback: Callback) -> None:
+    """Queue the dial of the callback's next attempt at its time (never before: RQ counts whole seconds)."""
+    attempt = len(callback.attempts) + 1
+    at = datetime.fromtimestamp(math.ceil(callback.scheduled_for.timestamp()), tz=UTC)
+    job_id = f"dial-{callback.id}-{attempt}-{int(at.timestamp())}"
+    if at <= datetime.now(UTC):
+        queue.enqueue("callbacks.dialer.dial", callback.id, attempt, job_id=job_id)
+    else:
+        queue.enqueue_at(at, "callbacks.dialer.dial", callback.id, attempt, job_id=job_id)
+
+
+def tell(callback: Callback, event: str, message: str, **data: Any) -> None:
+    """Send the change back into the thread, for the platform to post."""
+    outbox = current_app.extensions.get("threadline.outbox")
+    if outbox is not None:
+        outbox.emit(callback.thread_id, event, {"callback_id": callback.id, "state": callback.state.value, **data},
+                    message)
+
+
+def cancel(store: CallbackStore, callback_id: str, reason: str) -> Callback | None:
+    """Cancel a live callback; None when it had already ended."""
+
+    def stop(callback: Callback) -> Callback:
+        if callback.state not in LIVE:
+            raise Unchanged
+        callback.state, callback.reason = State.canceled, reason
+        return callback
+
+    result = store.update(callback_id, stop)
+    if result.state != State.canceled or result.reason != reason:
+        return None
+    tell(result, "callback.canceled", "Your callback is canceled. Reply here if you still need us.", reason=reason)
+    return result
+
+
+def cancel_for_thread(thread_id: str, reason: str) -> None:
+    """Cancel the thread's callback if it is still waiting (the customer called in, or the thread is resolved)."""
+    live = _store().live_for_thread(thread_id)
+    if live is not None and live.state == State.scheduled:
+        cancel(_store(), live.id, reason)
+
+
+def _take_rate_slot(limit: float) -> None:
+    """Block until the outbound calls-per-second budget shared by every worker allows one more call."""
+    redis_client = current_app.extensions["threadline.redis"]
+    script = redis_client.register_script(_RATE)
+    while True:
+        now_ms = int(time.time() * 1000)
+        wait = script(keys=[keys.DIAL_RATE], args=[now_ms, limit, f"{now_ms}-{random.random()}"])
+        if int(wait) <= 0:
+            return
+        time.sleep(int(wait) / 1000)
+
+
+def dial(callback_id: str, attempt: int) -> str:
+    """RQ job: place the call for the callback's attempt, if it is still wanted. Returns what it did."""
+    from app import create_app  # the worker builds the app from the same environment as the web process
+
+    with create_app().app_context():
+        return _dial(callback_id, attempt)
+
+
+def _dial(callback_id: str, attempt: int) -> str:
+    store, now = _store(), datetime.now(UTC)
+    callback = store.get(callback_id)
+    number = current_app.extensions["threadline.numbers"].get(callback.number)
+    if callback.state == State.dialing and callback.attempts and callback.attempts[-1].number == attempt:
+        return reconcile(callback, attempt)
+    if callback.state != State.scheduled or len(callback.attempts) + 1 != attempt:
+        return "not wanted"
+    if now < callback.scheduled_for:
+        early = (callback.scheduled_for - now).total_seconds()
+        if early > EARLY_TOLERANCE.total_seconds() * 2:
+            return "not yet"  # rescheduled: the job for the new time will dial
+        time.sleep(early)  # RQ's scheduler counts whole seconds: never dial early
+        now = datetime.now(UTC)
+    if number is None:
+        cancel(store, callback_id, "the support number was removed")
+        return "canceled"
+    if not allowed(now, number, callback.callee_zone):
+        later = next_allowed(now, number, callback.callee_zone)
+        return _move(callback_id, later, "outside the calling window at dial time") if later else "no window"
+
+    def claim(current: Callback) -> Callback:
+        if current.state != State.scheduled or len(current.attempts) + 1 != attempt:
+            raise Unchanged
+        current.attempts.append(Attempt(number=attempt, claimed_at=now))
+        current.state = State.dialing
+        return current
+
+    claimed = store.update(callback_id, claim)
+    if claimed.state != State.dialing or claimed.attempts[-1].claimed_at != now:
+        return "claimed elsewhere"
+    return _place(claimed, attempt, number)
+
+
+def _place(callback: Callback, attempt: int, number: Any) -> str:
+    config = current_app.config
+    base = config.get("PUBLIC_BASE_URL") or ""
+    client = current_app.extensions["threadline.twilio"]
+    query = f"cb={callback.id}&attempt={attempt}"
+    _take_rate_slot(config.get("DIAL_RATE_LIMIT", 1))
+    try:
+        call = client.calls.create(
+            to=callback.phone, from_=number.caller_id or number.number,
+            url=f"{base}/voice/callback/answer?{query}", status_callback=f"{base}/voice/callback/status?{query}",
+            status_callback_event=STATUS_EVENTS, machine_detection="DetectMessageEnd", timeout=30)
+    except TwilioRestException as exc:
+        outcome = "invalid" if exc.code in INVALID_NUMBER_CODES else "failed"
+        log.warning("callback %s attempt %s: Twilio refused the call (%s)", callback.id, attempt, exc.code)
+        finish_attempt(callback.id, attempt, outcome)
+        return outcome
+    _store().remember_call(call.sid, callback.id, attempt)
+
+    def record(current: Callback) -> Callback:
+        current.attempts[attempt - 1].call_sid = call.sid
+        return current
+
+    _store().update(callback.id, record)
+    return f"dialled {call.sid}"
+
+
+def reconcile(callback: Callback, attempt: int) -> str:
+    """An attempt claimed but with no call recorded (a worker died): adopt the call if Twilio has one, else redial."""
+    claimed = callback.attempts[attempt - 1]
+    if claimed.call_sid:
+        return "already placed"
+    client = current_app.extensions["threadline.twilio"]
+    since = claimed.claimed_at - timedelta(seconds=5)
+    calls = [c for c in client.calls.list(to=callback.phone, start_time_after=since, limit=20)
+             if _store().call_owner(c.sid) is None]
+    if calls:
+        adopted = calls[-1]
+        _store().remember_call(adopted.sid, callback.id, attempt)
+
+        def adopt(current: Callback) -> Callback:
+            current.attempts[attempt - 1].call_sid = adopted.sid
+            return current
+
+        _store().update(callback.id, adopt)
+        return f"adopted {adopted.sid}"
+
+    def redial(current: Callback) -> Callback:
+        if current.state != State.dialing or current.attempts[-1].call_sid:
+            raise Unchanged
+        current.attempts.pop()
+        current.state = State.scheduled
+        return current
+
+    again = _store().update(callback.id, redial)
+    if again.state == State.scheduled:
+        schedule(_queue(), again)
+    return "redial"
+
+
+def _move(callback_id: str, when: datetime, reason: str) -> str:
+    def move(current: Callback) -> Callback:
+        if current.state != State.scheduled:
+            raise Unchanged
+        current.scheduled_for = when
+        current.customer_local_time = speak_time(when, current.callee_zone, datetime.now(UTC))
+        return current
+
+    moved = _store().update(callback_id, move)
+    schedule(_queue(), moved)
+    log.info("callback %s moved: %s", callback_id, reason)
+    return "moved"
+
+
+def finish_attempt(callback_id: str, attempt: int, outcome: str) -> Callback:
+    """Close an attempt with its outcome; a failed one is retried by the number's policy or the callback ends."""
+    now = datetime.now(UTC)
+    number = current_app.extensions["threadline.numbers"].get(_store().get(callback_id).number)
+
+    def close(current: Callback) -> Callback:
+        if attempt > len(current.attempts) or current.attempts[attempt - 1].outcome:
+            raise Unchanged
+        current.attempts[attempt - 1].outcome, current.attempts[attempt - 1].ended_at = outcome, now
+        if current.state not in (State.dialing, State.in_call) or len(current.attempts) != attempt:
+            return current  # the IVR already decided (connected, rescheduled, canceled)
+        if outcome == "invalid":
+            current.state, current.reason = State.failed, "the number can't be called"
+        elif outcome not in RETRIED_OUTCOMES:
+            current.state = State.completed
+        elif number is None or attempt >= number.max_attempts:
+            current.state, current.reason = State.exhausted, f"no answer after {attempt} attempts"
+        else:
+            minutes = number.retry_minutes[min(attempt - 1, len(number.retry_minutes) - 1)]
+            delay = timedelta(minutes=minutes * random.uniform(0.9, 1.1))
+            later = next_allowed(now + delay, number, current.callee_zone)
+            if later is None:
+                current.state, current.reason = State.exhausted, "no calling window left"
+            else:
+                current.state, current.scheduled_for = State.scheduled, later
+                current.customer_local_time = speak_time(later, current.callee_zone, now)
+        return current
+
+    closed = _store().update(callback_id, close)
+    if closed.state == State.scheduled and len(closed.attempts) == attempt:
+        schedule(_queue(), closed)
+        tell(closed, "call.attempt_failed", f"We tried to call you and couldn't reach you. We'll try again "
+             f"{closed.customer_local_time}. Reply here to pick another time.", outcome=outcome, attempt=attempt)
+    elif closed.state == State.exhausted and closed.attempts[-1].outcome == outcome:
+        tell(closed, "callback.exhausted", "We couldn't reach you by phone. Reply here and we'll pick it up.",
+             attempts=attempt)
+    return closed

@@ -1,0 +1,191 @@
+"""Callbacks end to end: the API schedules, a real RQ worker dials through the carrier, the IVR decides."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from rq import SimpleWorker
+
+from callbacks.schemas import State
+from tests.carrier_support import AGENT, CUSTOMER, SUPPORT, wait_until
+from tests.conftest import API_KEY, thread_body
+from tests.voice_support import Line, heard
+
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+ALWAYS = {"start": "00:00", "end": "24:00"}
+
+
+@pytest.fixture
+def cb_line(line: Line, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Iterator[Line]:
+    """The line, with the environment a worker process would have (the dial job builds its app from it)."""
+    state = line.carrier.state
+    for name, value in {"REDIS_URL": redis_url, "TWILIO_ACCOUNT_SID": state.account_sid,
+                        "TWILIO_AUTH_TOKEN": state.auth_token, "TWILIO_API_BASE_URL": line.carrier.url,
+                        "PUBLIC_BASE_URL": line.url, "THREADLINE_API_KEYS": API_KEY}.items():
+        monkeypatch.setenv(name, value)
+    line.app.config["PUBLIC_BASE_URL"] = line.url
+    line.number(calling_window=ALWAYS)
+    line.thread("t-1")
+    yield line
+
+
+def ask(line: Line, **body: Any) -> Any:
+    response = line.app.test_client().post("/api/v1/threads/t-1/callbacks",
+                                           json={"when": "asap", "number": SUPPORT, **body}, headers=AUTH)
+    assert response.status_code in (200, 201), response.get_data(as_text=True)
+    return response
+
+
+def work(line: Line) -> None:
+    """Run every queued job with a real RQ worker (in this process, so the test sees its effects)."""
+    queue = line.app.extensions["threadline.queue"]
+    SimpleWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=True)
+
+
+def callback(line: Line, callback_id: str) -> Any:
+    return line.app.extensions["threadline.callbacks"].get(callback_id)
+
+
+def settled(line: Line, callback_id: str, *states: State) -> Any:
+    return wait_until(lambda: (c := callback(line, callback_id)).state in states and
+                      all(a.outcome for a in c.attempts[:-1]) and c, message=f"callback in {states}")
+
+
+def calls_to(line: Line, phone: str) -> list[dict[str, Any]]:
+    calls = requests.get(f"{line.carrier.url}/_carrier/calls", timeout=5).json()["calls"]
+    return [c for c in calls if c["to"] == phone]
+
+
+def test_asked_now_the_customer_is_called_once_and_reaches_an_agent(cb_line):
+    cb_line.script(CUSTOMER, keys=["1"], hangup_after=300)
+    cb_line.script(AGENT, keys=["1"], hangup_after=20)
+    created = ask(cb_line)
+    assert created.status_code == 201
+    body = created.get_json()
+    assert body["state"] == "scheduled" and body["adjusted"] is None
+    work(cb_line)
+    call = cb_line.finished(calls_to(cb_line, CUSTOMER)[0]["sid"])
+    assert heard(call)[0].startswith("Hi Jane, this is Acme returning your message about App crashes at login.")
+    assert call["legs"][0]["to"] == AGENT and heard(call["legs"][0])[0].startswith("Acme call from Jane")
+    done = settled(cb_line, body["id"], State.completed)
+    assert len(done.attempts) == 1 and done.attempts[0].call_sid == call["sid"]
+    assert len(calls_to(cb_line, CUSTOMER)) == 1
+    work(cb_line)  # nothing left to do: still exactly one call
+    assert len(calls_to(cb_line, CUSTOMER)) == 1
+
+
+def test_asking_again_returns_the_live_callback(cb_line):
+    first = ask(cb_line).get_json()
+    again = ask(cb_line)
+    assert again.status_code == 200 and again.get_json()["id"] == first["id"]
+
+
+@pytest.mark.parametrize("answer", ["busy", "no-answer"])
+def test_an_unreachable_customer_is_retried_later_inside_the_window(cb_line, answer):
+    cb_line.script(CUSTOMER, answer=answer)
+    body = ask(cb_line).get_json()
+    work(cb_line)
+    retried = settled(cb_line, body["id"], State.scheduled)
+    wait_until(lambda: callback(cb_line, body["id"]).attempts[0].outcome)
+    retried = callback(cb_line, body["id"])
+    assert retried.attempts[0].outcome == answer
+    assert retried.scheduled_for >= datetime.now(UTC) + timedelta(minutes=8)  # 10 minutes, with jitter
+    assert len(calls_to(cb_line, CUSTOMER)) == 1
+
+
+def test_the_last_failed_attempt_exhausts_the_callback(cb_line):
+    cb_line.number(calling_window=ALWAYS, max_attempts=1)
+    cb_line.script(CUSTOMER, answer="busy")
+    body = ask(cb_line).get_json()
+    work(cb_line)
+    assert settled(cb_line, body["id"], State.exhausted).reason == "no answer after 1 attempts"
+
+
+def test_a_machine_gets_a_short_voicemail_and_a_retry(cb_line):
+    cb_line.script(CUSTOMER, answer="machine")
+    body = ask(cb_line).get_json()
+    work(cb_line)
+    call = cb_line.finished(calls_to(cb_line, CUSTOMER)[0]["sid"])
+    assert heard(call) == ["Hi Jane, this is Acme returning your message about App crashes at login. Sorry we "
+                           "missed you. We will try again, or you can reply to us in the app."]
+    wait_until(lambda: callback(cb_line, body["id"]).attempts[0].outcome == "machine")
+    assert callback(cb_line, body["id"]).state == State.scheduled
+
+
+def test_pressing_3_cancels(cb_line):
+    cb_line.script(CUSTOMER, keys=["3"])
+    body = ask(cb_line).get_json()
+    work(cb_line)
+    done = settled(cb_line, body["id"], State.canceled)
+    assert done.reason == "no longer needed"
+    call = cb_line.finished(calls_to(cb_line, CUSTOMER)[0]["sid"])
+    assert heard(call)[-1] == "Glad it's sorted. Goodbye."
+
+
+def test_pressing_2_books_one_of_three_later_times(cb_line):
+    cb_line.script(CUSTOMER, keys=["2", "2"])
+    body = ask(cb_line).get_json()
+    work(cb_line)
+    call = cb_line.finished(calls_to(cb_line, CUSTOMER)[0]["sid"])
+    offers = heard(call)[1:5]
+    assert offers[0] == "When should we call you?" and all(o.startswith("For ") for o in offers[1:])
+    moved = settled(cb_line, body["id"], State.scheduled)
+    assert heard(call)[-1] == f"We will call you {moved.customer_local_time}. Goodbye."
+    assert offers[2] == f"For {moved.customer_local_time}, press 2."
+    assert moved.attempts[0].outcome == "rescheduled"
+
+
+def test_cancel_and_reschedule_through_the_api(cb_line):
+    client = cb_line.app.test_client()
+    body = ask(cb_line, when="in 3 days").get_json()
+    moved = client.patch(f"/api/v1/callbacks/{body['id']}", json={"when": "in 4 days"}, headers=AUTH)
+    assert moved.status_code == 200 and moved.get_json()["scheduled_for"] > body["scheduled_for"]
+    canceled = client.delete(f"/api/v1/callbacks/{body['id']}", json={"reason": "solved in chat"}, headers=AUTH)
+    assert canceled.status_code == 200 and canceled.get_json()["state"] == "canceled"
+    assert client.delete(f"/api/v1/callbacks/{body['id']}", headers=AUTH).status_code == 409
+    work(cb_line)  # the stale dial jobs find nothing to do
+    assert calls_to(cb_line, CUSTOMER) == []
+    listed = client.get("/api/v1/threads/t-1/callbacks", headers=AUTH).get_json()["callbacks"]
+    assert [c["state"] for c in listed] == ["canceled"]
+
+
+def test_bad_requests_name_their_field(cb_line):
+    client = cb_line.app.test_client()
+    for body, field in (({"when": "someday maybe"}, "when"), ({"when": "2020-01-01T10:00:00Z"}, "when"),
+                        ({"when": "in 40 days"}, "when"), ({"number": "+14155550999"}, "number"),
+                        ({"mode": "robot_first"}, "mode"), ({"agent_id": "nobody"}, "agent_id")):
+        response = client.post("/api/v1/threads/t-1/callbacks", json={"number": SUPPORT, **body}, headers=AUTH)
+        assert (response.status_code, response.get_json()["error"]["field"]) == (422, field), body
+    assert client.post("/api/v1/threads/nope/callbacks", json={"number": SUPPORT},
+                       headers=AUTH).status_code == 404
+
+
+def test_a_time_outside_the_callees_window_is_moved_and_says_so(cb_line):
+    cb_line.number(calling_window={"start": "08:00", "end": "21:00"})
+    client = cb_line.app.test_client()
+    response = client.post("/api/v1/threads/t-1/callbacks", headers=AUTH,
+                           json={"number": SUPPORT, "when": "tomorrow at 11pm"})
+    body = response.get_json()
+    assert response.status_code == 201 and body["adjusted"]["reason"]
+    local = datetime.fromisoformat(body["scheduled_for"]).astimezone(ZoneInfo("America/Los_Angeles"))
+    assert (local.hour, local.minute) == (8, 0)
+
+
+def test_a_customer_calling_in_cancels_the_pending_callback(cb_line):
+    body = ask(cb_line, when="in 3 days").get_json()
+    cb_line.script(CUSTOMER, keys=["1"])
+    cb_line.script(AGENT, keys=["1"], hangup_after=5)
+    cb_line.finished(cb_line.call_in(CUSTOMER))
+    assert callback(cb_line, body["id"]).state == State.canceled
+
+
+def test_resolving_the_thread_cancels_the_pending_callback(cb_line):
+    body = ask(cb_line, when="in 3 days").get_json()
+    client = cb_line.app.test_client()
+    assert client.put("/api/v1/threads/t-1", json=thread_body(status="resolved"), headers=AUTH).status_code == 200
+    assert callback(cb_line, body["id"]).state == State.canceled

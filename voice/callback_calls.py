@@ -1,0 +1,188 @@
+"""Twilio's webhooks for callback calls: the customer answers, hears why we call, and chooses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from callbacks.windows import next_slots, speak_time
+from flask import Blueprint, Response, current_app, request
+
+from callbacks import dialer
+from callbacks.schemas import Callback, State
+from callbacks.store import CallbackNotFound, CallbackStore, Unchanged
+from voice import twiml
+from voice.calls import CallStore
+from voice.prompts import prompt
+from voice.security import answered_once, require_twilio_signature
+from voice.summary import first_name, speech_safe
+from voice.webhooks import FALLBACK_SPEECH, _about, _speech, _thread, connect_call
+
+bp = Blueprint("voice_callbacks", __name__, url_prefix="/voice/callback")
+bp.before_request(require_twilio_signature)
+
+
+def _store() -> CallbackStore:
+    return current_app.extensions["threadline.callbacks"]
+
+
+def _calls() -> CallStore:
+    return current_app.extensions["threadline.calls"]
+
+
+def _load() -> tuple[Callback | None, int]:
+    attempt_text = request.args.get("attempt", "0")
+    try:
+        return _store().get(request.args.get("cb", "")), int(attempt_text) if attempt_text.isdigit() else 0
+    except CallbackNotFound:
+        return None, 0
+
+
+def _url(endpoint: str, callback: Callback, attempt: int, **extra: str) -> str:
+    query = "&".join(f"{k}={v}" for k, v in {"cb": callback.id, "attempt": str(attempt), **extra}.items())
+    return f"/voice/callback/{endpoint}?{query}"
+
+
+def _goodbye(key: str, callback: Callback | None) -> str:
+    number = current_app.extensions["threadline.numbers"].get(callback.number) if callback else None
+    if number is None:
+        return twiml.say_and_hang_up([prompt("en-US", key)], FALLBACK_SPEECH)
+    speech = _speech(number, _thread(callback.thread_id))
+    return twiml.say_and_hang_up([prompt(speech.language, key, brand=number.brand)], speech)
+
+
+@bp.post("/answer")
+@answered_once
+def answer() -> str:
+    """The callee picked up: a machine gets a short voicemail; a person hears why we call and chooses."""
+    callback, attempt = _load()
+    sid, answered_by = request.form.get("CallSid", ""), request.form.get("AnsweredBy", "human")
+    if callback is None or callback.state not in (State.dialing, State.in_call):
+        return _goodbye("callback_not_needed", callback)
+    number = current_app.extensions["threadline.numbers"].get(callback.number)
+    thread = _thread(callback.thread_id)
+    if number is None or thread is None:
+        return _goodbye("callback_not_needed", callback)
+    _calls().open(sid, "outbound-api", callback.number, callback.phone, "callback_answered",
+                  callback_id=callback.id, attempt=attempt, answered_by=answered_by)
+    _calls().link(sid, thread.id)
+    speech = _speech(number, thread)
+    name = first_name(thread.customer.name)
+    greeting_name = f" {name}" if name else ""
+    if answered_by.startswith("machine") or answered_by == "fax":
+        # Only the brand, the subject and a first name: a voicemail can be heard by anyone.
+        text = prompt(speech.language, "callback_voicemail", name=greeting_name, brand=number.brand,
+                      subject=speech_safe(thread.subject, 100).rstrip(".?! "))
+        dialer.tell(callback, "call.voicemail_left", "We called and left you a voicemail. Reply here to pick a time.",
+                    attempt=attempt)
+        return twiml.say_and_hang_up([text], speech)
+
+    def answered(current: Callback) -> Callback:
+        if current.state != State.dialing:
+            raise Unchanged
+        current.state = State.in_call
+        return current
+
+    _store().update(callback.id, answered)
+    text = prompt(speech.language, "callback_greeting", name=greeting_name, brand=number.brand,
+                  summary=_about(thread))
+    return twiml.ask([text], _url("choice", callback, attempt), _url("no-choice", callback, attempt), speech)
+
+
+@bp.post("/no-choice")
+@answered_once
+def no_choice() -> str:
+    callback, _ = _load()
+    return _goodbye("callback_try_later", callback)
+
+
+@bp.post("/choice")
+@answered_once
+def choice() -> str:
+    """1: an agent now. 2: three later times. 3: no longer needed."""
+    callback, attempt = _load()
+    sid, digits = request.form.get("CallSid", ""), request.form.get("Digits", "")
+    if callback is None or callback.state != State.in_call:
+        return _goodbye("callback_not_needed", callback)
+    _calls().step(sid, "pressed", value=digits)
+    number = current_app.extensions["threadline.numbers"].get(callback.number)
+    thread = _thread(callback.thread_id)
+    if number is None or thread is None:
+        return _goodbye("callback_not_needed", callback)
+    if digits == "1":
+        def connected(current: Callback) -> Callback:
+            current.state = State.completed
+            return current
+
+        done = _store().update(callback.id, connected)
+        dialer.tell(done, "call.connected", "You're on the phone with us now.", attempt=attempt, call_sid=sid)
+        return connect_call(number, sid, thread)
+    if digits == "2":
+        slots = next_slots(datetime.now(UTC), number, callback.callee_zone)
+        speech = _speech(number, thread)
+        now = datetime.now(UTC)
+        texts = [prompt(speech.language, "slot_offer")]
+        texts += [prompt(speech.language, "slot_option", time=speak_time(slot, callback.callee_zone, now),
+                         digit=str(i)) for i, slot in enumerate(slots, start=1)]
+        stamps = ",".join(str(int(slot.timestamp())) for slot in slots)
+        return twiml.ask(texts, _url("slot", callback, attempt, slots=stamps), _url("no-choice", callback, attempt),
+                         speech)
+    if digits == "3":
+        dialer.cancel(_store(), callback.id, "no longer needed")
+        return _goodbye("callback_glad", callback)
+    return twiml.ask([], _url("choice", callback, attempt), _url("no-choice", callback, attempt), FALLBACK_SPEECH)
+
+
+@bp.post("/slot")
+@answered_once
+def slot() -> str:
+    """The customer picked a later time: the callback waits for it."""
+    callback, attempt = _load()
+    digits = request.form.get("Digits", "")
+    offered = [s for s in request.args.get("slots", "").split(",") if s.isdigit()]
+    if callback is None or not (digits.isdigit() and 1 <= int(digits) <= len(offered)):
+        return _goodbye("callback_try_later", callback)
+    when = datetime.fromtimestamp(int(offered[int(digits) - 1]), tz=UTC)
+    now = datetime.now(UTC)
+
+    def later(current: Callback) -> Callback:
+        if current.state != State.in_call or len(current.attempts) != attempt:
+            raise Unchanged
+        current.attempts[-1].outcome, current.attempts[-1].ended_at = "rescheduled", now
+        current.state, current.scheduled_for = State.scheduled, when
+        current.customer_local_time = speak_time(when, current.callee_zone, now)
+        return current
+
+    moved = _store().update(callback.id, later)
+    if moved.state != State.scheduled:
+        return _goodbye("callback_try_later", callback)
+    dialer.schedule(current_app.extensions["threadline.queue"], moved)
+    dialer.tell(moved, "callback.rescheduled", f"We'll call you {moved.customer_local_time}.")
+    number = current_app.extensions["threadline.numbers"].get(moved.number)
+    speech = _speech(number, _thread(moved.thread_id)) if number else FALLBACK_SPEECH
+    return twiml.say_and_hang_up([prompt(speech.language, "slot_confirmed", time=moved.customer_local_time)], speech)
+
+
+@bp.post("/status")
+def status() -> Response:
+    """The call's progress; its end closes the attempt with its outcome (retry or not)."""
+    form = request.form
+    sid, call_status = form.get("CallSid", ""), form.get("CallStatus", "")
+    sequence = form.get("SequenceNumber", "")
+    callback, attempt = _load()
+    _calls().open(sid, "outbound-api", form.get("From", ""), form.get("To", ""))
+    applied = _calls().apply_status(sid, int(sequence) if sequence.isdigit() else 0, call_status,
+                                    form.get("CallDuration"))
+    if applied and callback is not None and call_status in ("completed", "busy", "no-answer", "failed", "canceled"):
+        answered_by = form.get("AnsweredBy", "")
+        if answered_by.startswith("machine") or answered_by == "fax":
+            outcome = "machine"
+        elif call_status == "completed":
+            current = _store().get(callback.id)
+            outcome = "no-choice" if current.state == State.in_call else "completed"
+        else:
+            outcome = call_status
+        dialer.finish_attempt(callback.id, attempt, outcome)
+        if outcome == "completed":
+            dialer.tell(callback, "call.completed", "Thanks for talking with us.", attempt=attempt,
+                        duration=form.get("CallDuration"), call_sid=sid)
+    return Response(status=204)
