@@ -7,14 +7,26 @@ from datetime import UTC, datetime
 from flask import Blueprint, current_app
 
 from callbacks import dialer
-from callbacks.schemas import Adjusted, Callback, CallbackIn, CallbackList, Cancel, Reschedule, State
+from callbacks.schemas import (
+    Adjusted,
+    Callback,
+    CallbackIn,
+    CallbackList,
+    Cancel,
+    Reschedule,
+    Slot,
+    SlotList,
+    SlotQuery,
+    State,
+)
 from callbacks.store import CallbackNotFound, CallbackStore, Unchanged, new_id
 from callbacks.when import WhenError, parse_when
-from callbacks.windows import callee_zone, next_allowed, speak_time
+from callbacks.windows import callee_zone, next_allowed, slots, speak_time
 from context.api import checked_thread_id, thread_store
 from context.store import ThreadNotFound
 from core.api import API_PREFIX, ApiError, require_api_key
 from core.openapi import API
+from voice.admin_api import checked_number
 from voice.numbers import Number
 
 bp = Blueprint("callbacks", __name__, url_prefix=API_PREFIX)
@@ -129,3 +141,15 @@ def cancel_callback(callback_id: str, body: Cancel) -> tuple[Callback, int]:
         raise ApiError(409, "conflict", f"the callback is {current.state.value}", "callback_id")
     return canceled, 200
 
+
+
+@API.route(bp, "/numbers/<number>/slots", "GET", query=SlotQuery, summary="Bookable callback times on a day",
+           description="Every half hour of the day (in tz) that is inside the calling window and the number's "
+                       "opening hours, and still ahead.",
+           responses={200: ("the slots", SlotList)})
+def list_slots(number: str, query: SlotQuery) -> tuple[SlotList, int]:
+    config = _number(checked_number(number))
+    zone = query.tz or config.time_zone
+    now = datetime.now(UTC)
+    found = slots(query.date, zone, config, zone, now)
+    return SlotList(time_zone=zone, slots=[Slot(start=s, local_time=speak_time(s, zone, now)) for s in found]), 200

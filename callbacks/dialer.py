@@ -51,7 +51,7 @@ def schedule(queue: Queue, callback: Callback) -> None:
     attempt = len(callback.attempts) + 1
     at = datetime.fromtimestamp(math.ceil(callback.scheduled_for.timestamp()), tz=UTC)
     job_id = f"dial-{callback.id}-{attempt}-{int(at.timestamp())}"
-    if at <= datetime.now(UTC):
+    if at <= datetime.now(UTC) + EARLY_TOLERANCE:  # the job itself waits out the last fraction of a second
         queue.enqueue("callbacks.dialer.dial", callback.id, attempt, job_id=job_id)
     else:
         queue.enqueue_at(at, "callbacks.dialer.dial", callback.id, attempt, job_id=job_id)
@@ -175,8 +175,9 @@ def reconcile(callback: Callback, attempt: int) -> str:
         return "already placed"
     client = current_app.extensions["threadline.twilio"]
     since = claimed.claimed_at - timedelta(seconds=5)
+    mine = (callback.id, attempt)
     calls = [c for c in client.calls.list(to=callback.phone, start_time_after=since, limit=20)
-             if _store().call_owner(c.sid) is None]
+             if _store().call_owner(c.sid) in (None, mine)]
     if calls:
         adopted = calls[-1]
         _store().remember_call(adopted.sid, callback.id, attempt)
@@ -199,6 +200,27 @@ def reconcile(callback: Callback, attempt: int) -> str:
     if again.state == State.scheduled:
         schedule(_queue(), again)
     return "redial"
+
+
+def sweep() -> dict[str, int]:
+    """Find what a killed worker may have left: overdue callbacks get their dial queued again, attempts claimed
+    with no call recorded are reconciled. Safe to run anywhere, any number of times: claims are atomic."""
+    config, now = current_app.config, time.time()
+    store, queue = _store(), _queue()
+    requeued = reconciled = 0
+    for callback_id in store.overdue(now - config["SWEEP_GRACE_SECONDS"]):
+        callback = store.get(callback_id)
+        if callback.state == State.scheduled:
+            attempt = len(callback.attempts) + 1
+            queue.enqueue("callbacks.dialer.dial", callback.id, attempt,
+                          job_id=f"dial-{callback.id}-{attempt}-sweep-{int(now)}")
+            requeued += 1
+    for callback_id in store.stuck(now - config["RECONCILE_AFTER_SECONDS"]):
+        callback = store.get(callback_id)
+        if callback.state == State.dialing and callback.attempts:
+            log.info("callback %s: %s", callback_id, reconcile(callback, callback.attempts[-1].number))
+            reconciled += 1
+    return {"requeued": requeued, "reconciled": reconciled}
 
 
 def _move(callback_id: str, when: datetime, reason: str) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date as date_
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from context.schemas import Strict
+from context.schemas import Strict, TimeZone
 from voice.numbers import E164, AgentId
 
 
@@ -83,3 +84,18 @@ class Callback(BaseModel):
 
 class CallbackList(BaseModel):
     callbacks: list[Callback]
+
+
+class SlotQuery(Strict):
+    date: date_ = Field(description="the day, in the customer's time zone")
+    tz: TimeZone | None = Field(default=None, description="the customer's IANA time zone; default the number's")
+
+
+class Slot(BaseModel):
+    start: datetime
+    local_time: str
+
+
+class SlotList(BaseModel):
+    time_zone: str
+    slots: list[Slot]

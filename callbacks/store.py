@@ -11,27 +11,46 @@ import redis
 from callbacks.schemas import LIVE, Callback, State
 from core import keys
 
-# KEYS: pointer, callback, thread list. ARGV: id, doc, state, score, live states...
+# Both scripts keep the sweeper's indexes in step: KEYS due, dialing; ARGV due score, dialing score ('' = absent).
+_INDEXES = """
+local function index(key, member, score)
+  if score == '' then redis.call('ZREM', key, member) else redis.call('ZADD', key, score, member) end
+end
+"""
+
+# KEYS: pointer, callback, thread list, due, dialing. ARGV: id, doc, state, score, due, dialing, live states...
 # Creates the callback unless the thread already has a live one; returns the id that is live.
-_CREATE = """
+_CREATE = _INDEXES + """
 local current = redis.call('GET', KEYS[1])
 if current then
   local state = redis.call('HGET', 'PREFIX' .. current, 'state')
-  for i = 5, #ARGV do if state == ARGV[i] then return current end end
+  for i = 7, #ARGV do if state == ARGV[i] then return current end end
 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], 'doc', ARGV[2], 'state', ARGV[3], 'version', 1)
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+index(KEYS[4], ARGV[1], ARGV[5])
+index(KEYS[5], ARGV[1], ARGV[6])
 return ARGV[1]
 """
 
-# KEYS: callback, pointer. ARGV: expected version, doc, state, id, '1' if the state is final.
-_SWAP = """
+# KEYS: callback, pointer, due, dialing. ARGV: expected version, doc, state, id, '1' if final, due, dialing.
+_SWAP = _INDEXES + """
 if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'state', ARGV[3], 'version', tonumber(ARGV[1]) + 1)
 if ARGV[5] == '1' and redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
+index(KEYS[3], ARGV[4], ARGV[6])
+index(KEYS[4], ARGV[4], ARGV[7])
 return 1
 """
+
+
+def _index_scores(callback: Callback) -> list[str]:
+    """Where the callback stands for the sweeper: due (if scheduled) and claimed-but-not-placed (if dialing)."""
+    due = str(callback.scheduled_for.timestamp()) if callback.state == State.scheduled else ""
+    last = callback.attempts[-1] if callback.attempts else None
+    stuck = callback.state == State.dialing and last is not None and last.call_sid is None
+    return [due, str(last.claimed_at.timestamp()) if stuck and last else ""]
 
 
 class CallbackNotFound(LookupError):
@@ -57,9 +76,9 @@ class CallbackStore:
         """Store a new callback, unless the thread has a live one: then that one, and False."""
         live = self._create(
             keys=[keys.thread_live_callback(callback.thread_id), keys.callback(callback.id),
-                  keys.thread_callbacks(callback.thread_id)],
+                  keys.thread_callbacks(callback.thread_id), keys.DUE_CALLBACKS, keys.DIALING_CALLBACKS],
             args=[callback.id, callback.model_dump_json(), callback.state.value,
-                  int(callback.created_at.timestamp() * 1000), *[s.value for s in LIVE]])
+                  int(callback.created_at.timestamp() * 1000), *_index_scores(callback), *[s.value for s in LIVE]])
         if live == callback.id:
             return callback, True
         return self.get(live), False
@@ -86,9 +105,10 @@ class CallbackStore:
                 return current
             changed.updated_at = datetime.now(UTC)
             final = changed.state not in LIVE
-            if self._swap(keys=[keys.callback(callback_id), keys.thread_live_callback(changed.thread_id)],
+            if self._swap(keys=[keys.callback(callback_id), keys.thread_live_callback(changed.thread_id),
+                                keys.DUE_CALLBACKS, keys.DIALING_CALLBACKS],
                           args=[version, changed.model_dump_json(), changed.state.value, callback_id,
-                                "1" if final else "0"]):
+                                "1" if final else "0", *_index_scores(changed)]):
                 return changed
 
     def live_for_thread(self, thread_id: str) -> Callback | None:
@@ -102,6 +122,14 @@ class CallbackStore:
         ids = self.redis.zrevrange(keys.thread_callbacks(thread_id), 0, 99)
         return [self.get(i) for i in ids]
 
+    def overdue(self, before: float, limit: int = 500) -> list[str]:
+        """Scheduled callbacks due before `before` (epoch s), oldest first."""
+        return self.redis.zrangebyscore(keys.DUE_CALLBACKS, "-inf", before, start=0, num=limit)
+
+    def stuck(self, before: float, limit: int = 500) -> list[str]:
+        """Callbacks whose attempt was claimed before `before` (epoch s) and has no call recorded."""
+        return self.redis.zrangebyscore(keys.DIALING_CALLBACKS, "-inf", before, start=0, num=limit)
+
     def remember_call(self, call_sid: str, callback_id: str, attempt: int) -> None:
         self.redis.set(keys.call_callback(call_sid), f"{callback_id}:{attempt}", ex=7 * 24 * 3600)
 
@@ -112,7 +140,3 @@ class CallbackStore:
             return None
         callback_id, attempt = owner.rsplit(":", 1)
         return callback_id, int(attempt)
-
-
-def is_final(state: State) -> bool:
-    return state not in LIVE

@@ -143,7 +143,8 @@ class Engine:
         with self.state.lock:
             call.status = status
             now = utcnow()
-            if status in ("ringing", "in-progress") and call.start_time is None:
+            dialling = callback_event == "initiated" or status in ("ringing", "in-progress")
+            if dialling and call.start_time is None:
                 call.start_time = now  # Twilio's start_time is when dialling began, not when answered
             if call.ended:
                 call.end_time = now

@@ -23,6 +23,9 @@ DEFAULTS: dict[str, Any] = {
     "TWILIO_AUTH_TOKEN": None,
     "TWILIO_API_BASE_URL": None,
     "DIAL_RATE_LIMIT": 1.0,  # outbound calls per second across all workers (Twilio's default)
+    "SWEEP_GRACE_SECONDS": 30.0,  # a scheduled callback this overdue has lost its job
+    "RECONCILE_AFTER_SECONDS": 60.0,  # a claimed attempt with no call after this: its worker died
+    "SWEEP_EVERY_SECONDS": 10.0,
     "THREADLINE_WEBHOOK_URL": None,
     "THREADLINE_WEBHOOK_SECRET": None,
 }
@@ -39,11 +42,16 @@ _ENV_PARSERS = {
     "TWILIO_AUTH_TOKEN": str,
     "TWILIO_API_BASE_URL": lambda v: v.rstrip("/"),
     "THREADLINE_DIAL_RATE": float,
+    "THREADLINE_SWEEP_GRACE": float,
+    "THREADLINE_RECONCILE_AFTER": float,
+    "THREADLINE_SWEEP_EVERY": float,
     "THREADLINE_WEBHOOK_URL": str,
     "THREADLINE_WEBHOOK_SECRET": str,
 }
 _ENV_TO_CONFIG = {"THREADLINE_VAR_DIR": "VAR_DIR", "THREADLINE_QUEUE": "QUEUE_NAME",
-                  "THREADLINE_DIAL_RATE": "DIAL_RATE_LIMIT"}
+                  "THREADLINE_DIAL_RATE": "DIAL_RATE_LIMIT", "THREADLINE_SWEEP_GRACE": "SWEEP_GRACE_SECONDS",
+                  "THREADLINE_RECONCILE_AFTER": "RECONCILE_AFTER_SECONDS",
+                  "THREADLINE_SWEEP_EVERY": "SWEEP_EVERY_SECONDS"}
 
 
 def embedded_redis_url(var_dir: str) -> str:

@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import requests
 from rq import SimpleWorker
 
 from callbacks.schemas import State
 from tests.carrier_support import AGENT, CUSTOMER, SUPPORT, wait_until
 from tests.conftest import API_KEY, thread_body
-from tests.voice_support import Line, heard
+from tests.voice_support import ALWAYS, Line, calls_to, heard
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
-ALWAYS = {"start": "00:00", "end": "24:00"}
-
-
-@pytest.fixture
-def cb_line(line: Line, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Iterator[Line]:
-    """The line, with the environment a worker process would have (the dial job builds its app from it)."""
-    state = line.carrier.state
-    for name, value in {"REDIS_URL": redis_url, "TWILIO_ACCOUNT_SID": state.account_sid,
-                        "TWILIO_AUTH_TOKEN": state.auth_token, "TWILIO_API_BASE_URL": line.carrier.url,
-                        "PUBLIC_BASE_URL": line.url, "THREADLINE_API_KEYS": API_KEY}.items():
-        monkeypatch.setenv(name, value)
-    line.app.config["PUBLIC_BASE_URL"] = line.url
-    line.number(calling_window=ALWAYS)
-    line.thread("t-1")
-    yield line
 
 
 def ask(line: Line, **body: Any) -> Any:
@@ -54,11 +37,6 @@ def callback(line: Line, callback_id: str) -> Any:
 def settled(line: Line, callback_id: str, *states: State) -> Any:
     return wait_until(lambda: (c := callback(line, callback_id)).state in states and
                       all(a.outcome for a in c.attempts[:-1]) and c, message=f"callback in {states}")
-
-
-def calls_to(line: Line, phone: str) -> list[dict[str, Any]]:
-    calls = requests.get(f"{line.carrier.url}/_carrier/calls", timeout=5).json()["calls"]
-    return [c for c in calls if c["to"] == phone]
 
 
 def test_asked_now_the_customer_is_called_once_and_reaches_an_agent(cb_line):
@@ -189,3 +167,23 @@ def test_resolving_the_thread_cancels_the_pending_callback(cb_line):
     client = cb_line.app.test_client()
     assert client.put("/api/v1/threads/t-1", json=thread_body(status="resolved"), headers=AUTH).status_code == 200
     assert callback(cb_line, body["id"]).state == State.canceled
+
+
+def test_slots_list_the_bookable_half_hours_of_a_day_in_the_customers_zone(cb_line):
+    cb_line.number(calling_window={"start": "08:00", "end": "21:00"},
+                   business_hours={day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")})
+    client = cb_line.app.test_client()
+    response = client.get("/api/v1/numbers/%2B14155550100/slots?date=2030-01-07&tz=America/Los_Angeles",
+                          headers=AUTH)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    la = ZoneInfo("America/Los_Angeles")
+    starts = [datetime.fromisoformat(s["start"]).astimezone(la) for s in body["slots"]]
+    # New York opens 09:00-17:00 = 06:00-14:00 in Los Angeles; the callee's window starts at 08:00 there.
+    assert (starts[0].hour, starts[0].minute) == (8, 0) and (starts[-1].hour, starts[-1].minute) == (13, 30)
+    assert len(starts) == 12 and body["time_zone"] == "America/Los_Angeles"
+    assert body["slots"][0]["local_time"] == "January 7 at 8 AM"
+    weekend = client.get("/api/v1/numbers/%2B14155550100/slots?date=2030-01-05", headers=AUTH).get_json()
+    assert weekend["slots"] == []
+    bad = client.get("/api/v1/numbers/%2B14155550100/slots?date=someday", headers=AUTH)
+    assert (bad.status_code, bad.get_json()["error"]["field"]) == (422, "query.date")

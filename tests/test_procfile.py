@@ -26,7 +26,7 @@ def argv(command: str, env: dict[str, str]) -> list[str]:
 
 
 def test_procfile_has_a_web_and_a_worker_process():
-    assert set(procfile()) == {"web", "worker"}
+    assert set(procfile()) == {"web", "worker", "clock"}
 
 
 def test_web_imports_the_factory_it_names_and_builds_an_app(redis_url, monkeypatch):
@@ -63,3 +63,9 @@ def test_worker_serves_the_apps_queue_on_the_apps_redis(app, redis_url):
     job.refresh()
     assert job.get_status() == "finished"
     assert job.return_value() == str(ROOT)
+
+
+def test_clock_runs_the_sweeper_module():
+    args = argv(procfile()["clock"], dict(os.environ))
+    assert args == ["python", "-m", "callbacks.clock"]
+    assert callable(importlib.import_module("callbacks.clock").main)

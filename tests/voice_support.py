@@ -14,10 +14,11 @@ from flask import Flask
 from carrier.server import CarrierServer
 from context.schemas import ThreadIn
 from tests.carrier_support import AGENT, SUPPORT, Served, wait_until
-from tests.conftest import thread_body
+from tests.conftest import API_KEY, thread_body
 from voice.numbers import AgentConfig, NumberConfig
 
 SCALE = 0.005
+ALWAYS = {"start": "00:00", "end": "24:00"}
 OTHER_AGENT = "+14155550778"
 
 
@@ -81,3 +82,22 @@ def line(make_app: Any) -> Iterator[Line]:
         result.number()
         yield result
         served.stop()
+
+
+def calls_to(line: Line, phone: str) -> list[dict[str, Any]]:
+    calls = requests.get(f"{line.carrier.url}/_carrier/calls", timeout=5).json()["calls"]
+    return [c for c in calls if c["to"] == phone]
+
+
+@pytest.fixture
+def cb_line(line: Line, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Iterator[Line]:
+    """The line, with the environment a worker process would have (the dial job builds its app from it)."""
+    state = line.carrier.state
+    for name, value in {"REDIS_URL": redis_url, "TWILIO_ACCOUNT_SID": state.account_sid,
+                        "TWILIO_AUTH_TOKEN": state.auth_token, "TWILIO_API_BASE_URL": line.carrier.url,
+                        "PUBLIC_BASE_URL": line.url, "THREADLINE_API_KEYS": API_KEY}.items():
+        monkeypatch.setenv(name, value)
+    line.app.config["PUBLIC_BASE_URL"] = line.url
+    line.number(calling_window=ALWAYS)
+    line.thread("t-1")
+    yield line

@@ -1,0 +1,429 @@
+"""Callbacks under load: with 10,000 pending, how late each dial starts against its time, and the dial rate.
+
+Everything real but the phone network: the embedded Redis, the local carrier (in this process), the web app under
+gunicorn as the Procfile runs it (the carrier fetches TwiML and posts call status to it), and --workers processes
+running the Procfile's worker command exactly (plus its clock, when the Procfile has one). Each customer has one open
+thread; their callbacks go in through the API, due over --spread seconds, faster than the dial rate limit allows, so
+the queue backs up. Every callee is busy by default (the call ends at once; its retry is 10 minutes away, after the
+run): only first attempts are measured.
+
+Lateness is against the callback's scheduled_for: "claimed" when a worker claimed the attempt in Redis (before it
+waits for a rate slot), "placed" when the carrier received the call (Twilio's REST create). None may be early.
+The dial rate is of placed calls, over the run and in the busiest second.
+
+Prints figures; passes or fails nothing. The default run (10,000 callbacks, 50 calls/s, 2 workers) takes about four
+minutes: ~30 s to set up, then 200 s of dialling if the workers keep up with the limit; it stops waiting after
+--timeout (default: the time the limit alone needs, plus 30 s) and counts what was not dialled by then.
+Try a quicker one first: .venv/bin/python bench/callbacks.py --callbacks 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.webhooks import Gunicorn, free_ports
+from carrier.control import script_from
+from carrier.server import CarrierServer
+from core.redis_server import EmbeddedRedis, die_with_parent
+from core.runner import procfile
+
+ROOT = Path(__file__).resolve().parent.parent
+SUPPORT_NUMBER = "+14155550100"
+API_KEY = "bench-key-0123456789"
+ZONE = "America/Los_Angeles"
+CARRIER_SCALE = 0.001  # a simulated second of ringing lasts a millisecond
+# Variables of the caller's shell that would point the processes elsewhere (a real Twilio, a real webhook).
+SCRUBBED = ("REDIS_URL", "PUBLIC_BASE_URL", "TWILIO_", "THREADLINE_", "CARRIER_PORT", "HOST", "PORT", "WEB_")
+
+
+def phone_of(i: int) -> str:
+    return f"+1415{3000000 + i:07d}"
+
+
+def thread_id(i: int) -> str:
+    return f"bench-{i}"
+
+
+def thread_body(i: int) -> dict[str, Any]:
+    return {"subject": f"App crashes at login (case {i})", "status": "open",
+            "customer": {"id": f"u-{i}", "name": "Jane Doe", "phone": phone_of(i), "locale": "en-US",
+                         "time_zone": ZONE},
+            "messages": [{"id": "m1", "author": "customer", "name": "Jane", "text": "The app closes when I log in",
+                          "sent_at": "2026-11-22T10:00:00Z"}]}
+
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    return ordered[min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1)] if ordered else math.nan
+
+
+def busiest_second(times: list[float]) -> tuple[int, int]:
+    """The most events in one wall-clock second (whole-second buckets) and in any 1-s window (sliding)."""
+    ordered = sorted(times)
+    buckets: dict[int, int] = {}
+    for t in ordered:
+        buckets[int(t)] = buckets.get(int(t), 0) + 1
+    sliding, start = 0, 0
+    for end, t in enumerate(ordered):
+        while ordered[start] <= t - 1.0:
+            start += 1
+        sliding = max(sliding, end - start + 1)
+    return max(buckets.values(), default=0), sliding
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time of these processes and of the children they have reaped (RQ's work horses), so far (Linux)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class Processes:
+    """Procfile commands run as bin/run runs them (bash -c "exec ...", own session), output to a file each."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env, self.logs = env, logs
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, command: str) -> None:
+        with (self.logs / f"{name}.log").open("wb") as log:
+            self.running[name] = subprocess.Popen(
+                ["bash", "-c", f"exec {command}"], cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
+
+    def dead(self) -> list[str]:
+        return [name for name, p in self.running.items() if p.poll() is not None]
+
+    def pids(self, prefix: str) -> list[int]:
+        return [p.pid for name, p in self.running.items() if name.startswith(prefix)]
+
+    def tail(self, name: str, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.logs.joinpath(f"{name}.log").read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def lines(self, name: str) -> list[str]:
+        try:
+            return self.logs.joinpath(f"{name}.log").read_text(errors="replace").splitlines()
+        except OSError:
+            return []
+
+    def stop(self) -> None:
+        """SIGTERM each group (RQ finishes its job), then SIGKILL what is left; only our own sessions."""
+        for p in self.running.values():
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for p in self.running.values():
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                os.killpg(p.pid, signal.SIGKILL)  # the job's work horse too, if it outlived its worker
+            except OSError:
+                pass
+            p.wait()
+        self.running.clear()
+
+
+def seed(app: Any, count: int, answer: str, carrier: CarrierServer) -> None:
+    """A number open around the clock, one available agent, a thread per customer, and how each phone answers."""
+    from context.schemas import ThreadIn
+    from voice.numbers import AgentConfig, NumberConfig
+
+    now = datetime.now(UTC)
+    app.extensions["threadline.agents"].put(
+        "sam", AgentConfig.model_validate({"name": "Sam", "phone": "+14155550777", "status": "available"}), now)
+    app.extensions["threadline.numbers"].put(SUPPORT_NUMBER, NumberConfig.model_validate(
+        {"label": "Support", "brand": "Acme", "time_zone": ZONE, "agents": ["sam"],
+         "calling_window": {"start": "00:00", "end": "24:00"}}), now)
+    threads = app.extensions["threadline.threads"]
+    for i in range(count):
+        threads.put(thread_id(i), ThreadIn.model_validate(thread_body(i)))
+    if answer != "human":  # what PUT /_carrier/phones/{phone} does, without 10,000 requests
+        script = script_from({"answer": answer})
+        with carrier.state.lock:
+            for i in range(count):
+                carrier.state.phones[phone_of(i)] = script
+
+
+def create_callbacks(app: Any, due: list[datetime]) -> dict[str, float]:
+    """POST /api/v1/threads/{id}/callbacks for each thread, in order of when it is due; each new id's due time."""
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    ids = {}
+    for i, when in enumerate(due):
+        response = client.post(f"/api/v1/threads/{thread_id(i)}/callbacks", headers=headers,
+                               json={"when": when.isoformat(timespec="milliseconds"), "number": SUPPORT_NUMBER})
+        if response.status_code != 201:
+            raise SystemExit(f"creating callback {i} answered HTTP {response.status_code}: {response.get_data(True)}")
+        body = response.get_json()
+        if body["adjusted"] is not None or datetime.fromisoformat(body["scheduled_for"]) != when:
+            raise SystemExit(f"callback {i} was moved: asked {when.isoformat()}, got {body['scheduled_for']}")
+        ids[body["id"]] = when.timestamp()
+    return ids
+
+
+@dataclass
+class Outcome:
+    claimed: list[float]  # lateness in seconds, per callback whose first attempt was claimed
+    placed: list[float]  # lateness in seconds, per callback whose first call reached the carrier
+    placed_at: list[float]  # epoch seconds the carrier received each first call
+    not_claimed: list[float]  # lateness so far (a lower bound) of callbacks not claimed by the end
+    not_placed: list[float]
+    states: dict[str, int]
+    outcomes: dict[str, int]
+
+
+def read_outcome(app: Any, due: dict[str, float], carrier: CarrierServer, clock_offset: float,
+                 ended: float) -> Outcome:
+    """Every callback as the store has it, and the carrier's first call to each customer, against when each was
+    due (as asked and as created: a failed attempt moves scheduled_for to the retry)."""
+    from callbacks.schemas import Callback
+    from core import keys
+
+    redis_client = app.extensions["threadline.redis"]
+    with redis_client.pipeline(transaction=False) as pipe:
+        for callback_id in due:
+            pipe.hget(keys.callback(callback_id), "doc")
+        callbacks = [Callback.model_validate_json(doc) for doc in pipe.execute()]
+    first_call: dict[str, float] = {}  # phone -> epoch seconds the carrier created the call
+    with carrier.state.lock:
+        for call in carrier.state.calls.values():
+            if call.direction == "outbound-api":
+                first_call.setdefault(call.to, call.started + clock_offset)
+    result = Outcome([], [], [], [], [], {}, {})
+    for callback in callbacks:
+        was_due = due[callback.id]
+        if callback.attempts and callback.attempts[0].number == 1:
+            result.claimed.append(callback.attempts[0].claimed_at.timestamp() - was_due)
+            outcome = callback.attempts[0].outcome or "(none yet)"
+            result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
+        else:
+            result.not_claimed.append(ended - was_due)
+        if callback.phone in first_call:
+            result.placed.append(first_call[callback.phone] - was_due)
+            result.placed_at.append(first_call[callback.phone])
+        else:
+            result.not_placed.append(ended - was_due)
+        result.states[callback.state.value] = result.states.get(callback.state.value, 0) + 1
+    return result
+
+
+def lateness_row(name: str, done: list[float], missing: list[float]) -> str:
+    """p50, p99 and max over every callback; with some not done, the ones not done count at their lateness so
+    far, so each figure is a lower bound (marked >=)."""
+    ordered = sorted(done + missing)
+    mark = ">=" if missing else ""
+    cells = "".join(f"{mark + format(percentile(ordered, f), '.2f'):>10}" for f in (0.5, 0.99, 1.0))
+    early = sum(1 for x in done if x < 0)
+    first = f"{min(done):.3f}" if done else "-"
+    return f"{name:<16}{len(done):>8,}{cells}{early:>8}{first:>12}"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--callbacks", type=int, default=10_000, help="callbacks pending (default 10,000)")
+    parser.add_argument("--rate", type=float, default=50,
+                        help="THREADLINE_DIAL_RATE: outbound calls per second across all workers (default 50)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--spread", type=float, default=90,
+                        help="seconds over which the callbacks fall due, evenly (default 90)")
+    parser.add_argument("--lead", type=float, default=0,
+                        help="seconds from the start of creating callbacks to the first one due (default: long "
+                             "enough for creation to finish first, guessed at 400 callbacks/s, plus 5 s)")
+    parser.add_argument("--timeout", type=float, default=0,
+                        help="seconds to wait after the first is due (default: max(spread, callbacks/rate) + 30)")
+    parser.add_argument("--answer", choices=("busy", "human", "no-answer"), default="busy",
+                        help="how every customer's phone answers (default busy: the call ends at once; human: "
+                             "answers and presses nothing, so the callback IVR runs on the web app)")
+    parser.add_argument("--no-clock", action="store_true",
+                        help="don't run the Procfile's clock process (the sweeper), if it has one")
+    args = parser.parse_args()
+    if args.callbacks < 1 or args.callbacks > 7_000_000 or args.rate <= 0 or args.workers < 1 or args.spread < 0:
+        parser.error("--callbacks 1..7,000,000, --rate and --workers positive, --spread not negative")
+    args.lead = args.lead or 5 + args.callbacks / 400
+    args.timeout = args.timeout or max(args.spread, args.callbacks / args.rate) + 30
+    return args
+
+
+def environment(redis_url: str, carrier: CarrierServer, web_url: str, rate: float) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED)}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # rq and gunicorn of the venv
+    env.update({"REDIS_URL": redis_url, "TWILIO_ACCOUNT_SID": carrier.state.account_sid,
+                "TWILIO_AUTH_TOKEN": carrier.state.auth_token, "TWILIO_API_BASE_URL": carrier.url,
+                "PUBLIC_BASE_URL": web_url, "THREADLINE_API_KEYS": API_KEY, "THREADLINE_DIAL_RATE": f"{rate:g}"})
+    return env
+
+
+def wait_for_dials(args: argparse.Namespace, carrier: CarrierServer, processes: Processes, first_due: float) -> float:
+    """Until the carrier has had a call to every customer, or --timeout after the first was due; when it ended."""
+    deadline = first_due + args.timeout
+    next_report = first_due + 10
+    while True:
+        now = time.time()
+        with carrier.state.lock:
+            placed = len({c.to for c in carrier.state.calls.values() if c.direction == "outbound-api"})
+        if placed >= args.callbacks:
+            return now
+        dead = processes.dead()
+        if dead:
+            for name in dead:
+                print(f"{name} exited; the end of its output:\n{processes.tail(name)}", file=sys.stderr)
+            raise SystemExit(f"{', '.join(dead)} stopped during the run")
+        if now >= deadline:
+            print(f"timed out {args.timeout:g} s after the first was due: {placed:,} of {args.callbacks:,} dialled")
+            return now
+        if now >= next_report:
+            print(f"  {now - first_due:5.0f} s after the first was due: {placed:,} of {args.callbacks:,} dialled",
+                  flush=True)
+            next_report += 10
+        time.sleep(0.5)
+
+
+def main() -> None:
+    args = parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on kill as on Ctrl-C
+    commands = procfile()
+    if "worker" not in commands:
+        raise SystemExit("the Procfile has no worker process")
+    clock = None if args.no_clock else commands.get("clock")
+
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tl-bench-")))
+        began = time.perf_counter()
+        redis_server = EmbeddedRedis(tmp / "redis", appendonly=False)
+        stack.callback(redis_server.stop)
+        redis_url = redis_server.start()
+        carrier = stack.enter_context(CarrierServer(scale=CARRIER_SCALE, numbers=(SUPPORT_NUMBER,)))
+        # The carrier stamps calls with time.monotonic(); this turns that into epoch seconds.
+        clock_offset = time.time() - time.monotonic()
+        (web_port,) = free_ports(1)
+        web_url = f"http://127.0.0.1:{web_port}"
+        env = environment(redis_url, carrier, web_url, args.rate)
+        os.environ.clear()
+        os.environ.update(env)  # this process's app reads the configuration the others do
+
+        from app import create_app
+
+        # Each callback's event is kept undelivered (no platform webhook here): one warning each, not wanted.
+        logging.getLogger("context.events").setLevel(logging.ERROR)
+        app = create_app()
+        stack.callback(app.extensions["threadline.redis"].close)
+        seed(app, args.callbacks, args.answer, carrier)
+        seeded = time.perf_counter() - began
+
+        stack.enter_context(Gunicorn("app:create_app()", web_port, env, tmp / "web.log"))
+        processes = Processes(env, tmp)
+        stack.callback(processes.stop)
+        for n in range(args.workers):
+            processes.start(f"worker-{n + 1}", commands["worker"])
+        if clock:
+            processes.start("clock", clock)
+        cpu_before = cpu_seconds(processes.pids("worker"))
+
+        started_creating = time.time()
+        first_due = started_creating + args.lead
+        step = args.spread / args.callbacks
+        due = [datetime.fromtimestamp(round(first_due + i * step, 3), UTC) for i in range(args.callbacks)]
+        ids = create_callbacks(app, due)
+        created = time.time()
+        print(f"set up in {seeded + created - started_creating:.1f} s: {args.callbacks:,} threads in {seeded:.1f} s, "
+              f"{args.callbacks:,} callbacks through the API in {created - started_creating:.1f} s "
+              f"({args.callbacks / (created - started_creating):,.0f}/s), finished "
+              f"{first_due - created:.1f} s before the first was due")
+        if created > first_due:
+            print(f"warning: creating callbacks ran {created - first_due:.1f} s past the first due time; "
+                  "rerun with a longer --lead")
+        print(f"{os.cpu_count()} CPUs shared by Redis, the carrier and this script, gunicorn and {args.workers} "
+              f"worker(s){' and the clock' if clock else ''}; callees answer {args.answer}; "
+              f"waiting up to {args.timeout:g} s after the first is due\n", flush=True)
+
+        ended = wait_for_dials(args, carrier, processes, first_due)
+        time.sleep(1)  # let claims in flight reach the carrier
+        worker_cpu = cpu_seconds(processes.pids("worker")) - cpu_before
+        result = read_outcome(app, ids, carrier, clock_offset, ended)
+        notes = diagnose(app, processes, worker_cpu, len(result.placed_at))
+    report(args, result, clock, notes)
+
+
+@dataclass
+class Notes:
+    worker_cpu_per_dial: float
+    jobs_started: int  # dial jobs the workers began, by their logs
+    sweep_jobs: int  # of which the clock's sweep queued
+    queued: int  # jobs waiting in the queue at the end
+    failed_jobs: int
+    log_errors: dict[str, int]
+    tails: dict[str, str]
+
+
+def diagnose(app: Any, processes: Processes, worker_cpu: float, placed: int) -> Notes:
+    from rq.registry import FailedJobRegistry
+
+    queue = app.extensions["threadline.queue"]
+    started = f" {queue.name}: callbacks.dialer.dial("  # RQ's line as a worker begins a job
+    jobs = [line for name in processes.running if name.startswith("worker") for line in processes.lines(name)
+            if started in line]
+    errors = {name: sum(1 for line in processes.lines(name) if "Traceback" in line or "ERROR" in line)
+              for name in processes.running}
+    tails = {name: processes.tail(name) for name, count in errors.items() if count}
+    return Notes(worker_cpu / placed if placed else math.nan, len(jobs), sum(1 for j in jobs if "-sweep-" in j),
+                 queue.count, FailedJobRegistry(queue=queue).count, errors, tails)
+
+
+def report(args: argparse.Namespace, result: Outcome, clock: str | None, notes: Notes) -> None:
+    placed = sorted(result.placed_at)
+    span = placed[-1] - placed[0] if len(placed) > 1 else 0.0
+    overall = (len(placed) - 1) / span if span else math.nan
+    bucket, sliding = busiest_second(placed)
+    due_rate = args.callbacks / args.spread if args.spread else math.inf
+    backlog = max(0.0, args.callbacks / args.rate - args.spread)
+    print(f"\n{'callbacks':>10}{'workers':>9}{'clock':>7}{'due/s':>8}{'limit/s':>9}{'dials/s':>9}"
+          f"{'busiest 1 s':>13}{'any 1 s':>9}{'worker CPU s/dial':>19}")
+    print(f"{args.callbacks:>10,}{args.workers:>9}{'yes' if clock else 'no':>7}{due_rate:>8.1f}{args.rate:>9g}"
+          f"{overall:>9.1f}{bucket:>13}{sliding:>9}{notes.worker_cpu_per_dial:>19.3f}")
+    print(f"dials/s: first calls placed, over the {span:.1f} s from the first to the last; busiest 1 s: in one "
+          "wall-clock second; any 1 s: in any 1-s window (the limiter's own window, timed at the carrier)")
+    print(f"with the limit the only bottleneck, the last would be dialled ~{backlog:.0f} s late\n")
+    print(f"{'lateness (s)':<16}{'count':>8}{'p50':>10}{'p99':>10}{'max':>10}{'early':>8}{'earliest':>12}")
+    print(lateness_row("claimed", result.claimed, result.not_claimed))
+    print(lateness_row("call placed", result.placed, result.not_placed))
+    if result.not_claimed or result.not_placed:
+        print(f"{len(result.not_claimed):,} not claimed and {len(result.not_placed):,} not placed by the end: "
+              "counted at their lateness so far, so the figures marked >= are lower bounds")
+    print(f"\nstates: {', '.join(f'{k} {v:,}' for k, v in sorted(result.states.items()))}; first attempts' "
+          f"outcomes: {', '.join(f'{k} {v:,}' for k, v in sorted(result.outcomes.items()))}")
+    print(f"dial jobs started: {notes.jobs_started:,} ({notes.sweep_jobs:,} queued again by the clock's sweep); "
+          f"left in the queue: {notes.queued:,}; RQ failed jobs: {notes.failed_jobs}")
+    print(f"log lines with Traceback or ERROR: {', '.join(f'{k} {v}' for k, v in notes.log_errors.items())}")
+    for name, tail in notes.tails.items():
+        print(f"the end of {name}'s output:\n{tail}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        raise SystemExit("interrupted; workers, gunicorn, the carrier and Redis stopped") from None

@@ -1,0 +1,124 @@
+"""Workers killed with SIGKILL in the middle of dials: every attempt is one call, and no callback is lost."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rq import SimpleWorker
+
+from callbacks.dialer import sweep
+from callbacks.schemas import State
+from core.runner import procfile
+from tests.carrier_support import SUPPORT, wait_until
+from tests.test_callbacks import AUTH
+from tests.test_procfile import argv
+from tests.voice_support import calls_to
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def test_killed_workers_never_dial_an_attempt_twice_nor_lose_a_callback(cb_line, redis_url):
+    app = cb_line.app
+    app.config.update(SWEEP_GRACE_SECONDS=0.5, RECONCILE_AFTER_SECONDS=1.0)
+    phones = [f"+1415555{2100 + i}" for i in range(12)]
+    client = app.test_client()
+    ids = []
+    for i, phone in enumerate(phones):
+        cb_line.thread(f"k-{i}", customer={"name": "Kim", "phone": phone})
+        cb_line.script(phone, answer="busy")
+        response = client.post(f"/api/v1/threads/k-{i}/callbacks", json={"number": SUPPORT}, headers=AUTH)
+        ids.append(response.get_json()["id"])
+
+    env = {**os.environ, "THREADLINE_DIAL_RATE": "6", "THREADLINE_SWEEP_GRACE": "0.5",
+           "THREADLINE_RECONCILE_AFTER": "1"}
+    command = argv(procfile()["worker"], env)
+    rng = random.Random(11)
+    recovered: dict[str, int] = {}
+    for _ in range(6):
+        worker = subprocess.Popen([BIN / command[0], *command[1:]], cwd=ROOT, env=env, start_new_session=True,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.4, 1.6))
+        os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work horse, wherever they are
+        worker.wait()
+        time.sleep(1.1)
+        with app.app_context():
+            swept = sweep()
+        recovered = {k: recovered.get(k, 0) + v for k, v in swept.items()}
+
+    store, queue = app.extensions["threadline.callbacks"], app.extensions["threadline.queue"]
+
+    def every_first_attempt_closed() -> bool:
+        with app.app_context():
+            sweep()
+        SimpleWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=True)
+        return all((cb := store.get(i)).attempts and cb.attempts[0].outcome for i in ids)
+
+    wait_until(every_first_attempt_closed, timeout=60, message="every callback's first attempt to end")
+    for callback_id, phone in zip(ids, phones, strict=True):
+        callback = store.get(callback_id)
+        placed = calls_to(cb_line, phone)
+        assert len(placed) == len(callback.attempts) == 1, (callback_id, callback.attempts, placed)
+        assert callback.attempts[0].outcome == "busy"
+        assert callback.state == State.scheduled  # waiting for its retry: not lost
+    print("recovered by the sweeper:", recovered)
+
+
+def _claim(app, callback_id: str) -> None:
+    """What a worker does before it dies: the attempt is claimed, no call recorded."""
+    from datetime import UTC, datetime
+
+    from callbacks.schemas import Attempt
+
+    def claim(callback):
+        now = datetime.now(UTC)
+        callback.scheduled_for = now  # it was due: that's when workers claim
+        callback.attempts.append(Attempt(number=1, claimed_at=now))
+        callback.state = State.dialing
+        return callback
+
+    app.extensions["threadline.callbacks"].update(callback_id, claim)
+
+
+def _in_three_days(cb_line) -> str:
+    response = cb_line.app.test_client().post("/api/v1/threads/t-1/callbacks", headers=AUTH,
+                                              json={"number": SUPPORT, "when": "in 3 days"})
+    return response.get_json()["id"]
+
+
+def test_a_worker_that_died_after_claiming_but_before_dialling_is_redialled_once(cb_line):
+    app = cb_line.app
+    app.config.update(RECONCILE_AFTER_SECONDS=0)
+    callback_id = _in_three_days(cb_line)
+    _claim(app, callback_id)
+    cb_line.script("+14155550123", answer="busy")
+    with app.app_context():
+        assert sweep() == {"requeued": 0, "reconciled": 1}
+    queue = app.extensions["threadline.queue"]
+    SimpleWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=True)
+    callback = wait_until(lambda: (c := app.extensions["threadline.callbacks"].get(callback_id)).attempts and
+                          c.attempts[0].outcome and c)
+    assert len(callback.attempts) == 1 and len(calls_to(cb_line, "+14155550123")) == 1
+
+
+def test_a_worker_that_died_after_dialling_has_its_call_adopted_not_repeated(cb_line):
+    app = cb_line.app
+    app.config.update(RECONCILE_AFTER_SECONDS=0)
+    callback_id = _in_three_days(cb_line)
+    _claim(app, callback_id)
+    cb_line.script("+14155550123", answer="busy")
+    call = app.extensions["threadline.twilio"].calls.create(
+        to="+14155550123", from_=SUPPORT, twiml="<Response><Hangup/></Response>")  # placed, then the worker died
+    with app.app_context():
+        assert sweep() == {"requeued": 0, "reconciled": 1}
+    callback = app.extensions["threadline.callbacks"].get(callback_id)
+    assert callback.attempts[0].call_sid == call.sid and callback.state == State.dialing
+    assert len(calls_to(cb_line, "+14155550123")) == 1
+    with app.app_context():
+        assert sweep() == {"requeued": 0, "reconciled": 0}  # adopted: nothing left to do
