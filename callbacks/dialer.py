@@ -13,7 +13,7 @@ from flask import current_app
 from rq import Queue
 from twilio.base.exceptions import TwilioRestException
 
-from callbacks.schemas import LIVE, Attempt, Callback, State
+from callbacks.schemas import LIVE, Attempt, Callback, Mode, State
 from callbacks.store import CallbackStore, Unchanged
 from callbacks.windows import allowed, next_allowed, speak_time
 from core import keys
@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 EARLY_TOLERANCE = timedelta(seconds=1)
 INVALID_NUMBER_CODES = {21211, 21214, 21215, 21216, 21217, 21219, 13223, 13224}
-RETRIED_OUTCOMES = {"busy", "no-answer", "failed", "canceled", "machine", "no-choice", "lost"}
+RETRIED_OUTCOMES = {"busy", "no-answer", "failed", "canceled", "machine", "no-choice", "lost",
+                    "no-agent", "agent-unavailable", "agent-declined"}
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
 
 # KEYS: the rate zset. ARGV: now (ms), limit per second, member. 0 when a slot was taken, else ms to wait.
@@ -147,12 +148,23 @@ def _place(callback: Callback, attempt: int, number: Any) -> str:
     base = config.get("PUBLIC_BASE_URL") or ""
     client = current_app.extensions["threadline.twilio"]
     query = f"cb={callback.id}&attempt={attempt}"
+    if callback.mode == Mode.agent_first:
+        agent = _agent_for(callback, number)
+        if agent is None:
+            finish_attempt(callback.id, attempt, "no-agent")
+            return "no-agent"
+        # The agent's phone or browser rings first; the customer is dialled from the agent's leg.
+        target = agent.phone if agent.phone else f"client:{agent.client_identity}"
+        call_args = {"to": target, "url": f"{base}/voice/callback/agent?{query}&agent={agent.id}",
+                     "status_callback": f"{base}/voice/callback/status?{query}&leg=agent"}
+    else:
+        call_args = {"to": callback.phone, "url": f"{base}/voice/callback/answer?{query}",
+                     "status_callback": f"{base}/voice/callback/status?{query}",
+                     "machine_detection": "DetectMessageEnd"}
     _take_rate_slot(config.get("DIAL_RATE_LIMIT", 1))
     try:
-        call = client.calls.create(
-            to=callback.phone, from_=number.caller_id or number.number,
-            url=f"{base}/voice/callback/answer?{query}", status_callback=f"{base}/voice/callback/status?{query}",
-            status_callback_event=STATUS_EVENTS, machine_detection="DetectMessageEnd", timeout=30)
+        call = client.calls.create(from_=number.caller_id or number.number, status_callback_event=STATUS_EVENTS,
+                                   timeout=30, **call_args)
     except TwilioRestException as exc:
         outcome = "invalid" if exc.code in INVALID_NUMBER_CODES else "failed"
         log.warning("callback %s attempt %s: Twilio refused the call (%s)", callback.id, attempt, exc.code)
@@ -166,6 +178,19 @@ def _place(callback: Callback, attempt: int, number: Any) -> str:
 
     _store().update(callback.id, record)
     return f"dialled {call.sid}"
+
+
+def _agent_for(callback: Callback, number: Any) -> Any:
+    """The callback's agent when they are available, else who would take an inbound call on the thread."""
+    from voice.webhooks import choose_agent  # the same rule as for calls in
+
+    agents = current_app.extensions["threadline.agents"]
+    if callback.agent_id:
+        chosen = agents.get(callback.agent_id)
+        if chosen is not None and chosen.status == "available":
+            return chosen
+    thread = current_app.extensions["threadline.threads"].get(callback.thread_id, newest=20)
+    return choose_agent(number, thread, agents)
 
 
 def reconcile(callback: Callback, attempt: int) -> str:

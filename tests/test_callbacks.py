@@ -187,3 +187,35 @@ def test_slots_list_the_bookable_half_hours_of_a_day_in_the_customers_zone(cb_li
     assert weekend["slots"] == []
     bad = client.get("/api/v1/numbers/%2B14155550100/slots?date=someday", headers=AUTH)
     assert (bad.status_code, bad.get_json()["error"]["field"]) == (422, "query.date")
+
+
+def test_agent_first_rings_the_agent_who_then_has_the_customer_dialled(cb_line, redis_client):
+    cb_line.script(AGENT, keys=["1"], hangup_after=400)
+    cb_line.script(CUSTOMER, hangup_after=30)
+    body = ask(cb_line, mode="agent_first", agent_id="sam").get_json()
+    work(cb_line)
+    agent_call = cb_line.finished(calls_to(cb_line, AGENT)[0]["sid"])
+    assert heard(agent_call)[0] == ("Acme callback for Jane about App crashes at login. Last message: The app closes "
+                                    "as soon as I log in. Press 1 to call them now.")
+    customer_leg = agent_call["legs"][0]
+    assert customer_leg["to"] == CUSTOMER
+    assert heard(customer_leg)[0].startswith("Hi Jane, this is Acme returning your message about App crashes")
+    done = settled(cb_line, body["id"], State.completed)
+    assert done.attempts[0].outcome == "completed"
+    assert redis_client.xlen("tl:agent:sam:events") == 1  # the screen popped when the agent answered
+
+
+@pytest.mark.parametrize(("agent", "customer", "outcome"), [
+    ({"keys": ["1"], "hangup_after": 400}, {"answer": "busy"}, "busy"),
+    ({"keys": ["9"]}, {}, "agent-declined"),
+    ({"answer": "no-answer"}, {}, "agent-unavailable"),
+])
+def test_agent_first_outcomes_are_retried(cb_line, agent, customer, outcome):
+    cb_line.script(AGENT, **agent)
+    if customer:
+        cb_line.script(CUSTOMER, **customer)
+    body = ask(cb_line, mode="agent_first").get_json()
+    work(cb_line)
+    wait_until(lambda: callback(cb_line, body["id"]).attempts and callback(cb_line, body["id"]).attempts[0].outcome)
+    retried = callback(cb_line, body["id"])
+    assert (retried.attempts[0].outcome, retried.state) == (outcome, State.scheduled)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from callbacks.windows import next_slots, speak_time
 from flask import Blueprint, Response, current_app, request
 
 from callbacks import dialer
 from callbacks.schemas import Callback, State
 from callbacks.store import CallbackNotFound, CallbackStore, Unchanged
+from callbacks.windows import next_slots, speak_time
 from voice import twiml
 from voice.calls import CallStore
 from voice.prompts import prompt
+from voice.screenpop import publish
 from voice.security import answered_once, require_twilio_signature
 from voice.summary import first_name, speech_safe
 from voice.webhooks import FALLBACK_SPEECH, _about, _speech, _thread, connect_call
@@ -162,6 +163,77 @@ def slot() -> str:
     return twiml.say_and_hang_up([prompt(speech.language, "slot_confirmed", time=moved.customer_local_time)], speech)
 
 
+@bp.post("/agent")
+@answered_once
+def agent() -> str:
+    """Agent first: the agent answered; their screen pops and they hear who and why, 1 to call the customer."""
+    callback, attempt = _load()
+    form = request.form
+    if callback is None or callback.state != State.dialing:
+        return _goodbye("callback_not_needed", callback)
+    number = current_app.extensions["threadline.numbers"].get(callback.number)
+    thread = _thread(callback.thread_id)
+    if number is None or thread is None:
+        return _goodbye("callback_not_needed", callback)
+    agent_id, sid = request.args.get("agent", ""), form.get("CallSid", "")
+    publish(current_app.extensions["threadline.redis"], agent_id, sid, sid, thread.id)
+    _calls().open(sid, "outbound-api", callback.number, callback.phone, "agent_answered", agent_id=agent_id,
+                  callback_id=callback.id, attempt=attempt)
+    _calls().link(sid, thread.id)
+    speech = twiml.Speech(number.language, number.speech_voice(number.language))  # the agent's language
+    caller = first_name(thread.customer.name) or prompt(speech.language, "a_customer")
+    text = prompt(speech.language, "agent_callback", brand=number.brand, caller=caller, summary=_about(thread, 120))
+    return twiml.whisper(text, _url("agent-go", callback, attempt, agent=agent_id), speech)
+
+
+@bp.post("/agent-go")
+@answered_once
+def agent_go() -> str:
+    """The agent pressed 1: dial the customer, who hears the context before being bridged."""
+    callback, attempt = _load()
+    if callback is None or callback.state != State.dialing or request.form.get("Digits") != "1":
+        return twiml.say_and_hang_up([], FALLBACK_SPEECH)
+    number = current_app.extensions["threadline.numbers"].get(callback.number)
+    speech = twiml.Speech(number.language, number.speech_voice(number.language)) if number else FALLBACK_SPEECH
+    _calls().step(request.form.get("CallSid", ""), "agent_accepted", agent_id=request.args.get("agent"))
+    caller_id = (number.caller_id or number.number) if number else None
+    return twiml.connect([], twiml.Target(phone=callback.phone), _url("greet", callback, attempt),
+                         _url("customer-done", callback, attempt), caller_id, speech, timeout=30)
+
+
+@bp.post("/greet")
+@answered_once
+def greet() -> str:
+    """Agent first: what the customer hears on answering, before the agent is on the line."""
+    callback, _ = _load()
+    number = current_app.extensions["threadline.numbers"].get(callback.number) if callback else None
+    thread = _thread(callback.thread_id) if callback else None
+    if number is None or thread is None:
+        return twiml.bridge()
+    speech = _speech(number, thread)
+    name = first_name(thread.customer.name)
+    text = prompt(speech.language, "callback_connecting", name=f" {name}" if name else "", brand=number.brand,
+                  summary=_about(thread))
+    return twiml.say_then_bridge(text, speech)
+
+
+@bp.post("/customer-done")
+@answered_once
+def customer_done() -> str:
+    """Agent first: the customer's leg ended: a conversation completes the callback, anything else is retried."""
+    callback, attempt = _load()
+    form = request.form
+    status, bridged = form.get("DialCallStatus", ""), form.get("DialBridged", "true") != "false"
+    if callback is not None:
+        if status == "completed" and bridged:
+            dialer.finish_attempt(callback.id, attempt, "completed")
+            dialer.tell(callback, "call.completed", "Thanks for talking with us.", attempt=attempt,
+                        duration=form.get("DialCallDuration"), call_sid=form.get("DialCallSid"))
+        else:
+            dialer.finish_attempt(callback.id, attempt, status or "failed")
+    return _goodbye("goodbye" if status == "completed" else "customer_unreached", callback)
+
+
 @bp.post("/status")
 def status() -> Response:
     """The call's progress; its end closes the attempt with its outcome (retry or not)."""
@@ -174,7 +246,10 @@ def status() -> Response:
                                     form.get("CallDuration"))
     if applied and callback is not None and call_status in ("completed", "busy", "no-answer", "failed", "canceled"):
         answered_by = form.get("AnsweredBy", "")
-        if answered_by.startswith("machine") or answered_by == "fax":
+        if request.args.get("leg") == "agent":
+            # Agent first: the customer's outcome came through the Dial; here only the agent's own.
+            outcome = "agent-declined" if call_status == "completed" else "agent-unavailable"
+        elif answered_by.startswith("machine") or answered_by == "fax":
             outcome = "machine"
         elif call_status == "completed":
             current = _store().get(callback.id)

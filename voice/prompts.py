@@ -41,6 +41,10 @@ _EN = {
     "slot_offer": "When should we call you?",
     "slot_option": "For {time}, press {digit}.",
     "slot_confirmed": "We will call you {time}. Goodbye.",
+    "agent_callback": "{brand} callback for {caller} about {summary}. Press 1 to call them now.",
+    "callback_connecting": "Hi{name}, this is {brand} returning your message about {summary}. "
+                           "Connecting you now.",
+    "customer_unreached": "We couldn't reach the customer. We will try again later. Goodbye.",
 }
 _ES = {
     "unknown_number": "Lo sentimos, este número no está en servicio. Adiós.",

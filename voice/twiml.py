@@ -76,6 +76,13 @@ def whisper(text: str, accept: str, speech: Speech) -> str:
     return str(response)
 
 
+def say_then_bridge(text: str, speech: Speech) -> str:
+    """What a called party hears before being connected (a Number url document that ends)."""
+    response = VoiceResponse()
+    _say(response, text, speech)
+    return str(response)
+
+
 def bridge() -> str:
     """An empty document: the whisper ends and the agent is connected."""
     return str(VoiceResponse())
