@@ -114,6 +114,9 @@ def _dial(callback_id: str, attempt: int) -> str:
     callback = store.get(callback_id)
     number = current_app.extensions["threadline.numbers"].get(callback.number)
     if callback.state == State.dialing and callback.attempts and callback.attempts[-1].number == attempt:
+        age = (now - callback.attempts[-1].claimed_at).total_seconds()
+        if age < current_app.config["RECONCILE_AFTER_SECONDS"]:
+            return "in progress elsewhere"  # another worker is placing this call right now
         return reconcile(callback, attempt)
     if callback.state != State.scheduled or len(callback.attempts) + 1 != attempt:
         return "not wanted"
@@ -130,6 +133,11 @@ def _dial(callback_id: str, attempt: int) -> str:
         later = next_allowed(now, number, callback.callee_zone)
         return _move(callback_id, later, "outside the calling window at dial time") if later else "no window"
 
+    # The rate slot comes before the claim, so a claimed attempt is always dialled within the REST timeout:
+    # a claim older than that means its worker died (see reconcile).
+    _take_rate_slot(current_app.config.get("DIAL_RATE_LIMIT", 1))
+    now = datetime.now(UTC)
+
     def claim(current: Callback) -> Callback:
         if current.state != State.scheduled or len(current.attempts) + 1 != attempt:
             raise Unchanged
@@ -144,8 +152,7 @@ def _dial(callback_id: str, attempt: int) -> str:
 
 
 def _place(callback: Callback, attempt: int, number: Any) -> str:
-    config = current_app.config
-    base = config.get("PUBLIC_BASE_URL") or ""
+    base = current_app.config.get("PUBLIC_BASE_URL") or ""
     client = current_app.extensions["threadline.twilio"]
     query = f"cb={callback.id}&attempt={attempt}"
     if callback.mode == Mode.agent_first:
@@ -161,7 +168,6 @@ def _place(callback: Callback, attempt: int, number: Any) -> str:
         call_args = {"to": callback.phone, "url": f"{base}/voice/callback/answer?{query}",
                      "status_callback": f"{base}/voice/callback/status?{query}",
                      "machine_detection": "DetectMessageEnd"}
-    _take_rate_slot(config.get("DIAL_RATE_LIMIT", 1))
     try:
         call = client.calls.create(from_=number.caller_id or number.number, status_callback_event=STATUS_EVENTS,
                                    timeout=30, **call_args)
@@ -172,7 +178,11 @@ def _place(callback: Callback, attempt: int, number: Any) -> str:
         return outcome
     _store().remember_call(call.sid, callback.id, attempt)
 
+    claimed_at = callback.attempts[-1].claimed_at
+
     def record(current: Callback) -> Callback:
+        if len(current.attempts) < attempt or current.attempts[attempt - 1].claimed_at != claimed_at:
+            raise Unchanged  # reconciled meanwhile: the remembered call is found by its owner record
         current.attempts[attempt - 1].call_sid = call.sid
         return current
 
