@@ -115,6 +115,8 @@ class Runner:
         web_url = f"http://{self.environ['HOST']}:{self.environ['PORT']}"
         try:
             carrier_url = self._start_carrier()
+            if carrier_url:  # the carrier fetches TwiML from us where callbacks say we are
+                self.environ.setdefault("PUBLIC_BASE_URL", web_url)
             if carrier_url and not self._wait_for("carrier", f"{carrier_url}/_carrier/calls"):
                 print("threadline: the local carrier did not come up; see its output above", file=sys.stderr)
                 return 1
