@@ -12,7 +12,7 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urljoin
 
-from carrier.state import API_VERSION, Call, CarrierState, PhoneScript, Recording, new_sid, utcnow
+from carrier.state import API_VERSION, SIP_CODES, Call, CarrierState, PhoneScript, Recording, new_sid, utcnow
 from carrier.twiml import Document, Node, TwimlError, parse
 from carrier.webhooks import Delivery, WebhookClient, WebhookFailed
 
@@ -158,7 +158,8 @@ class Engine:
             if callback_event == "initiated":
                 params["CallStatus"] = "initiated"
             if callback_event == "completed":
-                params.update(CallDuration=str(call.duration), Duration=str(math.ceil((call.duration or 0) / 60)))
+                params.update(CallDuration=str(call.duration), Duration=str(math.ceil((call.duration or 0) / 60)),
+                              SipResponseCode=call.sip_response_code or SIP_CODES.get(call.status, "200"))
             with self.state.lock:
                 params["SequenceNumber"] = str(call.callbacks_sent)
                 call.callbacks_sent += 1
@@ -264,7 +265,8 @@ class Engine:
         script = leg.script
         try:
             leg.check()
-            if script.answer == "failed":
+            if script.answer in ("failed", "unassigned"):
+                leg.call.sip_response_code = SIP_CODES[script.answer]  # unassigned: no such subscriber
                 self.finish(leg, "failed")
                 return False
             if script.answer == "busy":

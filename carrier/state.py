@@ -11,7 +11,9 @@ from email.utils import format_datetime
 from typing import Any
 
 API_VERSION = "2010-04-01"
-ANSWERS = ("human", "machine", "busy", "no-answer", "failed", "manual")
+ANSWERS = ("human", "machine", "busy", "no-answer", "failed", "unassigned", "manual")
+# SIP response codes Twilio reports with a call's end: what a SIP peer would have answered.
+SIP_CODES = {"completed": "200", "busy": "486", "no-answer": "487", "failed": "503", "unassigned": "404"}
 FINAL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
 
 
@@ -138,6 +140,7 @@ class Call:
     webhooks: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     callbacks_sent: int = 0
+    sip_response_code: str | None = None
     started: float = field(default_factory=time.monotonic)
 
     @property

@@ -219,3 +219,25 @@ def test_agent_first_outcomes_are_retried(cb_line, agent, customer, outcome):
     wait_until(lambda: callback(cb_line, body["id"]).attempts and callback(cb_line, body["id"]).attempts[0].outcome)
     retried = callback(cb_line, body["id"])
     assert (retried.attempts[0].outcome, retried.state) == (outcome, State.scheduled)
+
+
+def test_a_number_that_does_not_exist_stops_at_once(cb_line):
+    cb_line.script(CUSTOMER, answer="unassigned")
+    body = ask(cb_line).get_json()
+    work(cb_line)
+    failed = settled(cb_line, body["id"], State.failed)
+    assert failed.attempts[0].outcome == "invalid" and len(failed.attempts) == 1
+
+
+def test_every_change_goes_back_into_the_thread(cb_line):
+    cb_line.number(calling_window=ALWAYS, max_attempts=2)
+    cb_line.script(CUSTOMER, answer="busy")
+    body = ask(cb_line).get_json()
+    work(cb_line)
+    client = cb_line.app.test_client()
+    events = wait_until(lambda: len(e := client.get("/api/v1/threads/t-1/events", headers=AUTH).get_json()[
+        "events"]) == 2 and e)
+    assert [e["type"] for e in events] == ["call.attempt_failed", "callback.scheduled"]
+    assert events[0]["message"].startswith("We tried to call you and couldn't reach you. We'll try again ")
+    assert events[0]["data"]["callback_id"] == body["id"] and events[0]["thread_id"] == "t-1"
+    assert events[1]["delivery"] == "not_configured"  # no THREADLINE_WEBHOOK_URL here: kept, not lost

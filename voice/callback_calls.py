@@ -19,6 +19,8 @@ from voice.summary import first_name, speech_safe
 from voice.webhooks import FALLBACK_SPEECH, _about, _speech, _thread, connect_call
 
 bp = Blueprint("voice_callbacks", __name__, url_prefix="/voice/callback")
+
+UNREACHABLE_SIP_CODES = {"404", "410", "484", "604"}
 bp.before_request(require_twilio_signature)
 
 
@@ -254,6 +256,8 @@ def status() -> Response:
         elif call_status == "completed":
             current = _store().get(callback.id)
             outcome = "no-choice" if current.state == State.in_call else "completed"
+        elif call_status == "failed" and form.get("SipResponseCode") in UNREACHABLE_SIP_CODES:
+            outcome = "invalid"  # no such number: trying again won't help
         else:
             outcome = call_status
         dialer.finish_attempt(callback.id, attempt, outcome)
