@@ -52,6 +52,10 @@ def test_asked_now_the_customer_is_called_once_and_reaches_an_agent(cb_line):
     assert call["legs"][0]["to"] == AGENT and heard(call["legs"][0])[0].startswith("Acme call from Jane")
     done = settled(cb_line, body["id"], State.completed)
     assert len(done.attempts) == 1 and done.attempts[0].call_sid == call["sid"]
+    client = cb_line.app.test_client()
+    completed = wait_until(lambda: [e for e in client.get("/api/v1/threads/t-1/events", headers=AUTH).get_json()[
+        "events"] if e["type"] == "call.completed"])[0]
+    assert completed["data"]["agent_id"] == "sam" and int(completed["data"]["duration"]) > 0
     assert len(calls_to(cb_line, CUSTOMER)) == 1
     work(cb_line)  # nothing left to do: still exactly one call
     assert len(calls_to(cb_line, CUSTOMER)) == 1

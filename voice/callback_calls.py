@@ -262,6 +262,8 @@ def status() -> Response:
             outcome = call_status
         dialer.finish_attempt(callback.id, attempt, outcome)
         if outcome == "completed":
+            record = _calls().get(sid)
             dialer.tell(callback, "call.completed", "Thanks for talking with us.", attempt=attempt,
-                        duration=form.get("CallDuration"), call_sid=sid)
+                        duration=form.get("CallDuration"), call_sid=sid, agent_id=record.agent_id if record else None,
+                        recording_url=record.recording_url if record else None)
     return Response(status=204)
