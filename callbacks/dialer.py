@@ -131,17 +131,27 @@ def _dial(callback_id: str, attempt: int) -> str:
         return "canceled"
     if not allowed(now, number, callback.callee_zone):
         later = next_allowed(now, number, callback.callee_zone)
-        return _move(callback_id, later, "outside the calling window at dial time") if later else "no window"
+        if later is None:
+            return _end_without_window(callback_id)
+        return _move(callback, later, "outside the calling window at dial time")
 
     # The rate slot comes before the claim, so a claimed attempt is always dialled within the REST timeout:
     # a claim older than that means its worker died (see reconcile).
+    agent = _agent_for(callback, number) if callback.mode == Mode.agent_first else None
+    if callback.mode == Mode.agent_first and agent is None:
+        return _retry_without_agent(callback, number)
+    target = callback.phone if agent is None else (agent.phone or f"client:{agent.client_identity}")
     _take_rate_slot(current_app.config.get("DIAL_RATE_LIMIT", 1))
     now = datetime.now(UTC)
 
     def claim(current: Callback) -> Callback:
+        # Re-checked on the current record: a reschedule may have landed while we waited for the rate slot.
         if current.state != State.scheduled or len(current.attempts) + 1 != attempt:
             raise Unchanged
-        current.attempts.append(Attempt(number=attempt, claimed_at=now))
+        if current.scheduled_for > now + EARLY_TOLERANCE or not allowed(now, number, current.callee_zone):
+            raise Unchanged
+        current.attempts.append(Attempt(number=attempt, claimed_at=now, to=target,
+                                        agent_id=agent.id if agent else None))
         current.state = State.dialing
         return current
 
@@ -154,15 +164,11 @@ def _dial(callback_id: str, attempt: int) -> str:
 def _place(callback: Callback, attempt: int, number: Any) -> str:
     base = current_app.config.get("PUBLIC_BASE_URL") or ""
     client = current_app.extensions["threadline.twilio"]
-    query = f"cb={callback.id}&attempt={attempt}"
+    claimed = callback.attempts[-1]
+    query = f"cb={callback.id}&attempt={attempt}&claim={claim_token(claimed)}"
     if callback.mode == Mode.agent_first:
-        agent = _agent_for(callback, number)
-        if agent is None:
-            finish_attempt(callback.id, attempt, "no-agent")
-            return "no-agent"
         # The agent's phone or browser rings first; the customer is dialled from the agent's leg.
-        target = agent.phone if agent.phone else f"client:{agent.client_identity}"
-        call_args = {"to": target, "url": f"{base}/voice/callback/agent?{query}&agent={agent.id}",
+        call_args = {"to": claimed.to, "url": f"{base}/voice/callback/agent?{query}&agent={claimed.agent_id}",
                      "status_callback": f"{base}/voice/callback/status?{query}&leg=agent"}
     else:
         call_args = {"to": callback.phone, "url": f"{base}/voice/callback/answer?{query}",
@@ -177,13 +183,12 @@ def _place(callback: Callback, attempt: int, number: Any) -> str:
         finish_attempt(callback.id, attempt, outcome)
         return outcome
     _store().remember_call(call.sid, callback.id, attempt)
-
     claimed_at = callback.attempts[-1].claimed_at
 
     def record(current: Callback) -> Callback:
-        if len(current.attempts) < attempt or current.attempts[attempt - 1].claimed_at != claimed_at:
+        if len(current.attempts) != attempt or current.attempts[-1].claimed_at != claimed_at:
             raise Unchanged  # reconciled meanwhile: the remembered call is found by its owner record
-        current.attempts[attempt - 1].call_sid = call.sid
+        current.attempts[-1].call_sid = call.sid
         return current
 
     _store().update(callback.id, record)
@@ -203,6 +208,16 @@ def _agent_for(callback: Callback, number: Any) -> Any:
     return choose_agent(number, thread, agents)
 
 
+def _retry_without_agent(callback: Callback, number: Any) -> str:
+    """Agent first with nobody available: try again later, as after any failed attempt (no call, no claim)."""
+    now = datetime.now(UTC)
+    minutes = number.retry_minutes[min(len(callback.attempts), len(number.retry_minutes) - 1)]
+    later = next_allowed(now + timedelta(minutes=minutes), number, callback.callee_zone)
+    if later is None:
+        return _end_without_window(callback.id)
+    return _move(callback, later, "no agent available")
+
+
 def reconcile(callback: Callback, attempt: int) -> str:
     """An attempt claimed but with no call recorded (a worker died): adopt the call if Twilio has one, else redial."""
     claimed = callback.attempts[attempt - 1]
@@ -211,30 +226,49 @@ def reconcile(callback: Callback, attempt: int) -> str:
     client = current_app.extensions["threadline.twilio"]
     since = claimed.claimed_at - timedelta(seconds=5)
     mine = (callback.id, attempt)
-    calls = [c for c in client.calls.list(to=callback.phone, start_time_after=since, limit=20)
-             if _store().call_owner(c.sid) in (None, mine)]
+    # The claim names whom it rings first (the customer, or the agent): a call there since the claim, that no
+    # other attempt owns, is this attempt's call.
+    calls = [c for c in client.calls.list(to=claimed.to or callback.phone, start_time_after=since, limit=20)
+             if c.parent_call_sid is None and _store().call_owner(c.sid) in (None, mine)]
+    calls.sort(key=lambda c: c.date_created or datetime.now(UTC))
+
+    def same_claim(current: Callback) -> bool:
+        return (current.state == State.dialing and len(current.attempts) == attempt
+                and current.attempts[-1].claimed_at == claimed.claimed_at and not current.attempts[-1].call_sid)
+
     if calls:
-        adopted = calls[-1]
+        adopted = calls[0]
         _store().remember_call(adopted.sid, callback.id, attempt)
 
         def adopt(current: Callback) -> Callback:
-            current.attempts[attempt - 1].call_sid = adopted.sid
+            if not same_claim(current):
+                raise Unchanged
+            current.attempts[-1].call_sid = adopted.sid
             return current
 
         _store().update(callback.id, adopt)
         return f"adopted {adopted.sid}"
 
     def redial(current: Callback) -> Callback:
-        if current.state != State.dialing or current.attempts[-1].call_sid:
+        if not same_claim(current):
             raise Unchanged
         current.attempts.pop()
         current.state = State.scheduled
         return current
 
     again = _store().update(callback.id, redial)
-    if again.state == State.scheduled:
+    if again.state == State.scheduled and len(again.attempts) == attempt - 1:
         schedule(_queue(), again)
-    return "redial"
+        return "redial"
+    return "changed meanwhile"
+
+
+def claim_token(attempt: Attempt) -> str:
+    """Names one claim of an attempt in the call's webhook URLs, so a call from an older claim can't close it."""
+    return str(int(attempt.claimed_at.timestamp() * 1_000_000))
+
+
+
 
 
 def sweep() -> dict[str, int]:
@@ -243,25 +277,65 @@ def sweep() -> dict[str, int]:
     config, now = current_app.config, time.time()
     store, queue = _store(), _queue()
     requeued = reconciled = 0
-    for callback_id in store.overdue(now - config["SWEEP_GRACE_SECONDS"]):
+    grace = config["SWEEP_GRACE_SECONDS"]
+    for callback_id in store.overdue(now - grace):
         callback = store.get(callback_id)
         if callback.state == State.scheduled:
             attempt = len(callback.attempts) + 1
+            # One requeue per callback per grace period, so a backlog isn't multiplied by the sweeper.
             queue.enqueue("callbacks.dialer.dial", callback.id, attempt,
-                          job_id=f"dial-{callback.id}-{attempt}-sweep-{int(now)}")
+                          job_id=f"dial-{callback.id}-{attempt}-sweep-{int(now // max(grace, 1))}")
             requeued += 1
     for callback_id in store.stuck(now - config["RECONCILE_AFTER_SECONDS"]):
         callback = store.get(callback_id)
-        if callback.state == State.dialing and callback.attempts:
-            log.info("callback %s: %s", callback_id, reconcile(callback, callback.attempts[-1].number))
+        if callback.state not in (State.dialing, State.in_call) or not callback.attempts:
+            continue
+        last = callback.attempts[-1]
+        if last.call_sid is None and callback.state == State.dialing:
+            log.info("callback %s: %s", callback_id, reconcile(callback, last.number))
             reconciled += 1
+        elif last.call_sid and now - last.claimed_at.timestamp() >= config["CALL_CHECK_SECONDS"]:
+            reconciled += _check_call(callback, last)
     return {"requeued": requeued, "reconciled": reconciled}
 
 
-def _move(callback_id: str, when: datetime, reason: str) -> str:
-    def move(current: Callback) -> Callback:
+def _check_call(callback: Callback, attempt: Attempt) -> int:
+    """A call whose end we never heard of (a lost status callback): ask Twilio, and close the attempt if it ended."""
+    call = current_app.extensions["threadline.twilio"].calls(attempt.call_sid).fetch()
+    if call.status not in ("completed", "busy", "no-answer", "failed", "canceled"):
+        _store().check_again_after(callback.id, time.time())
+        return 0
+    answered_by = call.answered_by or ""
+    if answered_by.startswith("machine"):
+        outcome = "machine"
+    elif call.status == "completed":
+        outcome = "no-choice" if callback.state == State.in_call else "agent-declined" \
+            if callback.mode == Mode.agent_first else "completed"
+    else:
+        outcome = call.status
+    finish_attempt(callback.id, attempt.number, outcome)
+    return 1
+
+
+def _end_without_window(callback_id: str) -> str:
+    def end(current: Callback) -> Callback:
         if current.state != State.scheduled:
             raise Unchanged
+        current.state, current.reason = State.exhausted, "no calling window in the next 45 days"
+        return current
+
+    ended = _store().update(callback_id, end)
+    if ended.state == State.exhausted:
+        tell(ended, "callback.exhausted", "We couldn't find a time to call you. Reply here and we'll pick it up.")
+    return "no window"
+
+
+def _move(seen: Callback, when: datetime, reason: str) -> str:
+    callback_id = seen.id
+
+    def move(current: Callback) -> Callback:
+        if current.state != State.scheduled or current.scheduled_for != seen.scheduled_for:
+            raise Unchanged  # rescheduled meanwhile: the newer time stands
         current.scheduled_for = when
         current.customer_local_time = speak_time(when, current.callee_zone, datetime.now(UTC))
         return current

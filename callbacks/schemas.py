@@ -59,6 +59,8 @@ class Adjusted(BaseModel):
 class Attempt(BaseModel):
     number: int
     claimed_at: datetime
+    to: str | None = None  # whom this attempt rings first: the customer, or the agent (agent first)
+    agent_id: str | None = None
     call_sid: str | None = None
     outcome: str | None = None  # completed, busy, no-answer, failed, machine, canceled, unknown
     ended_at: datetime | None = None

@@ -49,8 +49,8 @@ def _index_scores(callback: Callback) -> list[str]:
     """Where the callback stands for the sweeper: due (if scheduled) and claimed-but-not-placed (if dialing)."""
     due = str(callback.scheduled_for.timestamp()) if callback.state == State.scheduled else ""
     last = callback.attempts[-1] if callback.attempts else None
-    stuck = callback.state == State.dialing and last is not None and last.call_sid is None
-    return [due, str(last.claimed_at.timestamp()) if stuck and last else ""]
+    active = callback.state in (State.dialing, State.in_call) and last is not None
+    return [due, str(last.claimed_at.timestamp()) if active and last else ""]
 
 
 class CallbackNotFound(LookupError):
@@ -127,8 +127,12 @@ class CallbackStore:
         return self.redis.zrangebyscore(keys.DUE_CALLBACKS, "-inf", before, start=0, num=limit)
 
     def stuck(self, before: float, limit: int = 500) -> list[str]:
-        """Callbacks whose attempt was claimed before `before` (epoch s) and has no call recorded."""
+        """Callbacks with an attempt under way (dialing or in a call) since before `before` (epoch s)."""
         return self.redis.zrangebyscore(keys.DIALING_CALLBACKS, "-inf", before, start=0, num=limit)
+
+    def check_again_after(self, callback_id: str, at: float) -> None:
+        """Look at an attempt under way again at `at` (its call is still live)."""
+        self.redis.zadd(keys.DIALING_CALLBACKS, {callback_id: at}, xx=True)
 
     def remember_call(self, call_sid: str, callback_id: str, attempt: int) -> None:
         self.redis.set(keys.call_callback(call_sid), f"{callback_id}:{attempt}", ex=7 * 24 * 3600)

@@ -26,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "SWEEP_GRACE_SECONDS": 30.0,  # a scheduled callback this overdue has lost its job
     "RECONCILE_AFTER_SECONDS": 60.0,  # a claimed attempt with no call after this: its worker died
     "SWEEP_EVERY_SECONDS": 10.0,
+    "CALL_CHECK_SECONDS": 600.0,  # an attempt's call still running after this is asked about at Twilio
     "THREADLINE_WEBHOOK_URL": None,
     "THREADLINE_WEBHOOK_SECRET": None,
 }
@@ -45,13 +46,14 @@ _ENV_PARSERS = {
     "THREADLINE_SWEEP_GRACE": float,
     "THREADLINE_RECONCILE_AFTER": float,
     "THREADLINE_SWEEP_EVERY": float,
+    "THREADLINE_CALL_CHECK": float,
     "THREADLINE_WEBHOOK_URL": str,
     "THREADLINE_WEBHOOK_SECRET": str,
 }
 _ENV_TO_CONFIG = {"THREADLINE_VAR_DIR": "VAR_DIR", "THREADLINE_QUEUE": "QUEUE_NAME",
                   "THREADLINE_DIAL_RATE": "DIAL_RATE_LIMIT", "THREADLINE_SWEEP_GRACE": "SWEEP_GRACE_SECONDS",
                   "THREADLINE_RECONCILE_AFTER": "RECONCILE_AFTER_SECONDS",
-                  "THREADLINE_SWEEP_EVERY": "SWEEP_EVERY_SECONDS"}
+                  "THREADLINE_SWEEP_EVERY": "SWEEP_EVERY_SECONDS", "THREADLINE_CALL_CHECK": "CALL_CHECK_SECONDS"}
 
 
 def embedded_redis_url(var_dir: str) -> str:

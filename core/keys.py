@@ -114,4 +114,4 @@ def call_callback(call_sid: str) -> str:
 
 DIAL_RATE = f"{PREFIX}:dialrate"  # sorted set: recent dial instants, for the outbound calls-per-second limit
 DUE_CALLBACKS = f"{PREFIX}:callbacks:due"  # sorted set: scheduled callbacks by due time (epoch s)
-DIALING_CALLBACKS = f"{PREFIX}:callbacks:dialing"  # sorted set: claimed attempts with no call yet, by claim time
+DIALING_CALLBACKS = f"{PREFIX}:callbacks:dialing"  # sorted set: attempts under way, by claim (or next check) time

@@ -122,3 +122,27 @@ def test_a_worker_that_died_after_dialling_has_its_call_adopted_not_repeated(cb_
     assert len(calls_to(cb_line, "+14155550123")) == 1
     with app.app_context():
         assert sweep() == {"requeued": 0, "reconciled": 0}  # adopted: nothing left to do
+
+
+def test_an_attempt_whose_end_was_never_heard_is_closed_from_twilios_record(cb_line):
+    app = cb_line.app
+    app.config.update(RECONCILE_AFTER_SECONDS=0, CALL_CHECK_SECONDS=0)
+    callback_id = _in_three_days(cb_line)
+    _claim(app, callback_id)
+    cb_line.script("+14155550123", answer="busy")
+    # The call was placed and recorded, but its status callback never reached us.
+    call = app.extensions["threadline.twilio"].calls.create(to="+14155550123", from_=SUPPORT,
+                                                           twiml="<Response><Hangup/></Response>")
+    store = app.extensions["threadline.callbacks"]
+
+    def placed(callback):
+        callback.attempts[-1].call_sid = call.sid
+        return callback
+
+    store.update(callback_id, placed)
+    wait_until(lambda: app.extensions["threadline.twilio"].calls(call.sid).fetch().status == "busy")
+    with app.app_context():
+        assert sweep() == {"requeued": 0, "reconciled": 1}
+    closed = store.get(callback_id)
+    assert closed.attempts[0].outcome == "busy" and closed.state == State.scheduled
+    assert len(calls_to(cb_line, "+14155550123")) == 1

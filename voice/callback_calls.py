@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, current_app, request
 
 from callbacks import dialer
+from callbacks.dialer import claim_token
 from callbacks.schemas import Callback, State
 from callbacks.store import CallbackNotFound, CallbackStore, Unchanged
 from callbacks.windows import next_slots, speak_time
@@ -33,16 +34,21 @@ def _calls() -> CallStore:
 
 
 def _load() -> tuple[Callback | None, int]:
-    attempt_text = request.args.get("attempt", "0")
+    """The callback and attempt this call was placed for; None when the call belongs to an older claim."""
+    attempt_text, claim = request.args.get("attempt", "0"), request.args.get("claim", "")
+    attempt = int(attempt_text) if attempt_text.isdigit() else 0
     try:
-        return _store().get(request.args.get("cb", "")), int(attempt_text) if attempt_text.isdigit() else 0
+        callback = _store().get(request.args.get("cb", ""))
     except CallbackNotFound:
         return None, 0
+    if not 1 <= attempt <= len(callback.attempts) or claim_token(callback.attempts[attempt - 1]) != claim:
+        return None, attempt  # a call from a claim that was reconciled away: it decides nothing
+    return callback, attempt
 
 
 def _url(endpoint: str, callback: Callback, attempt: int, **extra: str) -> str:
-    query = "&".join(f"{k}={v}" for k, v in {"cb": callback.id, "attempt": str(attempt), **extra}.items())
-    return f"/voice/callback/{endpoint}?{query}"
+    params = {"cb": callback.id, "attempt": str(attempt), "claim": request.args.get("claim", ""), **extra}
+    return f"/voice/callback/{endpoint}?" + "&".join(f"{k}={v}" for k, v in params.items())
 
 
 def _goodbye(key: str, callback: Callback | None) -> str:
@@ -113,10 +119,14 @@ def choice() -> str:
         return _goodbye("callback_not_needed", callback)
     if digits == "1":
         def connected(current: Callback) -> Callback:
+            if current.state != State.in_call:
+                raise Unchanged  # canceled meanwhile
             current.state = State.completed
             return current
 
         done = _store().update(callback.id, connected)
+        if done.state != State.completed:
+            return _goodbye("callback_not_needed", callback)
         dialer.tell(done, "call.connected", "You're on the phone with us now.", attempt=attempt, call_sid=sid)
         return connect_call(number, sid, thread)
     if digits == "2":
@@ -195,6 +205,15 @@ def agent_go() -> str:
     callback, attempt = _load()
     if callback is None or callback.state != State.dialing or request.form.get("Digits") != "1":
         return twiml.say_and_hang_up([], FALLBACK_SPEECH)
+
+    def dialling_customer(current: Callback) -> Callback:
+        if current.state != State.dialing:
+            raise Unchanged
+        current.state = State.in_call  # from here the customer's leg decides the outcome (customer-done)
+        return current
+
+    if _store().update(callback.id, dialling_customer).state != State.in_call:
+        return twiml.say_and_hang_up([], FALLBACK_SPEECH)
     number = current_app.extensions["threadline.numbers"].get(callback.number)
     speech = twiml.Speech(number.language, number.speech_voice(number.language)) if number else FALLBACK_SPEECH
     _calls().step(request.form.get("CallSid", ""), "agent_accepted", agent_id=request.args.get("agent"))
@@ -249,8 +268,10 @@ def status() -> Response:
     if applied and callback is not None and call_status in ("completed", "busy", "no-answer", "failed", "canceled"):
         answered_by = form.get("AnsweredBy", "")
         if request.args.get("leg") == "agent":
-            # Agent first: the customer's outcome came through the Dial; here only the agent's own.
-            outcome = "agent-declined" if call_status == "completed" else "agent-unavailable"
+            # Agent first: once the customer is being dialled, customer-done decides; before, the agent did.
+            current = _store().get(callback.id)
+            outcome = None if current.state != State.dialing else (
+                "agent-declined" if call_status == "completed" else "agent-unavailable")
         elif answered_by.startswith("machine") or answered_by == "fax":
             outcome = "machine"
         elif call_status == "completed":
@@ -260,7 +281,8 @@ def status() -> Response:
             outcome = "invalid"  # no such number: trying again won't help
         else:
             outcome = call_status
-        dialer.finish_attempt(callback.id, attempt, outcome)
+        if outcome:
+            dialer.finish_attempt(callback.id, attempt, outcome)
         if outcome == "completed":
             record = _calls().get(sid)
             dialer.tell(callback, "call.completed", "Thanks for talking with us.", attempt=attempt,

@@ -18,6 +18,11 @@ from core import keys
 log = logging.getLogger(__name__)
 
 REPLAY_TTL = 3600
+REPLAY_WAIT = 15  # Twilio's own timeout for a webhook
+
+
+class ReplayPending(Exception):
+    """A retry arrived while the first delivery of the same request is still being handled."""
 _PENDING = "\x00pending"
 
 
@@ -54,10 +59,12 @@ def answered_once(view: Callable[..., str]) -> Callable[..., Response]:
         store: redis.Redis = current_app.extensions["threadline.redis"]
         key = keys.webhook(_fingerprint())
         if not store.set(key, _PENDING, nx=True, ex=REPLAY_TTL):
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + REPLAY_WAIT
             while (earlier := store.get(key)) == _PENDING and time.monotonic() < deadline:
                 time.sleep(0.05)  # the first delivery is still being handled
-            if earlier and earlier != _PENDING:
+            if earlier == _PENDING:
+                raise ReplayPending  # never run the handler twice at once: answered as a failure
+            if earlier:
                 return Response(earlier, mimetype="text/xml")
         try:
             body = view(*args, **kwargs)
