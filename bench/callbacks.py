@@ -47,7 +47,7 @@ SUPPORT_NUMBER = "+14155550100"
 API_KEY = "bench-key-0123456789"
 ZONE = "America/Los_Angeles"
 CARRIER_SCALE = 0.001  # a simulated second of ringing lasts a millisecond
-# Variables of the caller's shell that would point the processes elsewhere (a real Twilio, a real webhook).
+# The caller's shell must not point the processes elsewhere (a real Twilio, a real webhook) or resize them.
 SCRUBBED = ("REDIS_URL", "PUBLIC_BASE_URL", "TWILIO_", "THREADLINE_", "CARRIER_PORT", "HOST", "PORT", "WEB_")
 
 
@@ -407,10 +407,12 @@ def report(args: argparse.Namespace, result: Outcome, clock: str | None, notes: 
     due_rate = args.callbacks / args.spread if args.spread else math.inf
     backlog = max(0.0, args.callbacks / args.rate - args.spread)
     over = math.floor(args.rate) + 1
+    span_over = tightest(placed, over)
+    shortest = "-" if math.isnan(span_over) else f"{span_over:.3f} s"
     print(f"\n{'callbacks':>10}{'workers':>9}{'clock':>7}{'due/s':>8}{'limit/s':>9}{'dials/s':>9}"
           f"{'busiest 1 s':>13}{'any 1 s':>9}{f'{over} dials in':>13}{'worker CPU s/dial':>19}")
     print(f"{args.callbacks:>10,}{args.workers:>9}{'yes' if clock else 'no':>7}{due_rate:>8.1f}{args.rate:>9g}"
-          f"{overall:>9.1f}{bucket:>13}{sliding:>9}{tightest(placed, over):>11.3f} s"
+          f"{overall:>9.1f}{bucket:>13}{sliding:>9}{shortest:>13}"
           f"{notes.worker_cpu_per_dial:>19.3f}")
     print(f"dials/s: first calls placed, over the {span:.1f} s from the first to the last; busiest 1 s: in one "
           "wall-clock second; any 1 s: in any 1-s window (the limiter's own window), both timed at the carrier; "

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import math
+import os
 import random
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
 from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 from twilio.base.exceptions import TwilioRestException
 
 from callbacks.schemas import LIVE, Attempt, Callback, Mode, State
@@ -51,7 +56,7 @@ def schedule(queue: Queue, callback: Callback) -> None:
     """Queue the dial of the callback's next attempt at its time (never before: RQ counts whole seconds)."""
     attempt = len(callback.attempts) + 1
     at = datetime.fromtimestamp(math.ceil(callback.scheduled_for.timestamp()), tz=UTC)
-    job_id = f"dial-{callback.id}-{attempt}-{int(at.timestamp())}"
+    job_id = _job_id(callback)
     if at <= datetime.now(UTC) + EARLY_TOLERANCE:  # the job itself waits out the last fraction of a second
         queue.enqueue("callbacks.dialer.dial", callback.id, attempt, job_id=job_id)
     else:
@@ -101,11 +106,24 @@ def _take_rate_slot(limit: float) -> None:
         time.sleep(int(wait) / 1000)
 
 
-def dial(callback_id: str, attempt: int) -> str:
-    """RQ job: place the call for the callback's attempt, if it is still wanted. Returns what it did."""
+@functools.lru_cache(maxsize=4)
+def _app_for(environment: tuple[tuple[str, str], ...]) -> Flask:
     from app import create_app  # the worker builds the app from the same environment as the web process
 
-    with create_app().app_context():
+    return create_app()
+
+
+def worker_app() -> Flask:
+    """The app for jobs, built once per environment: the worker builds it before forking its work horses."""
+    return _app_for(tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(_APP_ENV_PREFIXES))))
+
+
+_APP_ENV_PREFIXES = ("REDIS_URL", "THREADLINE_", "TWILIO_", "PUBLIC_BASE_URL")
+
+
+def dial(callback_id: str, attempt: int) -> str:
+    """RQ job: place the call for the callback's attempt, if it is still wanted. Returns what it did."""
+    with worker_app().app_context():
         return _dial(callback_id, attempt)
 
 
@@ -281,10 +299,12 @@ def sweep() -> dict[str, int]:
     for callback_id in store.overdue(now - grace):
         callback = store.get(callback_id)
         if callback.state == State.scheduled:
-            attempt = len(callback.attempts) + 1
-            # One requeue per callback per grace period, so a backlog isn't multiplied by the sweeper.
-            queue.enqueue("callbacks.dialer.dial", callback.id, attempt,
-                          job_id=f"dial-{callback.id}-{attempt}-sweep-{int(now // max(grace, 1))}")
+            if _dial_pending(queue, callback, now):
+                continue  # late because the queue is long, not lost
+            # The same job id again, so the next sweep sees this job waiting and leaves it be.
+            with contextlib.suppress(NoSuchJobError):
+                Job.fetch(_job_id(callback), connection=queue.connection).delete()
+            queue.enqueue("callbacks.dialer.dial", callback.id, len(callback.attempts) + 1, job_id=_job_id(callback))
             requeued += 1
     for callback_id in store.stuck(now - config["RECONCILE_AFTER_SECONDS"]):
         callback = store.get(callback_id)
@@ -297,6 +317,24 @@ def sweep() -> dict[str, int]:
         elif last.call_sid and now - last.claimed_at.timestamp() >= config["CALL_CHECK_SECONDS"]:
             reconciled += _check_call(callback, last)
     return {"requeued": requeued, "reconciled": reconciled}
+
+
+def _job_id(callback: Callback) -> str:
+    """The dial job of the callback's next attempt at its due time: one id, whoever queues it."""
+    return f"dial-{callback.id}-{len(callback.attempts) + 1}-{math.ceil(callback.scheduled_for.timestamp())}"
+
+
+def _dial_pending(queue: Queue, callback: Callback, now: float) -> bool:
+    """Whether the callback's dial job is still waiting, or started so recently that its worker may be alive."""
+    try:
+        job = Job.fetch(_job_id(callback), connection=queue.connection)
+    except NoSuchJobError:
+        return False
+    status = job.get_status(refresh=False)
+    if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        return True
+    started = job.started_at.timestamp() if job.started_at else 0
+    return status == JobStatus.STARTED and now - started < current_app.config["RECONCILE_AFTER_SECONDS"]
 
 
 def _check_call(callback: Callback, attempt: Attempt) -> int:

@@ -146,3 +146,25 @@ def test_an_attempt_whose_end_was_never_heard_is_closed_from_twilios_record(cb_l
     closed = store.get(callback_id)
     assert closed.attempts[0].outcome == "busy" and closed.state == State.scheduled
     assert len(calls_to(cb_line, "+14155550123")) == 1
+
+
+def test_a_callback_late_only_because_the_queue_is_long_is_not_queued_again(cb_line):
+    app = cb_line.app
+    app.config.update(SWEEP_GRACE_SECONDS=0)
+    body = cb_line.app.test_client().post("/api/v1/threads/t-1/callbacks", headers=AUTH,
+                                          json={"number": SUPPORT}).get_json()
+    queue = app.extensions["threadline.queue"]
+    assert len(queue.job_ids) == 1  # its dial job waits in the queue
+    time.sleep(1.1)  # now it is overdue
+    with app.app_context():
+        assert sweep() == {"requeued": 0, "reconciled": 0}
+    assert len(queue.job_ids) == 1
+    queue.empty()  # the job is lost (a worker died with it)
+    with app.app_context():
+        assert sweep()["requeued"] == 1
+        assert sweep()["requeued"] == 0  # the requeued job waits: not queued again
+    assert callback_state(app, body["id"]) == State.scheduled
+
+
+def callback_state(app, callback_id: str) -> State:
+    return app.extensions["threadline.callbacks"].get(callback_id).state
