@@ -17,7 +17,7 @@ from voice.prompts import prompt
 from voice.screenpop import publish
 from voice.security import answered_once, require_twilio_signature
 from voice.summary import first_name, speech_safe
-from voice.webhooks import FALLBACK_SPEECH, _about, _speech, _thread, connect_call
+from voice.webhooks import FALLBACK_SPEECH, about, connect_call, load_thread, speech_for
 
 bp = Blueprint("voice_callbacks", __name__, url_prefix="/voice/callback")
 
@@ -55,7 +55,7 @@ def _goodbye(key: str, callback: Callback | None) -> str:
     number = current_app.extensions["threadline.numbers"].get(callback.number) if callback else None
     if number is None:
         return twiml.say_and_hang_up([prompt("en-US", key)], FALLBACK_SPEECH)
-    speech = _speech(number, _thread(callback.thread_id))
+    speech = speech_for(number, load_thread(callback.thread_id))
     return twiml.say_and_hang_up([prompt(speech.language, key, brand=number.brand)], speech)
 
 
@@ -68,13 +68,13 @@ def answer() -> str:
     if callback is None or callback.state not in (State.dialing, State.in_call):
         return _goodbye("callback_not_needed", callback)
     number = current_app.extensions["threadline.numbers"].get(callback.number)
-    thread = _thread(callback.thread_id)
+    thread = load_thread(callback.thread_id)
     if number is None or thread is None:
         return _goodbye("callback_not_needed", callback)
     _calls().open(sid, "outbound-api", callback.number, callback.phone, "callback_answered",
                   callback_id=callback.id, attempt=attempt, answered_by=answered_by)
     _calls().link(sid, thread.id)
-    speech = _speech(number, thread)
+    speech = speech_for(number, thread)
     name = first_name(thread.customer.name)
     greeting_name = f" {name}" if name else ""
     if answered_by.startswith("machine") or answered_by == "fax":
@@ -93,7 +93,7 @@ def answer() -> str:
 
     _store().update(callback.id, answered)
     text = prompt(speech.language, "callback_greeting", name=greeting_name, brand=number.brand,
-                  summary=_about(thread))
+                  summary=about(thread))
     return twiml.ask([text], _url("choice", callback, attempt), _url("no-choice", callback, attempt), speech)
 
 
@@ -114,7 +114,7 @@ def choice() -> str:
         return _goodbye("callback_not_needed", callback)
     _calls().step(sid, "pressed", value=digits)
     number = current_app.extensions["threadline.numbers"].get(callback.number)
-    thread = _thread(callback.thread_id)
+    thread = load_thread(callback.thread_id)
     if number is None or thread is None:
         return _goodbye("callback_not_needed", callback)
     if digits == "1":
@@ -131,7 +131,7 @@ def choice() -> str:
         return connect_call(number, sid, thread)
     if digits == "2":
         slots = next_slots(datetime.now(UTC), number, callback.callee_zone)
-        speech = _speech(number, thread)
+        speech = speech_for(number, thread)
         now = datetime.now(UTC)
         texts = [prompt(speech.language, "slot_offer")]
         texts += [prompt(speech.language, "slot_option", time=speak_time(slot, callback.callee_zone, now),
@@ -171,7 +171,7 @@ def slot() -> str:
     dialer.schedule(current_app.extensions["threadline.queue"], moved)
     dialer.tell(moved, "callback.rescheduled", f"We'll call you {moved.customer_local_time}.")
     number = current_app.extensions["threadline.numbers"].get(moved.number)
-    speech = _speech(number, _thread(moved.thread_id)) if number else FALLBACK_SPEECH
+    speech = speech_for(number, load_thread(moved.thread_id)) if number else FALLBACK_SPEECH
     return twiml.say_and_hang_up([prompt(speech.language, "slot_confirmed", time=moved.customer_local_time)], speech)
 
 
@@ -184,7 +184,7 @@ def agent() -> str:
     if callback is None or callback.state != State.dialing:
         return _goodbye("callback_not_needed", callback)
     number = current_app.extensions["threadline.numbers"].get(callback.number)
-    thread = _thread(callback.thread_id)
+    thread = load_thread(callback.thread_id)
     if number is None or thread is None:
         return _goodbye("callback_not_needed", callback)
     agent_id, sid = request.args.get("agent", ""), form.get("CallSid", "")
@@ -194,7 +194,7 @@ def agent() -> str:
     _calls().link(sid, thread.id)
     speech = twiml.Speech(number.language, number.speech_voice(number.language))  # the agent's language
     caller = first_name(thread.customer.name) or prompt(speech.language, "a_customer")
-    text = prompt(speech.language, "agent_callback", brand=number.brand, caller=caller, summary=_about(thread, 120))
+    text = prompt(speech.language, "agent_callback", brand=number.brand, caller=caller, summary=about(thread, 120))
     return twiml.whisper(text, _url("agent-go", callback, attempt, agent=agent_id), speech)
 
 
@@ -228,13 +228,13 @@ def greet() -> str:
     """Agent first: what the customer hears on answering, before the agent is on the line."""
     callback, _ = _load()
     number = current_app.extensions["threadline.numbers"].get(callback.number) if callback else None
-    thread = _thread(callback.thread_id) if callback else None
+    thread = load_thread(callback.thread_id) if callback else None
     if number is None or thread is None:
         return twiml.bridge()
-    speech = _speech(number, thread)
+    speech = speech_for(number, thread)
     name = first_name(thread.customer.name)
     text = prompt(speech.language, "callback_connecting", name=f" {name}" if name else "", brand=number.brand,
-                  summary=_about(thread))
+                  summary=about(thread))
     return twiml.say_then_bridge(text, speech)
 
 

@@ -48,7 +48,7 @@ def _stores() -> tuple[NumberStore, AgentStore, ThreadStore, CallStore]:
 PROMPT_MESSAGES = 20  # enough recent messages to find the last customer and agent ones
 
 
-def _thread(thread_id: str | None) -> Thread | None:
+def load_thread(thread_id: str | None) -> Thread | None:
     """The thread as the IVR needs it (its latest messages), or None."""
     if not thread_id:
         return None
@@ -58,17 +58,17 @@ def _thread(thread_id: str | None) -> Thread | None:
         return None
 
 
-def _speech(number: Number, thread: Thread | None) -> twiml.Speech:
+def speech_for(number: Number, thread: Thread | None) -> twiml.Speech:
     settings = voice_settings(number, thread.customer.locale if thread else None)
     return twiml.Speech(settings["language"], settings["voice"])
 
 
 def _say(number: Number, thread: Thread | None, *prompts: str, **values: str) -> tuple[list[str], twiml.Speech]:
-    speech = _speech(number, thread)
+    speech = speech_for(number, thread)
     return [prompt(speech.language, key, brand=number.brand, **values) for key in prompts], speech
 
 
-def _about(thread: Thread, limit: int = 200) -> str:
+def about(thread: Thread, limit: int = 200) -> str:
     """The thread's summary to set inside a sentence: without its own closing punctuation."""
     return thread_summary(thread, limit).rstrip(".?! ")
 
@@ -96,7 +96,7 @@ def incoming() -> str:
     if number is None:
         log.warning("call %s to %s, a number Threadline does not serve", sid, _masked(dialled))
         return twiml.say_and_hang_up([prompt("en-US", "unknown_number")], FALLBACK_SPEECH)
-    found = [t for t in (_thread(i) for i in threads.open_thread_ids(caller, MAX_CHOICES)) if t]
+    found = [t for t in (load_thread(i) for i in threads.open_thread_ids(caller, MAX_CHOICES)) if t]
     first = found[0] if found else None
     is_open = number.is_open(datetime.now(UTC))
     step, detail = ("matched_caller_id", {"threads": [t.id for t in found]}) if found else ("no_caller_id_match", {})
@@ -109,10 +109,10 @@ def incoming() -> str:
         return twiml.voicemail(texts, _url("voicemail", thread=only.id if only else None), speech,
                                prompt(speech.language, "no_message"))
     if len(found) == 1:
-        texts, speech = _say(number, first, "greet_one", name=_greeting_name(first), summary=_about(first))
+        texts, speech = _say(number, first, "greet_one", name=_greeting_name(first), summary=about(first))
         return twiml.ask(texts, _url("confirm", thread=first.id), _url("code"), speech, with_speech=True)
     if found:
-        speech = _speech(number, first)
+        speech = speech_for(number, first)
         texts = [prompt(speech.language, "choose", name=_greeting_name(first))]
         texts += [prompt(speech.language, "choose_option", summary=speech_safe(t.subject, 80), digit=str(i))
                   for i, t in enumerate(found, start=1)]
@@ -131,12 +131,12 @@ def _ask_code(number: Number, attempt: int, sorry: bool = False) -> str:
 def confirm() -> str:
     """Yes (1, or said): connect on that thread. Anything else: ask for a call code."""
     sid, digits, said = request.form.get("CallSid", ""), request.form.get("Digits"), request.form.get("SpeechResult")
-    number, thread = _number(), _thread(request.args.get("thread"))
+    number, thread = _number(), load_thread(request.args.get("thread"))
     calls = _stores()[3]
     if number is None:
         return twiml.say_and_hang_up([prompt("en-US", "error")], FALLBACK_SPEECH)
     calls.step(sid, "pressed" if digits else "said", value=digits or said or "")
-    language = _speech(number, thread).language
+    language = speech_for(number, thread).language
     if thread and (digits == "1" or (not digits and said and means_yes(language, said))):
         return connect_call(number, sid, thread)
     return _ask_code(number, attempt=1)
@@ -152,7 +152,7 @@ def choose() -> str:
         return twiml.say_and_hang_up([prompt("en-US", "error")], FALLBACK_SPEECH)
     calls.step(sid, "pressed", value=digits)
     offered = [t for t in request.args.get("threads", "").split(",") if t][:MAX_CHOICES]
-    if digits.isdigit() and 1 <= int(digits) <= len(offered) and (thread := _thread(offered[int(digits) - 1])):
+    if digits.isdigit() and 1 <= int(digits) <= len(offered) and (thread := load_thread(offered[int(digits) - 1])):
         return connect_call(number, sid, thread)
     return _ask_code(number, attempt=1)
 
@@ -170,7 +170,7 @@ def code() -> str:
     if digits is None:
         return _ask_code(number, attempt)
     thread_id = current_app.extensions["threadline.callcodes"].redeem(digits)
-    thread = _thread(thread_id)
+    thread = load_thread(thread_id)
     calls.step(sid, "entered_code", valid=thread is not None)
     if thread:
         return connect_call(number, sid, thread)
@@ -228,7 +228,7 @@ def dial_done() -> str:
     """The agent's leg ended: after a conversation, goodbye; unanswered or declined, a voicemail."""
     sid, status = request.form.get("CallSid", ""), request.form.get("DialCallStatus", "")
     number, calls = _number(), _stores()[3]
-    thread = _thread(request.args.get("thread"))
+    thread = load_thread(request.args.get("thread"))
     if number is None:
         return twiml.say_and_hang_up([prompt("en-US", "error")], FALLBACK_SPEECH)
     calls.step(sid, "dial_ended", status=status, agent_id=request.args.get("agent"),
@@ -248,7 +248,7 @@ def voicemail() -> str:
     form = request.form
     sid, recording, seconds = form.get("CallSid", ""), form.get("RecordingUrl", ""), form.get("RecordingDuration")
     _, _, threads, calls = _stores()
-    number, thread = _number(), _thread(request.args.get("thread"))
+    number, thread = _number(), load_thread(request.args.get("thread"))
     calls.set(sid, recording_url=recording)
     calls.step(sid, "voicemail", recording_url=recording, duration=seconds)
     if thread and recording:
@@ -272,7 +272,7 @@ def whisper() -> str:
     form = request.form
     parent, agent_leg = form.get("ParentCallSid", ""), form.get("CallSid", "")
     agent_id, number = request.args.get("agent", ""), _number()
-    thread = _thread(request.args.get("thread"))
+    thread = load_thread(request.args.get("thread"))
     calls = _stores()[3]
     publish(current_app.extensions["threadline.redis"], agent_id, parent, agent_leg, thread.id if thread else None)
     calls.step(parent, "agent_answered", agent_id=agent_id, agent_call_sid=agent_leg)
@@ -282,7 +282,7 @@ def whisper() -> str:
     if thread:
         caller = first_name(thread.customer.name) or prompt(speech.language, "a_customer")
         text = prompt(speech.language, "whisper", brand=number.brand, caller=caller,
-                      summary=_about(thread, 120))
+                      summary=about(thread, 120))
     else:
         text = prompt(speech.language, "whisper_general", brand=number.brand)
     params = {"thread": thread.id if thread else None, "agent": agent_id, "number": number.number}
