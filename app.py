@@ -23,6 +23,10 @@ from core.api import register_error_handlers
 from core.health import bp as health_bp
 from core.openapi import docs_bp
 from core.redis_server import RedisUnavailable, connect, describe
+from desk import events as _desk_events  # noqa: F401  (its routes attach to the desk blueprint)
+from desk import pages as _desk_pages  # noqa: F401
+from desk.auth import bp as desk_bp
+from desk.auth import configure_sessions
 from voice.admin_api import bp as admin_bp
 from voice.callback_calls import bp as voice_callbacks_bp
 from voice.calls import CallStore
@@ -40,6 +44,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.json.sort_keys = False  # keep the documented field order
     app.config.update(config_module.load(overrides=overrides))
+    configure_sessions(app)
     try:
         redis_client = connect(app.config["REDIS_URL"])
     except RedisUnavailable as exc:
@@ -65,7 +70,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         if sid and token else None
     register_error_handlers(app)
     for blueprint in (health_bp, docs_bp, threads_bp, events_bp, calls_bp, admin_bp, callbacks_bp, voice_bp,
-                      voice_callbacks_bp):
+                      voice_callbacks_bp, desk_bp):
         app.register_blueprint(blueprint)
     thread_resolved.connect(_cancel_callbacks, app, weak=False)
     app.cli.add_command(numbers_cli)

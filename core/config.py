@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "CALL_CHECK_SECONDS": 600.0,  # an attempt's call still running after this is asked about at Twilio
     "THREADLINE_WEBHOOK_URL": None,
     "THREADLINE_WEBHOOK_SECRET": None,
+    "SECRET_KEY": None,  # signs desk session cookies; random per process when unset
 }
 
 # Variables read from the environment, each with how its text becomes a value.
@@ -49,11 +50,13 @@ _ENV_PARSERS = {
     "THREADLINE_CALL_CHECK": float,
     "THREADLINE_WEBHOOK_URL": str,
     "THREADLINE_WEBHOOK_SECRET": str,
+    "THREADLINE_SECRET_KEY": str,
 }
 _ENV_TO_CONFIG = {"THREADLINE_VAR_DIR": "VAR_DIR", "THREADLINE_QUEUE": "QUEUE_NAME",
                   "THREADLINE_DIAL_RATE": "DIAL_RATE_LIMIT", "THREADLINE_SWEEP_GRACE": "SWEEP_GRACE_SECONDS",
                   "THREADLINE_RECONCILE_AFTER": "RECONCILE_AFTER_SECONDS",
-                  "THREADLINE_SWEEP_EVERY": "SWEEP_EVERY_SECONDS", "THREADLINE_CALL_CHECK": "CALL_CHECK_SECONDS"}
+                  "THREADLINE_SWEEP_EVERY": "SWEEP_EVERY_SECONDS", "THREADLINE_CALL_CHECK": "CALL_CHECK_SECONDS",
+                  "THREADLINE_SECRET_KEY": "SECRET_KEY"}
 
 
 def embedded_redis_url(var_dir: str) -> str:

@@ -115,3 +115,28 @@ def call_callback(call_sid: str) -> str:
 DIAL_RATE = f"{PREFIX}:dialrate"  # sorted set: recent dial instants, for the outbound calls-per-second limit
 DUE_CALLBACKS = f"{PREFIX}:callbacks:due"  # sorted set: scheduled callbacks by due time (epoch s)
 DIALING_CALLBACKS = f"{PREFIX}:callbacks:dialing"  # sorted set: attempts under way, by claim (or next check) time
+
+
+def agent_password(agent_id: str) -> str:
+    """String: the argon2 hash of an agent's desk password."""
+    return f"{PREFIX}:agent:{agent_id}:password"
+
+
+def login_attempts(agent_id: str) -> str:
+    """String counter with a TTL: sign-in attempts for an agent id since the window opened (reset on success)."""
+    return f"{PREFIX}:agent:{agent_id}:login-attempts"
+
+
+def login_lock(agent_id: str) -> str:
+    """String with a TTL: present while sign-in is locked for an agent id."""
+    return f"{PREFIX}:agent:{agent_id}:login-lock"
+
+
+def desk_session(session_id: str) -> str:
+    """String with a TTL: the agent a signed-in desk session belongs to."""
+    return f"{PREFIX}:desksession:{session_id}"
+
+
+def agent_desk_sessions(agent_id: str) -> str:
+    """Set: the ids of an agent's desk sessions, so a password change can end them all."""
+    return f"{PREFIX}:agent:{agent_id}:desksessions"

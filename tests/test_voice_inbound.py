@@ -39,7 +39,7 @@ def test_a_known_caller_says_yes_and_reaches_an_agent_whose_screen_pops(line, re
     event = json.loads(pops[0][1]["event"])
     assert (event["thread_id"], event["call_sid"], event["agent_call_sid"]) == ("t-1", sid, agent_leg["sid"])
     live = [m for m in iter(lambda: desk.get_message(timeout=1), None) if m["type"] == "message"]
-    assert [json.loads(m["data"]) for m in live] == [event]
+    assert [json.loads(m["data"]) for m in live] == [{**event, "id": pops[0][0]}]  # live names its stream entry
     desk.close()
 
     record = wait_until(lambda: (r := line.history(sid)) and r.status == "completed" and r)

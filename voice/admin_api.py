@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, TypeAdapter, Valid
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
+from core import keys
 from core.api import API_PREFIX, ApiError, require_api_key
 from core.openapi import API
 from voice.numbers import (
@@ -143,6 +144,11 @@ def delete_agent(agent_id: str) -> None:
                        "those numbers first", "agent_id")
     if not agent_store().delete(agent_id):
         raise ApiError(404, "not_found", f"no agent {agent_id!r}", "agent_id")
+    # An agent created again under this id must not inherit the old password or signed-in desks.
+    redis_client = agent_store().redis
+    sessions = redis_client.smembers(keys.agent_desk_sessions(agent_id))
+    redis_client.delete(keys.agent_password(agent_id), keys.login_attempts(agent_id), keys.login_lock(agent_id),
+                        keys.agent_desk_sessions(agent_id), *[keys.desk_session(s) for s in sessions])
 
 
 def _wanted_settings() -> dict[str, str]:

@@ -21,6 +21,7 @@ class ScreenPop(BaseModel):
     agent_call_sid: str | None = None
     thread_id: str | None = None
     at: datetime
+    id: str | None = None  # the stream entry id (absent inside the stream entry itself)
 
 
 def publish(redis_client: redis.Redis, agent_id: str, call_sid: str, agent_call_sid: str | None,
@@ -28,9 +29,8 @@ def publish(redis_client: redis.Redis, agent_id: str, call_sid: str, agent_call_
     """Record the event on the agent's stream, then announce it to open desks."""
     event = ScreenPop(agent_id=agent_id, call_sid=call_sid, agent_call_sid=agent_call_sid, thread_id=thread_id,
                       at=datetime.now(UTC))
-    payload = event.model_dump_json()
-    with redis_client.pipeline() as pipe:
-        pipe.xadd(keys.agent_events(agent_id), {"event": payload}, maxlen=STREAM_LENGTH, approximate=True)
-        pipe.publish(keys.agent_channel(agent_id), payload)
-        pipe.execute()
+    # The stream entry's id travels with the live message, so a desk that caught up from the stream can skip it.
+    event.id = redis_client.xadd(keys.agent_events(agent_id), {"event": event.model_dump_json()},
+                                 maxlen=STREAM_LENGTH, approximate=True)
+    redis_client.publish(keys.agent_channel(agent_id), event.model_dump_json())
     return event

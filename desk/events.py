@@ -1,0 +1,63 @@
+"""Server-Sent Events for the desk: an agent's screen pops, live from Redis pub/sub, caught up from the stream."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import redis
+from flask import Response, current_app, request, stream_with_context
+
+from core import keys
+from desk.auth import bp, current_agent_id, login_required
+
+KEEPALIVE_SECONDS = 15
+
+
+def _frame(entry_id: str, payload: str) -> str:
+    return f"id: {entry_id}\nevent: screen_pop\ndata: {payload}\n\n"
+
+
+def stream(redis_client: redis.Redis, agent_id: str, last_id: str | None) -> Iterator[str]:
+    """Subscribe first, then replay what the stream holds after last_id, then go live, skipping replayed ids."""
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(keys.agent_channel(agent_id))
+    try:
+        seen = last_id or "0-0"
+        if last_id:
+            for entry_id, fields in redis_client.xrange(keys.agent_events(agent_id), min=f"({last_id}"):
+                seen = entry_id
+                yield _frame(entry_id, fields["event"])
+        yield ": connected\n\n"
+        while True:
+            message = pubsub.get_message(timeout=KEEPALIVE_SECONDS)
+            if message is None:
+                yield ": keepalive\n\n"
+                continue
+            event = json.loads(message["data"])
+            entry_id = event.get("id") or ""
+            if entry_id and _not_after(entry_id, seen):
+                continue
+            seen = entry_id or seen
+            yield _frame(entry_id, message["data"])
+    finally:
+        pubsub.close()
+
+
+def _not_after(entry_id: str, seen: str) -> bool:
+    """Stream ids compare as (ms, seq)."""
+    def parts(value: str) -> tuple[int, int]:
+        ms, _, seq = value.partition("-")
+        return int(ms), int(seq or 0)
+    return parts(entry_id) <= parts(seen)
+
+
+@bp.get("/events")
+@login_required
+def events() -> Response:
+    """The agent's live events; a reconnecting page sends Last-Event-ID and gets what it missed first."""
+    agent_id = current_agent_id() or ""
+    last_id = request.headers.get("Last-Event-ID") or request.args.get("after")
+    body = stream(current_app.extensions["threadline.redis"], agent_id, last_id)
+    return Response(stream_with_context(body), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -1,0 +1,128 @@
+"""The agent desk: home (status, upcoming callbacks, recent screen pops) and the thread a call is about."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import abort, current_app, redirect, render_template, request, url_for
+
+from callbacks.store import CallbackStore
+from callbacks.windows import speak_time
+from context.store import ThreadNotFound, ThreadStore
+from core import keys
+from desk.access import can_see_thread, numbers_of
+from desk.auth import bp, check_csrf, current_agent_id, login_required
+from voice.calls import CallStore
+from voice.numbers import AgentConfig, AgentStatus, AgentStore
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+@bp.after_request
+def _security_headers(response: Any) -> Any:
+    """Customer text is hostile: no inline script can run on a desk page, and no page can frame it."""
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _agents() -> AgentStore:
+    return current_app.extensions["threadline.agents"]
+
+
+def _recent_pops(agent_id: str, count: int = 10) -> list[dict[str, Any]]:
+    redis_client = current_app.extensions["threadline.redis"]
+    entries = redis_client.xrevrange(keys.agent_events(agent_id), count=count)
+    threads: ThreadStore = current_app.extensions["threadline.threads"]
+    pops = []
+    for entry_id, fields in entries:
+        event = json.loads(fields["event"])
+        subject = None
+        if event.get("thread_id"):
+            try:
+                subject = threads.get(event["thread_id"], newest=0).subject
+            except ThreadNotFound:
+                subject = None
+        pops.append({**event, "id": entry_id, "subject": subject})
+    return pops
+
+
+def _upcoming(agent_id: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Scheduled callbacks of the agent's numbers, soonest first, with the customer's local time."""
+    store: CallbackStore = current_app.extensions["threadline.callbacks"]
+    mine, now = numbers_of(agent_id), datetime.now(UTC)
+    upcoming = []
+    for callback_id in store.redis.zrange(keys.DUE_CALLBACKS, 0, 199):
+        callback = store.get(callback_id)
+        if callback.number in mine:
+            late = max(0, int((now - callback.scheduled_for).total_seconds() // 60))
+            upcoming.append({"callback": callback, "local": speak_time(callback.scheduled_for, callback.callee_zone,
+                                                                      now), "late_minutes": late})
+        if len(upcoming) >= limit:
+            break
+    return upcoming
+
+
+@bp.get("/")
+@login_required
+def home() -> str:
+    agent_id = current_agent_id() or ""
+    agent = _agents().get(agent_id)
+    if agent is None:
+        abort(403)
+    return render_template("desk/home.html", agent=agent, statuses=[s.value for s in AgentStatus],
+                           upcoming=_upcoming(agent_id), pops=_recent_pops(agent_id))
+
+
+@bp.post("/status")
+@login_required
+def set_status() -> Any:
+    """Available / away / offline: what routing reads before ringing the agent."""
+    check_csrf()
+    status = request.form.get("status", "")
+    if status not in {s.value for s in AgentStatus}:
+        abort(400, "status must be available, away or offline")
+    agent = _agents().get(current_agent_id() or "")
+    if agent is None:
+        abort(403)
+    config = AgentConfig(**agent.model_dump(include=set(AgentConfig.model_fields)) | {"status": status})
+    _agents().put(agent.id, config, datetime.now(UTC))
+    return redirect(url_for("desk.home"))
+
+
+def _visible_thread(thread_id: str) -> Any:
+    """The thread, if this agent may see it; the same 404 otherwise, so ids can't be probed."""
+    agent_id = current_agent_id() or ""
+    threads: ThreadStore = current_app.extensions["threadline.threads"]
+    try:
+        thread = threads.get(thread_id)
+    except ThreadNotFound:
+        abort(404)
+    if not can_see_thread(agent_id, thread_id):
+        abort(404)
+    return thread
+
+
+def _thread_context(thread_id: str) -> dict[str, Any]:
+    thread = _visible_thread(thread_id)
+    calls: CallStore = current_app.extensions["threadline.calls"]
+    callbacks: CallbackStore = current_app.extensions["threadline.callbacks"]
+    return {"thread": thread, "calls": calls.for_thread(thread_id, 10), "callbacks": callbacks.for_thread(thread_id),
+            "agent": _agents().get(current_agent_id() or "")}
+
+
+@bp.get("/threads/<thread_id>")
+@login_required
+def thread_page(thread_id: str) -> str:
+    return render_template("desk/thread.html", **_thread_context(thread_id))
+
+
+@bp.get("/threads/<thread_id>/panel")
+@login_required
+def thread_panel(thread_id: str) -> str:
+    """The same view as a fragment, for the live screen pop."""
+    return render_template("desk/panel.html", **_thread_context(thread_id))
