@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import redis
@@ -29,10 +30,13 @@ def stream(redis_client: redis.Redis, agent_id: str, last_id: str | None) -> Ite
                 seen = entry_id
                 yield _frame(entry_id, fields["event"])
         yield ": connected\n\n"
+        beat = time.monotonic()
         while True:
-            message = pubsub.get_message(timeout=KEEPALIVE_SECONDS)
-            if message is None:
-                yield ": keepalive\n\n"
+            message = pubsub.get_message(timeout=1.0)
+            if message is None:  # nothing yet (or a subscription notice): keep proxies from closing an idle stream
+                if time.monotonic() - beat >= KEEPALIVE_SECONDS:
+                    beat = time.monotonic()
+                    yield ": keepalive\n\n"
                 continue
             event = json.loads(message["data"])
             entry_id = event.get("id") or ""

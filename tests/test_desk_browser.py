@@ -1,0 +1,45 @@
+"""The desk in a real browser: an agent signs in, a call reaches them, the conversation pops up at once."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from tests.carrier_support import AGENT, CUSTOMER
+from tests.test_desk_auth import PASSWORD
+from tests.voice_support import Line
+
+HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script><a href="javascript:window.pwned=3">x</a>'
+
+
+def test_a_call_pops_the_thread_on_the_signed_in_agents_screen(line: Line, page: Page) -> None:
+    result = line.app.test_cli_runner().invoke(args=["agents", "set-password", "sam", "--password-stdin"],
+                                               input=PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
+    messages = [{"id": "m1", "author": "customer", "name": "Jane", "text": "The app closes as soon as I log in",
+                 "sent_at": "2026-11-22T10:00:00Z"},
+                {"id": "m2", "author": "customer", "name": HOSTILE, "text": HOSTILE,
+                 "sent_at": "2026-11-22T10:01:00Z"},
+                {"id": "m3", "author": "agent", "name": "sam", "text": "Looking into it",
+                 "sent_at": "2026-11-22T10:02:00Z"}]
+    line.thread("t-1", messages=messages, metadata={"plan": "pro", "note": HOSTILE})
+
+    page.goto(f"{line.url}/desk/login")
+    page.get_by_label("Agent id").fill("sam")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("Waiting for a call")).to_be_visible()
+
+    line.script(CUSTOMER, keys=["1"], hangup_after=400)
+    line.script(AGENT, keys=["1"], hangup_after=60)
+    line.call_in(CUSTOMER)
+
+    pop = page.locator("#screen-pop")
+    expect(pop.get_by_role("heading", name="App crashes at login")).to_be_visible(timeout=10_000)
+    expect(pop).to_contain_text("The app closes as soon as I log in")
+    expect(pop).to_contain_text("Looking into it")
+    expect(pop).to_contain_text("NullPointerException in LoginViewController")
+    expect(pop).to_contain_text("iPhone 14")
+    expect(pop.get_by_text(HOSTILE).first).to_be_visible()  # shown as text
+    assert pop.locator("li.message.customer").count() == 2 and pop.locator("li.message.agent").count() == 1
+    assert page.evaluate("window.pwned") is None
+    assert page.locator('a[href^="javascript:"]').count() == 0

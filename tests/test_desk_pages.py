@@ -1,0 +1,95 @@
+"""The desk's pages and event stream over HTTP: scoping, escaping, CSP, catch-up."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from desk.events import stream
+from tests.conftest import API_KEY, thread_body
+from tests.test_desk_auth import HTML, PASSWORD, sign_in, token_of
+from voice.numbers import AgentConfig, NumberConfig
+from voice.screenpop import publish
+
+SUPPORT, OTHER = "+14155550100", "+14155550200"
+HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+
+
+@pytest.fixture
+def app(make_app: Any) -> Flask:
+    app = make_app(SECRET_KEY="test-secret")
+    now = datetime.now(UTC)
+    agents, numbers = app.extensions["threadline.agents"], app.extensions["threadline.numbers"]
+    agents.put("sam", AgentConfig(name="Sam Lee", phone="+14155550777", status="available"), now)
+    agents.put("kim", AgentConfig(name="Kim Ode", phone="+14155550778", status="available"), now)
+    numbers.put(SUPPORT, NumberConfig(label="US", brand="Acme", time_zone="America/New_York", agents=["sam"]), now)
+    numbers.put(OTHER, NumberConfig(label="UK", brand="Acme", time_zone="Europe/London", agents=["kim"]), now)
+    for agent in ("sam", "kim"):
+        result = app.test_cli_runner().invoke(args=["agents", "set-password", agent, "--password-stdin"],
+                                              input=PASSWORD + "\n")
+        assert result.exit_code == 0, result.output
+    api = app.test_client()
+    auth = {"Authorization": f"Bearer {API_KEY}"}
+    body = thread_body(subject=f"Crash {HOSTILE}", metadata={"plan": "javascript:alert(1)", "note": HOSTILE})
+    body["messages"][0]["text"] = HOSTILE
+    assert api.put("/api/v1/threads/t-1", json=body, headers=auth).status_code == 201
+    # The thread meets the US number through a callback: Sam works it, Kim doesn't.
+    assert api.post("/api/v1/threads/t-1/callbacks", json={"number": SUPPORT, "when": "in 3 days"},
+                    headers=auth).status_code == 201
+    return app
+
+
+def test_the_desk_asks_for_sign_in_first(client):
+    response = client.get("/desk/", headers=HTML)
+    assert response.status_code == 303 and "/desk/login" in response.headers["Location"]
+
+
+def test_home_shows_status_and_upcoming_callbacks_and_changes_status_with_csrf(app, client):
+    sign_in(client)
+    home = client.get("/desk/", headers=HTML)
+    assert home.status_code == 200
+    page = home.get_data(as_text=True)
+    assert "Upcoming callbacks" in page and "t-1" in page
+    assert "default-src 'self'" in home.headers["Content-Security-Policy"]
+    assert client.post("/desk/status", data={"status": "away"}, headers=HTML).status_code == 400  # no token
+    changed = client.post("/desk/status", data={"status": "away", "csrf_token": token_of(home)}, headers=HTML)
+    assert changed.status_code == 302
+    assert app.extensions["threadline.agents"].get("sam").status == "away"
+
+
+def test_a_thread_is_shown_escaped_to_an_agent_of_its_number(client):
+    sign_in(client)
+    response = client.get("/desk/threads/t-1", headers=HTML)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "<script>window.pwned" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;window.pwned=2&lt;/script&gt;" in page
+    assert 'href="javascript:' not in page
+    assert "NullPointerException in LoginViewController" in page and "crash.png" in page
+
+
+def test_an_agent_cannot_read_another_numbers_thread_by_changing_the_url(client):
+    sign_in(client, agent_id="kim")
+    for path in ("/desk/threads/t-1", "/desk/threads/t-1/panel", "/desk/threads/no-such-thread"):
+        assert client.get(path, headers=HTML).status_code == 404
+
+
+def test_the_event_stream_catches_up_then_goes_live_without_repeats(app, redis_client):
+    first = publish(redis_client, "sam", "CA1", "CA1a", "t-1")
+    second = publish(redis_client, "sam", "CA2", "CA2a", "t-1")
+    frames = stream(redis_client, "sam", first.id)
+    caught_up = next(frames)
+    assert caught_up.startswith(f"id: {second.id}\nevent: screen_pop\ndata: ") and '"call_sid":"CA2"' in caught_up
+    assert next(frames) == ": connected\n\n"
+    third = publish(redis_client, "sam", "CA3", "CA3a", "t-1")
+    live = next(frames)
+    assert live.startswith(f"id: {third.id}\n") and '"call_sid":"CA3"' in live
+    frames.close()
+
+
+def test_the_event_stream_needs_a_signed_in_agent(client):
+    response = client.get("/desk/events", headers={"Accept": "text/event-stream"})
+    assert response.status_code == 401
