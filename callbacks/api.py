@@ -73,6 +73,12 @@ def plan(when: str, number: Number, zone: str, now: datetime) -> tuple[datetime,
            responses={201: ("scheduled", Callback), 200: ("the thread's live callback", Callback),
                       404: ("no thread with that id", None)})
 def create_callback(thread_id: str, body: CallbackIn) -> tuple[Callback, int]:
+    stored, created = open_callback(thread_id, body)
+    return stored, 201 if created else 200
+
+
+def open_callback(thread_id: str, body: CallbackIn) -> tuple[Callback, bool]:
+    """Schedule a callback for the thread (or return its live one, and False); ApiError names what's wrong."""
     try:
         thread = thread_store().get(checked_thread_id(thread_id), newest=1)
     except ThreadNotFound:
@@ -93,7 +99,7 @@ def create_callback(thread_id: str, body: CallbackIn) -> tuple[Callback, int]:
     if created:
         dialer.schedule(current_app.extensions["threadline.queue"], stored)
         dialer.tell(stored, "callback.scheduled", f"We'll call you {stored.customer_local_time}.")
-    return stored, 201 if created else 200
+    return stored, created
 
 
 @API.route(bp, "/callbacks/<callback_id>", "GET", summary="Read a callback", responses={200: ("it", Callback),

@@ -94,7 +94,7 @@ def set_status() -> Any:
     return redirect(url_for("desk.home"))
 
 
-def _visible_thread(thread_id: str) -> Any:
+def visible_thread(thread_id: str) -> Any:
     """The thread, if this agent may see it; the same 404 otherwise, so ids can't be probed."""
     agent_id = current_agent_id() or ""
     threads: ThreadStore = current_app.extensions["threadline.threads"]
@@ -108,7 +108,7 @@ def _visible_thread(thread_id: str) -> Any:
 
 
 def _thread_context(thread_id: str) -> dict[str, Any]:
-    thread = _visible_thread(thread_id)
+    thread = visible_thread(thread_id)
     calls: CallStore = current_app.extensions["threadline.calls"]
     callbacks: CallbackStore = current_app.extensions["threadline.callbacks"]
     return {"thread": thread, "calls": calls.for_thread(thread_id, 10), "callbacks": callbacks.for_thread(thread_id),

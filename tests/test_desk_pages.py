@@ -25,7 +25,8 @@ def app(make_app: Any) -> Flask:
     agents, numbers = app.extensions["threadline.agents"], app.extensions["threadline.numbers"]
     agents.put("sam", AgentConfig(name="Sam Lee", phone="+14155550777", status="available"), now)
     agents.put("kim", AgentConfig(name="Kim Ode", phone="+14155550778", status="available"), now)
-    numbers.put(SUPPORT, NumberConfig(label="US", brand="Acme", time_zone="America/New_York", agents=["sam"]), now)
+    numbers.put(SUPPORT, NumberConfig(label="US", brand="Acme", time_zone="America/New_York", agents=["sam"],
+                                      calling_window={"start": "00:00", "end": "24:00"}), now)
     numbers.put(OTHER, NumberConfig(label="UK", brand="Acme", time_zone="Europe/London", agents=["kim"]), now)
     for agent in ("sam", "kim"):
         result = app.test_cli_runner().invoke(args=["agents", "set-password", agent, "--password-stdin"],
@@ -93,3 +94,32 @@ def test_the_event_stream_catches_up_then_goes_live_without_repeats(app, redis_c
 def test_the_event_stream_needs_a_signed_in_agent(client):
     response = client.get("/desk/events", headers={"Accept": "text/event-stream"})
     assert response.status_code == 401
+
+
+def test_a_disposition_goes_back_into_the_thread(app, client):
+    sign_in(client)
+    token = token_of(client.get("/desk/threads/t-1", headers=HTML))
+    assert client.post("/desk/threads/t-1/disposition", data={"disposition": "resolved"},
+                       headers=HTML).status_code == 400  # no CSRF token
+    assert client.post("/desk/threads/t-1/disposition", data={"disposition": "maybe", "csrf_token": token},
+                       headers=HTML).status_code == 400
+    saved = client.post("/desk/threads/t-1/disposition", headers=HTML,
+                        data={"disposition": "follow-up", "notes": "Sending logs to QA", "csrf_token": token})
+    assert saved.status_code == 302
+    listed = app.test_client().get("/api/v1/threads/t-1/events",
+                                   headers={"Authorization": f"Bearer {API_KEY}"}).get_json()["events"]
+    assert listed[0]["type"] == "call.disposition"
+    assert listed[0]["data"] == {"disposition": "follow-up", "notes": "Sending logs to QA", "agent_id": "sam",
+                                 "call_sid": None}
+    assert listed[0]["message"] == "Thanks for talking with us. We'll follow up here with what we find."
+
+
+def test_call_now_turns_the_pending_callback_into_an_agent_first_call_for_me(app, client):
+    sign_in(client)
+    token = token_of(client.get("/desk/threads/t-1", headers=HTML))
+    response = client.post("/desk/threads/t-1/call-now", data={"csrf_token": token}, headers=HTML)
+    assert response.status_code == 302
+    callback = app.extensions["threadline.callbacks"].live_for_thread("t-1")
+    assert (callback.mode, callback.agent_id) == ("agent_first", "sam")
+    assert (datetime.now(UTC) - callback.scheduled_for).total_seconds() < 5
+    assert app.extensions["threadline.queue"].count == 1  # the dial job is waiting for a worker

@@ -22,6 +22,7 @@ from voice.numbers import (
     AgentConfig,
     AgentId,
     AgentList,
+    AgentRole,
     AgentStatus,
     Number,
     NumberConfig,
@@ -209,6 +210,7 @@ def show_agent(agent_id: str) -> Agent:
 @click.option("--phone", help="the agent's phone, with its country code")
 @click.option("--client-identity", help="the Twilio Client identity of the agent's browser")
 @click.option("--status", type=click.Choice([s.value for s in AgentStatus]))
+@click.option("--role", type=click.Choice([r.value for r in AgentRole]), help="admin: may also administer on the desk")
 @reports
 def set_agent(agent_id: str, file: str | None, **options: Any) -> Agent:
     """Create or change an agent: from --file, else its stored record, with the options over it."""

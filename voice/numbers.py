@@ -151,6 +151,13 @@ class AgentStatus(StrEnum):
     offline = "offline"
 
 
+class AgentRole(StrEnum):
+    """What an agent may do on the desk: answer calls, or also administer numbers and agents."""
+
+    agent = "agent"
+    admin = "admin"
+
+
 class AgentConfig(Strict):
     """An agent: reached on a phone, or in the browser through client_identity."""
 
@@ -158,6 +165,7 @@ class AgentConfig(Strict):
     phone: E164 | None = None
     client_identity: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
     status: AgentStatus = AgentStatus.offline
+    role: AgentRole = AgentRole.agent
 
     @model_validator(mode="after")
     def _reachable(self) -> AgentConfig:
