@@ -43,3 +43,12 @@ def test_a_call_pops_the_thread_on_the_signed_in_agents_screen(line: Line, page:
     assert pop.locator("li.message.customer").count() == 2 and pop.locator("li.message.agent").count() == 1
     assert page.evaluate("window.pwned") is None
     assert page.locator('a[href^="javascript:"]').count() == 0
+    # After the call: the outcome and notes go back into the thread.
+    pop.get_by_label("Outcome").select_option("resolved")
+    pop.get_by_label("Notes").fill("Reinstalled; login works again")
+    pop.get_by_role("button", name="Save outcome").click()
+    expect(page.get_by_text("Saved, and sent to the conversation.")).to_be_visible()
+    events = line.app.test_client().get("/api/v1/threads/t-1/events",
+                                        headers={"Authorization": "Bearer test-key-0123456789"}).get_json()["events"]
+    assert events[0]["type"] == "call.disposition"
+    assert events[0]["data"]["notes"] == "Reinstalled; login works again"
