@@ -30,6 +30,9 @@ DEFAULTS: dict[str, Any] = {
     "THREADLINE_WEBHOOK_URL": None,
     "THREADLINE_WEBHOOK_SECRET": None,
     "SECRET_KEY": None,  # signs desk session cookies; random per process when unset
+    "TWILIO_API_KEY_SID": None,
+    "TWILIO_API_KEY_SECRET": None,
+    "TWILIO_TWIML_APP_SID": None,  # the browser phone's outgoing calls; none: incoming only
 }
 
 # Variables read from the environment, each with how its text becomes a value.
@@ -51,6 +54,9 @@ _ENV_PARSERS = {
     "THREADLINE_WEBHOOK_URL": str,
     "THREADLINE_WEBHOOK_SECRET": str,
     "THREADLINE_SECRET_KEY": str,
+    "TWILIO_API_KEY_SID": str,
+    "TWILIO_API_KEY_SECRET": str,
+    "TWILIO_TWIML_APP_SID": str,
 }
 _ENV_TO_CONFIG = {"THREADLINE_VAR_DIR": "VAR_DIR", "THREADLINE_QUEUE": "QUEUE_NAME",
                   "THREADLINE_DIAL_RATE": "DIAL_RATE_LIMIT", "THREADLINE_SWEEP_GRACE": "SWEEP_GRACE_SECONDS",

@@ -55,11 +55,11 @@ class Removed(BaseModel):
     removed: str
 
 
-class _TextIntLoader(yaml.SafeLoader):
+class TextIntLoader(yaml.SafeLoader):
     """Safe YAML that keeps integers as written: +14155550100 and 17:00 stay text, the schemas read counts."""
 
 
-_TextIntLoader.add_constructor("tag:yaml.org,2002:int", lambda loader, node: loader.construct_scalar(node))
+TextIntLoader.add_constructor("tag:yaml.org,2002:int", lambda loader, node: loader.construct_scalar(node))
 
 
 def _file_error(path: str, problem: str) -> ApiError:
@@ -73,7 +73,7 @@ def read_file(path: str) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise _file_error(path, getattr(exc, "strerror", None) or str(exc)) from None
     try:
-        data = json.loads(text) if path.lower().endswith(".json") else yaml.load(text, Loader=_TextIntLoader)
+        data = json.loads(text) if path.lower().endswith(".json") else yaml.load(text, Loader=TextIntLoader)
     except json.JSONDecodeError as exc:
         raise _file_error(path, f"not valid JSON: {exc}") from None
     except yaml.YAMLError as exc:

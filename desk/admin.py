@@ -1,0 +1,207 @@
+"""Desk administration for admin agents: support numbers and agents edited as YAML, saved by the admin API's code."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, cast
+
+import yaml
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+from pydantic import BaseModel
+
+from core.api import ApiError, validate
+from desk.auth import View, bp, current_agent_id, login_required
+from voice import admin_api as admin
+from voice.cli import TextIntLoader  # safe YAML that keeps +14155550100 and 17:00 as text
+from voice.numbers import AgentConfig, AgentRole, NumberConfig
+
+MAX_CONFIG_CHARS = 100_000
+
+
+def admin_required(view: View) -> View:
+    """Signed in (else the login page or 401) and an admin agent (else 403), checked afresh on every request."""
+
+    @functools.wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        agent = admin.agent_store().get(current_agent_id() or "")
+        if agent is None or agent.role != AgentRole.admin:
+            abort(403)
+        g.desk_admin = agent
+        return view(*args, **kwargs)
+
+    return login_required(cast(View, guarded))
+
+
+# --- YAML ----------------------------------------------------------------------------------------------------------
+
+def as_yaml(record: BaseModel, model: type[BaseModel]) -> str:
+    """The record's model fields as YAML; safe_dump quotes any text YAML would read as a number, date or bool."""
+    data = record.model_dump(mode="json", include=set(model.model_fields))
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None, width=100)
+
+
+def skeleton(model: type[BaseModel]) -> str:
+    """The model's required fields, blank, to start a new record from."""
+    return "".join(f"{name}:\n" for name, field in model.model_fields.items() if field.is_required())
+
+
+def from_yaml(model: type[BaseModel], text: str) -> Any:
+    """model validated from the YAML text, or a 422 ApiError naming the field ("config" when the YAML is bad)."""
+    if len(text) > MAX_CONFIG_CHARS:
+        raise ApiError(422, "invalid_yaml", f"config: longer than {MAX_CONFIG_CHARS} characters", "config")
+    try:
+        data = yaml.load(text, Loader=TextIntLoader)  # a SafeLoader: no Python objects
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ApiError(422, "invalid_yaml", f"config: not valid YAML: {problem}{where}", "config") from None
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid_yaml", "config: expected YAML fields, one per line, such as `name: Sam Lee`",
+                       "config")
+    return validate(model, data)
+
+
+# --- Pages ---------------------------------------------------------------------------------------------------------
+
+def _page(template: str, status: int = 200, **context: Any) -> Any:
+    response = current_app.make_response((render_template(template, agent=g.desk_admin, **context), status))
+    response.headers["Cache-Control"] = "no-store"  # configuration is not for shared caches or the back button
+    return response
+
+
+def _form(kind: str, key: str | None, text: str, error: ApiError | None = None, new_key: str = "") -> Any:
+    """The edit form of a number or agent (key None: the form that adds one)."""
+    model = NumberConfig if kind == "number" else AgentConfig
+    key_field = "number" if kind == "number" else "agent_id"
+    return _page("desk/admin_edit.html", 200 if error is None else error.status, kind=kind, key=key,
+                 key_field=key_field, new_key=new_key, text=text, error=error,
+                 key_error=error is not None and error.field == key_field,
+                 fields=list(model.model_fields), required=[n for n, f in model.model_fields.items()
+                                                             if f.is_required()])
+
+
+def _configured_number(raw: str) -> str:
+    """The number in E.164 when it is configured; 404 otherwise."""
+    try:
+        e164 = admin.checked_number(raw)
+    except ApiError:
+        abort(404)
+    if admin.number_store().get(e164) is None:
+        abort(404)
+    return e164
+
+
+def _existing_agent(raw: str) -> str:
+    """The agent id when the agent exists; 404 otherwise."""
+    try:
+        agent_id = admin.checked_agent_id(raw)
+    except ApiError:
+        abort(404)
+    if admin.agent_store().get(agent_id) is None:
+        abort(404)
+    return agent_id
+
+
+def _done(message: str) -> Any:
+    flash(message)
+    return redirect(url_for("desk.admin_index"), 303)
+
+
+@bp.get("/admin/")
+@admin_required
+def admin_index() -> Any:
+    """Every support number and agent, with links to edit them."""
+    return _page("desk/admin_index.html", numbers=admin.number_store().all(), agents=admin.agent_store().all())
+
+
+@bp.route("/admin/numbers/new", methods=["GET", "POST"])
+@admin_required
+def admin_number_new() -> Any:
+    """Add a support number: its number and its configuration as YAML."""
+    if request.method == "GET":
+        return _form("number", None, skeleton(NumberConfig))
+    raw, text = request.form.get("number", "").strip(), request.form.get("config", "")
+    try:
+        e164 = admin.checked_number(raw)
+        if admin.number_store().get(e164) is not None:
+            raise ApiError(409, "already_configured", f"number: {e164} is already configured: edit it from the list",
+                           "number")
+        admin.put_number(e164, from_yaml(NumberConfig, text))
+    except ApiError as exc:
+        return _form("number", None, text, exc, new_key=raw)
+    return _done(f"Added {e164}.")
+
+
+@bp.route("/admin/numbers/<number>", methods=["GET", "POST"])
+@admin_required
+def admin_number(number: str) -> Any:
+    """A support number's configuration as YAML; saving replaces it, validated exactly as the admin API does."""
+    e164 = _configured_number(number)
+    if request.method == "GET":
+        return _form("number", e164, as_yaml(admin.get_number(e164), NumberConfig))
+    text = request.form.get("config", "")
+    try:
+        admin.put_number(e164, from_yaml(NumberConfig, text))
+    except ApiError as exc:
+        return _form("number", e164, text, exc)
+    return _done(f"Saved {e164}.")
+
+
+@bp.post("/admin/numbers/<number>/delete")
+@admin_required
+def admin_number_delete(number: str) -> Any:
+    """Remove a support number's configuration."""
+    e164 = _configured_number(number)
+    try:
+        admin.delete_number(e164)
+    except ApiError:
+        abort(404)  # removed meanwhile
+    return _done(f"Removed {e164}.")
+
+
+@bp.route("/admin/agents/new", methods=["GET", "POST"])
+@admin_required
+def admin_agent_new() -> Any:
+    """Add an agent: its id and its record as YAML."""
+    if request.method == "GET":
+        return _form("agent", None, skeleton(AgentConfig))
+    raw, text = request.form.get("agent_id", "").strip(), request.form.get("config", "")
+    try:
+        agent_id = admin.checked_agent_id(raw)
+        if admin.agent_store().get(agent_id) is not None:
+            raise ApiError(409, "already_exists", f"agent_id: agent {agent_id!r} already exists: edit it from the "
+                           "list", "agent_id")
+        admin.put_agent(agent_id, from_yaml(AgentConfig, text))
+    except ApiError as exc:
+        return _form("agent", None, text, exc, new_key=raw)
+    return _done(f"Added agent {agent_id}.")
+
+
+@bp.route("/admin/agents/<agent_id>", methods=["GET", "POST"])
+@admin_required
+def admin_agent(agent_id: str) -> Any:
+    """An agent's record as YAML; saving replaces it, validated exactly as the admin API does."""
+    checked = _existing_agent(agent_id)
+    if request.method == "GET":
+        return _form("agent", checked, as_yaml(admin.get_agent(checked), AgentConfig))
+    text = request.form.get("config", "")
+    try:
+        admin.put_agent(checked, from_yaml(AgentConfig, text))
+    except ApiError as exc:
+        return _form("agent", checked, text, exc)
+    return _done(f"Saved agent {checked}.")
+
+
+@bp.post("/admin/agents/<agent_id>/delete")
+@admin_required
+def admin_agent_delete(agent_id: str) -> Any:
+    """Remove an agent; refused (409, with the numbers that list it) while a number still lists the agent."""
+    checked = _existing_agent(agent_id)
+    try:
+        admin.delete_agent(checked)
+    except ApiError as exc:
+        if exc.status == 404:
+            abort(404)  # removed meanwhile
+        return _form("agent", checked, as_yaml(admin.get_agent(checked), AgentConfig), exc)
+    return _done(f"Removed agent {checked}.")

@@ -1,0 +1,102 @@
+"""The browser phone's access token: who it names, what it grants, how long it lives, and when it is refused."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+import desk.phone  # noqa: F401  (registers /desk/token on the desk blueprint before any app is built)
+from tests.test_desk_auth import PASSWORD, sign_in
+from voice.numbers import AgentConfig
+
+ACCOUNT, KEY_SID, SECRET, APP_SID = "AC" + "1" * 32, "SK" + "2" * 32, "s" * 32, "AP" + "3" * 32
+TWILIO = {"TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_API_KEY_SID": KEY_SID, "TWILIO_API_KEY_SECRET": SECRET,
+          "TWILIO_TWIML_APP_SID": APP_SID}
+JSON = {"Accept": "application/json"}
+
+
+def with_agents(app: Flask) -> Flask:
+    now = datetime.now(UTC)
+    agents = app.extensions["threadline.agents"]
+    agents.put("sam", AgentConfig(name="Sam Lee", client_identity="sam.browser", status="available"), now)
+    agents.put("kim", AgentConfig(name="Kim Ode", phone="+14155550778"), now)
+    for agent in ("sam", "kim"):
+        result = app.test_cli_runner().invoke(args=["agents", "set-password", agent, "--password-stdin"],
+                                              input=PASSWORD + "\n")
+        assert result.exit_code == 0, result.output
+    return app
+
+
+@pytest.fixture
+def app(make_app: Any) -> Flask:
+    return with_agents(make_app(SECRET_KEY="test-secret", **TWILIO))
+
+
+def claims(token: str, secret: str = SECRET) -> dict[str, Any]:
+    return jwt.decode(token, secret, algorithms=["HS256"])
+
+
+def test_the_token_lets_the_agents_browser_take_calls_for_ten_minutes(client: FlaskClient) -> None:
+    sign_in(client)
+    before = int(time.time())
+    response = client.get("/desk/token", headers=JSON)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    body = response.get_json()
+    assert body["identity"] == "sam.browser" and body["expires_in"] == 600
+    payload = claims(body["token"])
+    assert payload["sub"] == ACCOUNT and payload["iss"] == KEY_SID
+    assert payload["grants"]["identity"] == "sam.browser"
+    assert payload["grants"]["voice"]["incoming"]["allow"] is True
+    assert payload["grants"]["voice"]["outgoing"]["application_sid"] == APP_SID
+    # Twilio's AccessToken sets no iat: nbf is when it was issued, so the lifetime is exp - nbf.
+    assert payload["exp"] - payload["nbf"] == 600
+    assert before <= payload["nbf"] <= int(time.time())
+    assert jwt.get_unverified_header(body["token"])["cty"] == "twilio-fpa;v=1"
+    with pytest.raises(jwt.InvalidSignatureError):
+        claims(body["token"], "t" * 32)
+
+
+def test_without_a_twiml_app_the_token_only_takes_calls(make_app: Any) -> None:
+    app = with_agents(make_app(SECRET_KEY="test-secret", **{**TWILIO, "TWILIO_TWIML_APP_SID": None}))
+    client = app.test_client()
+    sign_in(client)
+    grants = claims(client.get("/desk/token", headers=JSON).get_json()["token"])["grants"]
+    assert grants["voice"] == {"incoming": {"allow": True}}
+
+
+def test_an_agent_without_a_client_identity_gets_409(client: FlaskClient) -> None:
+    sign_in(client, agent_id="kim")
+    response = client.get("/desk/token", headers=JSON)
+    assert response.status_code == 409 and response.headers["Cache-Control"] == "no-store"
+    error = response.get_json()["error"]
+    assert error["field"] == "client_identity" and "client_identity" in error["message"]
+    assert "token" not in response.get_json()
+
+
+@pytest.mark.parametrize("missing", ["TWILIO_API_KEY_SID", "TWILIO_API_KEY_SECRET", "TWILIO_ACCOUNT_SID"])
+def test_without_an_api_key_the_token_is_refused_naming_the_setting(make_app: Any, missing: str) -> None:
+    app = with_agents(make_app(SECRET_KEY="test-secret", **{**TWILIO, missing: None}))
+    client = app.test_client()
+    sign_in(client)
+    response = client.get("/desk/token", headers=JSON)
+    assert response.status_code == 409
+    error = response.get_json()["error"]
+    assert error["field"] == "TWILIO_API_KEY_SID" and "TWILIO_API_KEY_SID" in error["message"]
+
+
+def test_no_token_without_signing_in(client: FlaskClient) -> None:
+    response = client.get("/desk/token", headers=JSON)
+    assert response.status_code == 401 and "token" not in response.get_json()
+
+
+def test_a_removed_agent_gets_no_token(app: Flask, client: FlaskClient) -> None:
+    sign_in(client)
+    app.extensions["threadline.agents"].delete("sam")
+    assert client.get("/desk/token", headers=JSON).status_code == 401
