@@ -367,7 +367,7 @@ class Outcome:
 
 
 def run_wrk(port: int, requests_file: Path, seconds: float, args: argparse.Namespace) -> dict[str, float]:
-    mode = "close" if args.new_connections else "keepalive"
+    mode = "keepalive" if args.keepalive else "close"
     cmd = ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{seconds:g}s", "--timeout", "5s",
            "-s", str(LUA), f"http://127.0.0.1:{port}{PATH}", "--", str(requests_file), str(args.wrk_threads), mode]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
@@ -490,7 +490,7 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> None:
         print(f"{o.name:<14}{o.settings:<32}{f'{o.connected}/{o.desks}':>11}{f'{len(answered)}/{args.calls}':>12}"
               f"{ms(answered, 50):>7}{ms(answered, 95):>7}{f'{len(pops)}/{args.calls}':>9}{ms(pops, 50):>9}"
               f"{ms(pops, 95):>9}{ms(pops, 100):>9}")
-    connections = "a new connection each" if args.new_connections else "keep-alive"
+    connections = "keep-alive" if args.keepalive else "a new connection each"
     print(f"\nInbound-call webhooks: signed POST /voice/incoming from wrk, {args.connections} connections "
           f"({connections}), {args.seconds:g} s; wrk gives up on a request after 5 s; p50/p99 of those answered")
     print(f"{'worker class':<14}{'desk streams open':<19}{'requests/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'answered':>10}"
@@ -548,8 +548,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--redis-max-connections", type=int, default=0,
                         help="the app's Redis pool size per process, set through REDIS_URL's query "
                              "(default: as the app makes it; redis-py's default is 100)")
-    parser.add_argument("--new-connections", action="store_true",
-                        help="wrk sends each webhook on a new connection (default: keep-alive)")
+    parser.add_argument("--keepalive", action="store_true",
+                        help="wrk keeps its connections open (default: a new connection for each webhook, as "
+                             "Twilio's arrive; kept-alive ones stick to one gunicorn worker, which makes runs vary)")
     parser.add_argument("--logs", type=Path, help="copy each gunicorn's log into this folder")
     args = parser.parse_args()
     args.classes = args.classes or ["gthread", "gevent"]

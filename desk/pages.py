@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 from typing import Any
 
 from flask import abort, current_app, redirect, render_template, request, url_for
@@ -111,8 +112,10 @@ def _thread_context(thread_id: str) -> dict[str, Any]:
     thread = visible_thread(thread_id)
     calls: CallStore = current_app.extensions["threadline.calls"]
     callbacks: CallbackStore = current_app.extensions["threadline.callbacks"]
+    zone = thread.customer.time_zone
+    local = datetime.now(ZoneInfo(zone)).strftime("%-I:%M %p %a") if zone else None
     return {"thread": thread, "calls": calls.for_thread(thread_id, 10), "callbacks": callbacks.for_thread(thread_id),
-            "agent": _agents().get(current_agent_id() or "")}
+            "agent": _agents().get(current_agent_id() or ""), "local_time": local}
 
 
 @bp.get("/threads/<thread_id>")

@@ -39,6 +39,7 @@ def test_a_call_pops_the_thread_on_the_signed_in_agents_screen(line: Line, page:
     expect(pop).to_contain_text("Looking into it")
     expect(pop).to_contain_text("NullPointerException in LoginViewController")
     expect(pop).to_contain_text("iPhone 14")
+    expect(pop).to_contain_text("their time ")  # the customer's local time
     expect(pop.get_by_text(HOSTILE).first).to_be_visible()  # shown as text
     assert pop.locator("li.message.customer").count() == 2 and pop.locator("li.message.agent").count() == 1
     assert page.evaluate("window.pwned") is None
