@@ -4,8 +4,17 @@ import os
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "8"))
+# gevent: each open desk event stream (SSE) is a greenlet waiting on Redis, not a thread, so hundreds of desks don't
+# starve Twilio's webhooks (bench/screenpop.py). WEB_WORKER_CLASS=gthread goes back to threads.
+worker_class = os.environ.get("WEB_WORKER_CLASS", "gevent")
+worker_connections = int(os.environ.get("WEB_WORKER_CONNECTIONS", "1000"))  # per worker: desks + webhooks
+threads = int(os.environ.get("WEB_THREADS", "8"))  # gthread only
+if worker_class == "gevent" and __name__ == "__config__":  # gunicorn reading this file, not a script
+    # Before the preloaded app imports ssl, socket and threading: gunicorn's worker patches only after fork, when
+    # every TLS context the app made would fail (RecursionError) and locks made at import would block the worker.
+    from gevent import monkey
+
+    monkey.patch_all()
 # Load the app once in the master: a bad configuration stops gunicorn with one line instead of
 # every worker failing in a loop.
 preload_app = True

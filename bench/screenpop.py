@@ -3,19 +3,28 @@ the inbound-call webhook's p99 with and without the desks' event streams open.
 
 For each worker class: gunicorn with the project's gunicorn.conf.py (the class, and optionally workers, threads
 and worker connections, overridden on its command line), then
-  1. /voice/incoming under wrk with no desk open (p50, p99, requests/s);
-  2. D desks signed in and holding GET /desk/events (one agent each), as agents keep the desk open all day;
-  3. one signed POST /voice/whisper per call (the webhook of the agent's leg, distinct CallSid/ParentCallSid),
+  1. one admin API number sync, whose "Twilio" is an address that speaks no TLS: whether a worker can still make
+     HTTPS requests (gevent patching ssl after the preloaded app imported it breaks them);
+  2. /voice/incoming under wrk with no desk open (p50, p99, requests/s, answers checked);
+  3. D desks holding GET /desk/events (one agent each, signed in), as agents keep the desk open all day;
+  4. one signed POST /voice/whisper per call (the webhook of the agent's leg, distinct CallSid/ParentCallSid),
      sent at a steady rate to agents whose desk is connected, each timed from sending it to its screen_pop frame
-     arriving at that agent's stream;
-  4. /voice/incoming under wrk again, with the D streams still open.
+     arriving on that agent's stream;
+  5. /voice/incoming under wrk again, with the D streams still open.
 Every phase is bounded: a class that can't hold D streams shows how many connected and the webhooks it starved.
+
+    .venv/bin/python bench/screenpop.py                       # gthread, then gevent, as gunicorn.conf.py has them
+    .venv/bin/python bench/screenpop.py --worker-class gevent-early --redis-max-connections 1000
+
+gevent-early patches the standard library before the app is preloaded; --redis-max-connections sets the app's
+Redis pool size per process through REDIS_URL (every open stream holds one pub/sub connection from it).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import json
 import os
 import re
@@ -30,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import redis
@@ -59,6 +68,7 @@ from core.redis_server import EmbeddedRedis, die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().parent / "screenpop.lua"
+ADMIN_KEY = "bench-admin-key-0123456789"
 SECRET_KEY = "bench-desk-secret-0123456789abcdef"
 PASSWORD = "bench desk password 1"
 COOKIE = "threadline"  # the session cookie's name without an https PUBLIC_BASE_URL
@@ -340,9 +350,10 @@ class Load:
     p50_ms: float
     p99_ms: float
     requests: int
-    failed: int  # timeouts and socket errors
+    failed: int  # socket errors and timeouts, as wrk counts them
     non_2xx: int
     bad: int  # HTTP 200, but the app's apology instead of the caller's greeting
+    unanswered: int  # sent but not answered by the end: timed out, or still waiting
     repeated: int
     logged: int = 0  # failures the app logged meanwhile
 
@@ -361,6 +372,7 @@ class Outcome:
     rss_mb: float = 0.0
     redis_clients: int = 0
     cpu_s: float = 0.0
+    https: str = ""
     workers: int = 0
     boots: int = 0
     notes: list[str] = field(default_factory=list)
@@ -377,13 +389,33 @@ def run_wrk(port: int, requests_file: Path, seconds: float, args: argparse.Names
     return {k: float(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
 
 
+def probe_https(port: int) -> str:
+    """Whether a worker can open an HTTPS connection: the admin API's number sync, with "Twilio" at gunicorn's own
+    port, ends in a TLS error (502) when it can; gevent patching ssl after the preloaded app imported it breaks
+    every TLS context the worker makes (RecursionError, a 500)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        conn.request("POST", f"/api/v1/numbers/{quote(SUPPORT_NUMBER)}/sync",
+                     headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+        response = conn.getresponse()
+        body = response.read().decode(errors="replace")
+    except OSError as exc:
+        return f"no answer ({type(exc).__name__})"
+    finally:
+        conn.close()
+    if response.status == 502 and "cannot reach Twilio" in body:
+        return "works"
+    return f"broken (HTTP {response.status})"
+
+
 def wrk_load(server: Server, requests_file: Path, args: argparse.Namespace) -> Load:
     offset = server.log_size()
     raw = run_wrk(server.port, requests_file, args.seconds, args)
     requests = int(raw["requests"])
     return Load(rps=requests / (raw["duration_us"] / 1e6), p50_ms=raw["p50_us"] / 1000, p99_ms=raw["p99_us"] / 1000,
                 requests=requests, failed=int(raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]),
-                non_2xx=int(raw["status"]), bad=int(raw["bad"]), repeated=int(raw["repeated"]),
+                non_2xx=int(raw["status"]), bad=int(raw["bad"]),
+                unanswered=max(0, int(raw["sent"]) - requests), repeated=int(raw["repeated"]),
                 logged=server.failures_since(offset))
 
 
@@ -403,7 +435,7 @@ def describe_settings(name: str, args: argparse.Namespace, defaults: dict[str, A
     if name == "gthread":
         text = f"{workers} x {args.threads or defaults['threads']} threads"
     else:
-        text = f"{workers} x {args.worker_connections or 1000} connections"
+        text = f"{workers} x {args.worker_connections or defaults['worker_connections'] or 1000} connections"
     return f"{text}, pool {args.redis_max_connections or 'as is'}"
 
 
@@ -418,8 +450,13 @@ async def run_class(index: int, name: str, port: int, context: dict[str, Any], a
         conf = tmp / "gunicorn-early-patch.conf.py"
         conf.write_text(EARLY_PATCH_CONF.format(conf=str(GUNICORN_CONF)))
     log = tmp / f"{name}.log"
-    with Server(port, context["env"], log, conf, gunicorn_args(name, args)) as server:
+    # WEB_WORKER_CLASS: for a gunicorn.conf.py that reads its worker class, and patches for gevent, from there.
+    env = {**context["env"], "WEB_WORKER_CLASS": "gthread" if name == "gthread" else "gevent",
+           # The admin API's number sync reaches "Twilio" here: gunicorn itself, which speaks no TLS.
+           "PUBLIC_BASE_URL": base, "TWILIO_API_BASE_URL": f"https://127.0.0.1:{port}"}
+    with Server(port, env, log, conf, gunicorn_args(name, args)) as server:
         check_real(port, incoming_url)
+        https = await asyncio.to_thread(probe_https, port)
         if len(context["cookies"]) < len(context["agents"]):  # desk sessions live in Redis: good for every class
             began, agents = time.perf_counter(), context["agents"][:len(context["agents"]) - len(context["cookies"])]
             context["cookies"] = [*await sign_in_all(base, agents), *context["cookies"]]
@@ -429,7 +466,7 @@ async def run_class(index: int, name: str, port: int, context: dict[str, Any], a
         cpu_before = cpu_seconds(server.pids())
         outcome = Outcome(name, describe_settings(name, args, context["defaults"]),
                           await asyncio.to_thread(wrk_load, server, files[1], args),
-                          workers=args.workers or context["defaults"]["workers"])
+                          workers=args.workers or context["defaults"]["workers"], https=https)
         print(f"  {name}: /voice/incoming without desks: p99 {outcome.without.p99_ms:.1f} ms")
 
         desks = [Desk(a, c) for a, c in zip(context["agents"], context["cookies"], strict=True)]
@@ -439,10 +476,13 @@ async def run_class(index: int, name: str, port: int, context: dict[str, Any], a
                                         timeout=aiohttp.ClientTimeout(total=None, sock_connect=args.timeout))
         tasks = [asyncio.create_task(hold(session, base, d)) for d in desks]
         try:
-            began = time.perf_counter()
-            deadline = began + args.connect_timeout
-            while time.perf_counter() < deadline and not all(d.connected or d.ended for d in desks):
+            began = progress = time.perf_counter()
+            deadline, count = began + args.connect_timeout, 0
+            # Until every desk is connected or refused, the time is up, or none has connected for 3 s.
+            while time.perf_counter() < min(deadline, progress + 3) and not all(d.connected or d.ended for d in desks):
                 await asyncio.sleep(0.02)
+                if sum(d.connected for d in desks) > count:
+                    count, progress = sum(d.connected for d in desks), time.perf_counter()
             outcome.connected = sum(d.connected for d in desks)
             outcome.connect_s = time.perf_counter() - began
             print(f"  {name}: {outcome.connected}/{len(desks)} desks connected in {outcome.connect_s:.1f} s")
@@ -494,20 +534,21 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> None:
     print(f"\nInbound-call webhooks: signed POST /voice/incoming from wrk, {args.connections} connections "
           f"({connections}), {args.seconds:g} s; wrk gives up on a request after 5 s; p50/p99 of those answered")
     print(f"{'worker class':<14}{'desk streams open':<19}{'requests/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'answered':>10}"
-          f"{'greeted':>10}{'timeouts+errors':>16}{'app failures':>13}")
+          f"{'greeted':>10}{'unanswered':>11}{'socket errors':>14}{'app failures':>13}")
     for o in outcomes:
         for label, load in (("none", o.without), (f"{o.connected}/{o.desks}", o.loaded)):
             if load is None:
                 continue
             p50, p99 = (f"{load.p50_ms:.1f}", f"{load.p99_ms:.1f}") if load.requests else ("starved", "starved")
             print(f"{o.name:<14}{label:<19}{load.rps:>11,.0f}{p50:>9}{p99:>9}{load.requests:>10,}"
-                  f"{load.requests - load.non_2xx - load.bad:>10,}{load.failed:>16,}{load.logged:>13,}")
-    print(f"\n{'worker class':<14}{'streams open at the end':>24}{'workers RSS MB':>15}{'Redis clients':>14}"
-          f"{'gunicorn CPU s':>15}  whisper failures")
+                  f"{load.requests - load.non_2xx - load.bad:>10,}{load.unanswered:>11,}{load.failed:>14,}"
+                  f"{load.logged:>13,}")
+    print(f"\n{'worker class':<14}{'outbound HTTPS':>16}{'streams open at the end':>24}{'workers RSS MB':>15}"
+          f"{'Redis clients':>14}{'gunicorn CPU s':>15}  whisper failures")
     for o in outcomes:
         failures = Counter(c.error or f"HTTP {c.status}" for c in o.calls if not c.ok)
         text = ", ".join(f"{n} {kind}" for kind, n in failures.items()) or "none"
-        print(f"{o.name:<14}{f'{o.still_open}/{o.connected}':>24}{o.rss_mb:>15.0f}{o.redis_clients:>14}"
+        print(f"{o.name:<14}{o.https:>16}{f'{o.still_open}/{o.connected}':>24}{o.rss_mb:>15.0f}{o.redis_clients:>14}"
               f"{o.cpu_s:>15.1f}  {text if o.calls else 'none sent: no desk connected'}")
     for o in outcomes:
         for load in (o.without, o.loaded):
@@ -586,7 +627,7 @@ async def run(args: argparse.Namespace, env: dict[str, str], defaults: dict[str,
                        "agents": [agent_id(i) for i in range(args.desks)],
                        "env": {**env, "REDIS_URL": app_redis_url(redis_url, args), "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                                "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "THREADLINE_API_KEYS": API_KEY,
-                               "THREADLINE_SECRET_KEY": SECRET_KEY}}
+                               "THREADLINE_ADMIN_KEYS": ADMIN_KEY, "THREADLINE_SECRET_KEY": SECRET_KEY}}
             for index, (name, port) in enumerate(zip(args.classes, free_ports(len(args.classes)), strict=True)):
                 began = time.perf_counter()
                 print(f"{name}:")
@@ -595,6 +636,17 @@ async def run(args: argparse.Namespace, env: dict[str, str], defaults: dict[str,
         finally:
             redis_server.stop()
     return outcomes
+
+
+def config_defaults() -> dict[str, Any]:
+    """gunicorn.conf.py's settings, read in a child process: the file may monkey-patch whoever runs it."""
+    code = ("import json, runpy, sys; s = runpy.run_path(sys.argv[1]); print(json.dumps({k: s.get(k) for k in "
+            "('workers', 'threads', 'worker_class', 'worker_connections')}))")
+    done = subprocess.run([sys.executable, "-c", code, str(GUNICORN_CONF)], capture_output=True, text=True, cwd=ROOT,
+                          timeout=60)
+    if done.returncode != 0:
+        raise SystemExit(f"cannot read {GUNICORN_CONF.name}:\n{done.stderr}")
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def main() -> None:
@@ -610,9 +662,7 @@ def main() -> None:
     drop = ("PUBLIC_BASE_URL", "TWILIO_EDGE", "TWILIO_REGION", "GUNICORN_CMD_ARGS")
     env = {k: v for k, v in os.environ.items() if k not in drop}
     os.environ["THREADLINE_SECRET_KEY"] = SECRET_KEY  # for the app seeding the data, as for gunicorn's
-    import runpy
-
-    defaults = runpy.run_path(str(GUNICORN_CONF))
+    defaults = config_defaults()
     began = time.perf_counter()
     outcomes = asyncio.run(run(args, env, defaults))
     report(outcomes, args)

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 import redis
 
+MAX_CONNECTIONS = 1000
+
 # A Unix socket path longer than this is refused by the kernel (sun_path is 108 bytes).
 _MAX_SOCKET_PATH = 100
 
@@ -31,7 +33,9 @@ def describe(url: str) -> str:
 
 def connect(url: str, *, check: bool = True, decode: bool = True) -> redis.Redis:
     """Return a client for url (text replies when decode; RQ needs bytes), having checked the server answers."""
-    client = redis.Redis.from_url(url, decode_responses=decode, socket_connect_timeout=3, health_check_interval=30)
+    # Each open desk event stream holds a connection: the pool must hold as many as a worker has connections.
+    client = redis.Redis.from_url(url, decode_responses=decode, socket_connect_timeout=3, health_check_interval=30,
+                                  max_connections=MAX_CONNECTIONS)
     if check:
         try:
             client.ping()

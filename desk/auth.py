@@ -59,6 +59,16 @@ _hashing = threading.BoundedSemaphore(2)
 _AGENT_ID = TypeAdapter(AgentId)
 
 
+def _hash_work(work: Callable[..., Any], *args: Any) -> Any:
+    """Run argon2 work off the event loop under gevent (a hash blocks a whole gevent worker for ~0.2 s)."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("socket"):
+        import gevent  # only reached when gunicorn's gevent workers run the app
+
+        return gevent.get_hub().threadpool.apply(work, args)
+    return work(*args)
+
+
 @functools.cache
 def _dummy_hash() -> str:
     """A hash of a random password, verified against when an agent has none, so the time taken is the same."""
@@ -81,7 +91,7 @@ def _well_formed(agent_id: str) -> bool:
 def _matches(stored: str, password: str) -> bool:
     with _hashing:
         try:
-            return _hasher.verify(stored, password)
+            return _hash_work(_hasher.verify, stored, password)
         except (VerificationError, InvalidHashError):
             return False
 
@@ -100,7 +110,7 @@ class Passwords:
         if len(password) > MAX_PASSWORD_LENGTH:
             raise ValueError(f"a password has at most {MAX_PASSWORD_LENGTH} characters")
         with _hashing:
-            hashed = _hasher.hash(password)
+            hashed = _hash_work(_hasher.hash, password)
         with self.redis.pipeline() as pipe:
             pipe.set(agent_password(agent_id), hashed)
             pipe.delete(login_attempts(agent_id), login_lock(agent_id))
@@ -159,7 +169,7 @@ class Passwords:
         if not _hasher.check_needs_rehash(stored):
             return
         with _hashing:
-            fresh = _hasher.hash(password)
+            fresh = _hash_work(_hasher.hash, password)
         with self.redis.pipeline() as pipe:
             try:
                 pipe.watch(agent_password(agent_id))

@@ -46,7 +46,7 @@ def test_gunicorn_accepts_its_configuration(redis_url):
     settings = dict(line.split(" = ", 1) for line in result.stdout.splitlines() if " = " in line)
     settings = {key.strip(): value.strip() for key, value in settings.items()}
     assert settings["bind"] == "['0.0.0.0:8123']"
-    assert settings["worker_class"] == "gthread"
+    assert settings["worker_class"] == "gevent"
     assert settings["preload_app"] == "True"
     assert "%(U)s" in settings["access_log_format"] and "%(r)s" not in settings["access_log_format"]
 
