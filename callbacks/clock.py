@@ -6,7 +6,7 @@ import logging
 import signal
 import threading
 
-from callbacks.dialer import sweep
+from callbacks.recovery import sweep
 
 log = logging.getLogger("threadline.clock")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import math
@@ -14,8 +13,6 @@ from typing import Any
 
 from flask import Flask, current_app
 from rq import Queue
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
 from twilio.base.exceptions import TwilioRestException
 
 from callbacks.schemas import LIVE, Attempt, Callback, Mode, State
@@ -44,11 +41,11 @@ return tonumber(oldest[2]) + 1000 - tonumber(ARGV[1])
 """
 
 
-def _store() -> CallbackStore:
+def callback_store() -> CallbackStore:
     return current_app.extensions["threadline.callbacks"]
 
 
-def _queue() -> Queue:
+def job_queue() -> Queue:
     return current_app.extensions["threadline.queue"]
 
 
@@ -56,7 +53,7 @@ def schedule(queue: Queue, callback: Callback) -> None:
     """Queue the dial of the callback's next attempt at its time (never before: RQ counts whole seconds)."""
     attempt = len(callback.attempts) + 1
     at = datetime.fromtimestamp(math.ceil(callback.scheduled_for.timestamp()), tz=UTC)
-    job_id = _job_id(callback)
+    job_id = dial_job_id(callback)
     if at <= datetime.now(UTC) + EARLY_TOLERANCE:  # the job itself waits out the last fraction of a second
         queue.enqueue("callbacks.dialer.dial", callback.id, attempt, job_id=job_id)
     else:
@@ -89,9 +86,9 @@ def cancel(store: CallbackStore, callback_id: str, reason: str) -> Callback | No
 
 def cancel_for_thread(thread_id: str, reason: str) -> None:
     """Cancel the thread's callback if it is still waiting (the customer called in, or the thread is resolved)."""
-    live = _store().live_for_thread(thread_id)
+    live = callback_store().live_for_thread(thread_id)
     if live is not None and live.state == State.scheduled:
-        cancel(_store(), live.id, reason)
+        cancel(callback_store(), live.id, reason)
 
 
 def _take_rate_slot(limit: float) -> None:
@@ -128,7 +125,7 @@ def dial(callback_id: str, attempt: int) -> str:
 
 
 def _dial(callback_id: str, attempt: int) -> str:
-    store, now = _store(), datetime.now(UTC)
+    store, now = callback_store(), datetime.now(UTC)
     callback = store.get(callback_id)
     number = current_app.extensions["threadline.numbers"].get(callback.number)
     if callback.state == State.dialing and callback.attempts and callback.attempts[-1].number == attempt:
@@ -200,7 +197,7 @@ def _place(callback: Callback, attempt: int, number: Any) -> str:
         log.warning("callback %s attempt %s: Twilio refused the call (%s)", callback.id, attempt, exc.code)
         finish_attempt(callback.id, attempt, outcome)
         return outcome
-    _store().remember_call(call.sid, callback.id, attempt)
+    callback_store().remember_call(call.sid, callback.id, attempt)
     claimed_at = callback.attempts[-1].claimed_at
 
     def record(current: Callback) -> Callback:
@@ -209,7 +206,7 @@ def _place(callback: Callback, attempt: int, number: Any) -> str:
         current.attempts[-1].call_sid = call.sid
         return current
 
-    _store().update(callback.id, record)
+    callback_store().update(callback.id, record)
     return f"dialled {call.sid}"
 
 
@@ -247,7 +244,7 @@ def reconcile(callback: Callback, attempt: int) -> str:
     # The claim names whom it rings first (the customer, or the agent): a call there since the claim, that no
     # other attempt owns, is this attempt's call.
     calls = [c for c in client.calls.list(to=claimed.to or callback.phone, start_time_after=since, limit=20)
-             if c.parent_call_sid is None and _store().call_owner(c.sid) in (None, mine)]
+             if c.parent_call_sid is None and callback_store().call_owner(c.sid) in (None, mine)]
     calls.sort(key=lambda c: c.date_created or datetime.now(UTC))
 
     def same_claim(current: Callback) -> bool:
@@ -256,7 +253,7 @@ def reconcile(callback: Callback, attempt: int) -> str:
 
     if calls:
         adopted = calls[0]
-        _store().remember_call(adopted.sid, callback.id, attempt)
+        callback_store().remember_call(adopted.sid, callback.id, attempt)
 
         def adopt(current: Callback) -> Callback:
             if not same_claim(current):
@@ -264,7 +261,7 @@ def reconcile(callback: Callback, attempt: int) -> str:
             current.attempts[-1].call_sid = adopted.sid
             return current
 
-        _store().update(callback.id, adopt)
+        callback_store().update(callback.id, adopt)
         return f"adopted {adopted.sid}"
 
     def redial(current: Callback) -> Callback:
@@ -274,9 +271,9 @@ def reconcile(callback: Callback, attempt: int) -> str:
         current.state = State.scheduled
         return current
 
-    again = _store().update(callback.id, redial)
+    again = callback_store().update(callback.id, redial)
     if again.state == State.scheduled and len(again.attempts) == attempt - 1:
-        schedule(_queue(), again)
+        schedule(job_queue(), again)
         return "redial"
     return "changed meanwhile"
 
@@ -289,70 +286,10 @@ def claim_token(attempt: Attempt) -> str:
 
 
 
-def sweep() -> dict[str, int]:
-    """Find what a killed worker may have left: overdue callbacks get their dial queued again, attempts claimed
-    with no call recorded are reconciled. Safe to run anywhere, any number of times: claims are atomic."""
-    config, now = current_app.config, time.time()
-    store, queue = _store(), _queue()
-    requeued = reconciled = 0
-    grace = config["SWEEP_GRACE_SECONDS"]
-    for callback_id in store.overdue(now - grace):
-        callback = store.get(callback_id)
-        if callback.state == State.scheduled:
-            if _dial_pending(queue, callback, now):
-                continue  # late because the queue is long, not lost
-            # The same job id again, so the next sweep sees this job waiting and leaves it be.
-            with contextlib.suppress(NoSuchJobError):
-                Job.fetch(_job_id(callback), connection=queue.connection).delete()
-            queue.enqueue("callbacks.dialer.dial", callback.id, len(callback.attempts) + 1, job_id=_job_id(callback))
-            requeued += 1
-    for callback_id in store.stuck(now - config["RECONCILE_AFTER_SECONDS"]):
-        callback = store.get(callback_id)
-        if callback.state not in (State.dialing, State.in_call) or not callback.attempts:
-            continue
-        last = callback.attempts[-1]
-        if last.call_sid is None and callback.state == State.dialing:
-            log.info("callback %s: %s", callback_id, reconcile(callback, last.number))
-            reconciled += 1
-        elif last.call_sid and now - last.claimed_at.timestamp() >= config["CALL_CHECK_SECONDS"]:
-            reconciled += _check_call(callback, last)
-    return {"requeued": requeued, "reconciled": reconciled}
-
-
-def _job_id(callback: Callback) -> str:
+def dial_job_id(callback: Callback) -> str:
     """The dial job of the callback's next attempt at its due time: one id, whoever queues it."""
     return f"dial-{callback.id}-{len(callback.attempts) + 1}-{math.ceil(callback.scheduled_for.timestamp())}"
 
-
-def _dial_pending(queue: Queue, callback: Callback, now: float) -> bool:
-    """Whether the callback's dial job is still waiting, or started so recently that its worker may be alive."""
-    try:
-        job = Job.fetch(_job_id(callback), connection=queue.connection)
-    except NoSuchJobError:
-        return False
-    status = job.get_status(refresh=False)
-    if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
-        return True
-    started = job.started_at.timestamp() if job.started_at else 0
-    return status == JobStatus.STARTED and now - started < current_app.config["RECONCILE_AFTER_SECONDS"]
-
-
-def _check_call(callback: Callback, attempt: Attempt) -> int:
-    """A call whose end we never heard of (a lost status callback): ask Twilio, and close the attempt if it ended."""
-    call = current_app.extensions["threadline.twilio"].calls(attempt.call_sid).fetch()
-    if call.status not in ("completed", "busy", "no-answer", "failed", "canceled"):
-        _store().check_again_after(callback.id, time.time())
-        return 0
-    answered_by = call.answered_by or ""
-    if answered_by.startswith("machine"):
-        outcome = "machine"
-    elif call.status == "completed":
-        outcome = "no-choice" if callback.state == State.in_call else "agent-declined" \
-            if callback.mode == Mode.agent_first else "completed"
-    else:
-        outcome = call.status
-    finish_attempt(callback.id, attempt.number, outcome)
-    return 1
 
 
 def _end_without_window(callback_id: str) -> str:
@@ -362,7 +299,7 @@ def _end_without_window(callback_id: str) -> str:
         current.state, current.reason = State.exhausted, "no calling window in the next 45 days"
         return current
 
-    ended = _store().update(callback_id, end)
+    ended = callback_store().update(callback_id, end)
     if ended.state == State.exhausted:
         tell(ended, "callback.exhausted", "We couldn't find a time to call you. Reply here and we'll pick it up.")
     return "no window"
@@ -378,8 +315,8 @@ def _move(seen: Callback, when: datetime, reason: str) -> str:
         current.customer_local_time = speak_time(when, current.callee_zone, datetime.now(UTC))
         return current
 
-    moved = _store().update(callback_id, move)
-    schedule(_queue(), moved)
+    moved = callback_store().update(callback_id, move)
+    schedule(job_queue(), moved)
     log.info("callback %s moved: %s", callback_id, reason)
     return "moved"
 
@@ -387,7 +324,7 @@ def _move(seen: Callback, when: datetime, reason: str) -> str:
 def finish_attempt(callback_id: str, attempt: int, outcome: str) -> Callback:
     """Close an attempt with its outcome; a failed one is retried by the number's policy or the callback ends."""
     now = datetime.now(UTC)
-    number = current_app.extensions["threadline.numbers"].get(_store().get(callback_id).number)
+    number = current_app.extensions["threadline.numbers"].get(callback_store().get(callback_id).number)
 
     def close(current: Callback) -> Callback:
         if attempt > len(current.attempts) or current.attempts[attempt - 1].outcome:
@@ -412,9 +349,9 @@ def finish_attempt(callback_id: str, attempt: int, outcome: str) -> Callback:
                 current.customer_local_time = speak_time(later, current.callee_zone, now)
         return current
 
-    closed = _store().update(callback_id, close)
+    closed = callback_store().update(callback_id, close)
     if closed.state == State.scheduled and len(closed.attempts) == attempt:
-        schedule(_queue(), closed)
+        schedule(job_queue(), closed)
         tell(closed, "call.attempt_failed", f"We tried to call you and couldn't reach you. We'll try again "
              f"{closed.customer_local_time}. Reply here to pick another time.", outcome=outcome, attempt=attempt)
     elif closed.state == State.exhausted and closed.attempts[-1].outcome == outcome:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rq import SimpleWorker
 
-from callbacks.dialer import sweep
+from callbacks.recovery import sweep
 from callbacks.schemas import State
 from core.runner import procfile
 from tests.carrier_support import SUPPORT, wait_until

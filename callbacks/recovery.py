@@ -1,0 +1,79 @@
+"""Recovery from what dead workers and lost webhooks leave: requeue lost dials, reconcile claims, close calls."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+
+from flask import current_app
+from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from callbacks.dialer import callback_store, dial_job_id, finish_attempt, job_queue, reconcile
+from callbacks.schemas import Attempt, Callback, Mode, State
+
+log = logging.getLogger(__name__)
+
+
+def sweep() -> dict[str, int]:
+    """Find what a killed worker may have left: overdue callbacks get their dial queued again, attempts claimed
+    with no call recorded are reconciled. Safe to run anywhere, any number of times: claims are atomic."""
+    config, now = current_app.config, time.time()
+    store, queue = callback_store(), job_queue()
+    requeued = reconciled = 0
+    grace = config["SWEEP_GRACE_SECONDS"]
+    for callback_id in store.overdue(now - grace):
+        callback = store.get(callback_id)
+        if callback.state == State.scheduled:
+            if _dial_pending(queue, callback, now):
+                continue  # late because the queue is long, not lost
+            # The same job id again, so the next sweep sees this job waiting and leaves it be.
+            job_id = dial_job_id(callback)
+            with contextlib.suppress(NoSuchJobError):
+                Job.fetch(job_id, connection=queue.connection).delete()
+            queue.enqueue("callbacks.dialer.dial", callback.id, len(callback.attempts) + 1, job_id=job_id)
+            requeued += 1
+    for callback_id in store.stuck(now - config["RECONCILE_AFTER_SECONDS"]):
+        callback = store.get(callback_id)
+        if callback.state not in (State.dialing, State.in_call) or not callback.attempts:
+            continue
+        last = callback.attempts[-1]
+        if last.call_sid is None and callback.state == State.dialing:
+            log.info("callback %s: %s", callback_id, reconcile(callback, last.number))
+            reconciled += 1
+        elif last.call_sid and now - last.claimed_at.timestamp() >= config["CALL_CHECK_SECONDS"]:
+            reconciled += _check_call(callback, last)
+    return {"requeued": requeued, "reconciled": reconciled}
+
+
+def _dial_pending(queue: Queue, callback: Callback, now: float) -> bool:
+    """Whether the callback's dial job is still waiting, or started so recently that its worker may be alive."""
+    try:
+        job = Job.fetch(dial_job_id(callback), connection=queue.connection)
+    except NoSuchJobError:
+        return False
+    status = job.get_status(refresh=False)
+    if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        return True
+    started = job.started_at.timestamp() if job.started_at else 0
+    return status == JobStatus.STARTED and now - started < current_app.config["RECONCILE_AFTER_SECONDS"]
+
+
+def _check_call(callback: Callback, attempt: Attempt) -> int:
+    """A call whose end we never heard of (a lost status callback): ask Twilio, and close the attempt if it ended."""
+    call = current_app.extensions["threadline.twilio"].calls(attempt.call_sid).fetch()
+    if call.status not in ("completed", "busy", "no-answer", "failed", "canceled"):
+        callback_store().check_again_after(callback.id, time.time())
+        return 0
+    answered_by = call.answered_by or ""
+    if answered_by.startswith("machine"):
+        outcome = "machine"
+    elif call.status == "completed":
+        outcome = "no-choice" if callback.state == State.in_call else "agent-declined" \
+            if callback.mode == Mode.agent_first else "completed"
+    else:
+        outcome = call.status
+    finish_attempt(callback.id, attempt.number, outcome)
+    return 1
