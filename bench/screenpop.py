@@ -101,7 +101,9 @@ def seed(redis_url: str, desks: int, signed_in: int) -> list[str]:
     over HTTP."""
     from app import create_app
     from core.keys import agent_password
-    from desk.auth import SESSION_LIFETIME, DeskSessions, Passwords
+    from desk.auth import SESSION_LIFETIME
+    from desk.passwords import Passwords
+    from desk.sessions import DeskSessions
     from voice.numbers import AgentConfig, NumberConfig
 
     seed_callers(redis_url)

@@ -8,8 +8,6 @@ import logging
 import math
 import secrets
 import sys
-import threading
-import unicodedata
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar, cast
@@ -17,8 +15,6 @@ from urllib.parse import urlsplit
 
 import click
 import redis
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from flask import (
     Blueprint,
     Flask,
@@ -33,200 +29,17 @@ from flask import (
     session,
     url_for,
 )
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel
 
 from core import keys
 from core.api import ApiError
-from core.keys import agent_desk_sessions, agent_password, desk_session, login_attempts, login_lock
+from core.keys import desk_session
+from desk.passwords import Passwords, well_formed
+from desk.sessions import DeskSessions
 from voice import admin_api as admin
 from voice.cli import agents_cli, reports
-from voice.numbers import AgentId
 
 log = logging.getLogger(__name__)
-
-
-# --- Passwords and lock-out ----------------------------------------------------------------------------------------
-
-MIN_PASSWORD_LENGTH = 10
-MAX_PASSWORD_LENGTH = 1024
-MAX_ATTEMPTS = 5  # failed sign-ins within ATTEMPT_WINDOW_SECONDS that lock an agent id
-ATTEMPT_WINDOW_SECONDS = 15 * 60
-LOCK_SECONDS = 15 * 60
-
-_hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile: 64 MiB, 3 passes
-# Each hash takes 64 MiB for ~0.1 s: cap how many run at once per process, so a burst of sign-ins can't exhaust memory.
-_hashing = threading.BoundedSemaphore(2)
-_AGENT_ID = TypeAdapter(AgentId)
-
-
-def _hash_work(work: Callable[..., Any], *args: Any) -> Any:
-    """Run argon2 work off the event loop under gevent (a hash blocks a whole gevent worker for ~0.2 s)."""
-    monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None and monkey.is_module_patched("socket"):
-        import gevent  # only reached when gunicorn's gevent workers run the app
-
-        return gevent.get_hub().threadpool.apply(work, args)
-    return work(*args)
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    """A hash of a random password, verified against when an agent has none, so the time taken is the same."""
-    return _hasher.hash(secrets.token_urlsafe(16))
-
-
-def _normalized(password: str) -> str:
-    """NFKC, so the same password typed on different systems is the same string."""
-    return unicodedata.normalize("NFKC", password)
-
-
-def _well_formed(agent_id: str) -> bool:
-    try:
-        _AGENT_ID.validate_python(agent_id)
-    except ValidationError:
-        return False
-    return True
-
-
-def _matches(stored: str, password: str) -> bool:
-    with _hashing:
-        try:
-            return _hash_work(_hasher.verify, stored, password)
-        except (VerificationError, InvalidHashError):
-            return False
-
-
-class Passwords:
-    """Agents' desk passwords as argon2 hashes in Redis, with a lock-out after repeated failures."""
-
-    def __init__(self, redis_client: redis.Redis) -> None:
-        self.redis = redis_client
-
-    def set(self, agent_id: str, password: str) -> None:
-        """Store the password's hash; clears any lock-out. ValueError when the password is too short or too long."""
-        password = _normalized(password)
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise ValueError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
-        if len(password) > MAX_PASSWORD_LENGTH:
-            raise ValueError(f"a password has at most {MAX_PASSWORD_LENGTH} characters")
-        with _hashing:
-            hashed = _hash_work(_hasher.hash, password)
-        with self.redis.pipeline() as pipe:
-            pipe.set(agent_password(agent_id), hashed)
-            pipe.delete(login_attempts(agent_id), login_lock(agent_id))
-            pipe.execute()
-
-    def has_password(self, agent_id: str) -> bool:
-        """Whether the agent has a password set."""
-        return bool(self.redis.exists(agent_password(agent_id)))
-
-    def delete(self, agent_id: str) -> None:
-        """Forget the agent's password and lock-out state (when the agent is removed)."""
-        self.redis.delete(agent_password(agent_id), login_attempts(agent_id), login_lock(agent_id))
-
-    def locked(self, agent_id: str) -> int:
-        """Seconds until sign-in for agent_id is allowed again; 0 when it is not locked."""
-        if not _well_formed(agent_id):
-            return 0
-        ttl = self.redis.ttl(login_lock(agent_id))
-        return LOCK_SECONDS if ttl == -1 else max(ttl, 0)
-
-    def verify(self, agent_id: str, password: str) -> bool:
-        """Whether password is the agent's; always False while locked. Unknown ids cost the same hashing time."""
-        if not _well_formed(agent_id):
-            _matches(_dummy_hash(), password)  # no such agent can exist: spend the same time anyway
-            return False
-        if self.locked(agent_id):
-            return False
-        # Count the attempt before checking it, so parallel guesses can't slip past the limit while hashes run.
-        with self.redis.pipeline() as pipe:
-            pipe.set(login_attempts(agent_id), 0, ex=ATTEMPT_WINDOW_SECONDS, nx=True)
-            pipe.incr(login_attempts(agent_id))
-            attempts = pipe.execute()[1]
-        if attempts > MAX_ATTEMPTS:
-            self._lock(agent_id)
-            return False
-        stored = self.redis.get(agent_password(agent_id))
-        password = _normalized(password)
-        if _matches(stored or _dummy_hash(), password) and stored is not None:
-            self.redis.delete(login_attempts(agent_id))
-            self._rehash_if_needed(agent_id, stored, password)
-            return True
-        if attempts >= MAX_ATTEMPTS:
-            self._lock(agent_id)
-        return False
-
-    def _lock(self, agent_id: str) -> None:
-        with self.redis.pipeline() as pipe:
-            pipe.set(login_lock(agent_id), 1, ex=LOCK_SECONDS, nx=True)
-            pipe.delete(login_attempts(agent_id))
-            pipe.execute()
-        log.warning("desk sign-in locked for agent id %r for %d minutes after %d failed attempts", agent_id,
-                    LOCK_SECONDS // 60, MAX_ATTEMPTS)
-
-    def _rehash_if_needed(self, agent_id: str, stored: str, password: str) -> None:
-        """Upgrade a hash made with older parameters, unless the password changed meanwhile."""
-        if not _hasher.check_needs_rehash(stored):
-            return
-        with _hashing:
-            fresh = _hash_work(_hasher.hash, password)
-        with self.redis.pipeline() as pipe:
-            try:
-                pipe.watch(agent_password(agent_id))
-                if pipe.get(agent_password(agent_id)) == stored:
-                    pipe.multi()
-                    pipe.set(agent_password(agent_id), fresh)
-                    pipe.execute()
-            except redis.WatchError:
-                pass
-
-
-# --- Server-side desk sessions -------------------------------------------------------------------------------------
-
-class DeskSessions:
-    """Signed-in desk sessions in Redis: the cookie only names one, so sign-out and password changes end it."""
-
-    def __init__(self, redis_client: redis.Redis) -> None:
-        self.redis = redis_client
-
-    def start(self, agent_id: str, lifetime_seconds: int) -> str:
-        """A new session id for the agent, valid for lifetime_seconds."""
-        session_id = secrets.token_urlsafe(32)
-        members = sorted(self.redis.smembers(agent_desk_sessions(agent_id)))
-        alive = self.redis.mget([desk_session(m) for m in members]) if members else []
-        ended = [m for m, owner in zip(members, alive, strict=True) if owner is None]
-        with self.redis.pipeline() as pipe:
-            pipe.set(desk_session(session_id), agent_id, ex=lifetime_seconds)
-            if ended:
-                pipe.srem(agent_desk_sessions(agent_id), *ended)
-            pipe.sadd(agent_desk_sessions(agent_id), session_id)
-            pipe.expire(agent_desk_sessions(agent_id), lifetime_seconds)
-            pipe.execute()
-        return session_id
-
-    def agent_of(self, session_id: str) -> str | None:
-        """The agent the session belongs to, or None when it ended or expired."""
-        return self.redis.get(desk_session(session_id))
-
-    def end(self, session_id: str) -> None:
-        """End one session."""
-        agent_id = self.redis.get(desk_session(session_id))
-        with self.redis.pipeline() as pipe:
-            pipe.delete(desk_session(session_id))
-            if agent_id:
-                pipe.srem(agent_desk_sessions(agent_id), session_id)
-            pipe.execute()
-
-    def end_all(self, agent_id: str) -> int:
-        """End every session of the agent; how many were live."""
-        members = list(self.redis.smembers(agent_desk_sessions(agent_id)))
-        if not members:
-            return 0
-        with self.redis.pipeline() as pipe:
-            pipe.delete(*[desk_session(m) for m in members])
-            pipe.delete(agent_desk_sessions(agent_id))
-            live, _ = pipe.execute()
-        return int(live)
 
 
 def passwords() -> Passwords:
@@ -391,7 +204,7 @@ def login() -> Any:
     wait = store.locked(agent_id)
     if wait:
         return _locked_form(wait, agent_id, next_url)
-    known = _well_formed(agent_id) and admin.agent_store().get(agent_id) is not None
+    known = well_formed(agent_id) and admin.agent_store().get(agent_id) is not None
     if not (store.verify(agent_id, password) and known):
         wait = store.locked(agent_id)
         if wait:

@@ -14,7 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from desk import auth
+from core import keys
+from desk import auth, passwords
 from voice.numbers import AgentConfig
 
 PASSWORD = "correct horse battery"
@@ -86,11 +87,11 @@ def test_set_password_stores_only_an_argon2_hash(app: Flask, redis_client: redis
     result = runner.invoke(args=["agents", "set-password", "sam", "--password-stdin"], input="another long one\r\n")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"agent_id": "sam", "sessions_ended": 0}
-    stored = redis_client.get(auth.agent_password("sam"))
+    stored = redis_client.get(keys.agent_password("sam"))
     assert stored.startswith("$argon2id$") and "another" not in stored
     everything = " ".join(str(redis_client.dump(k)) for k in redis_client.keys("*"))
     assert "another long one" not in everything and PASSWORD not in everything
-    assert auth.Passwords(redis_client).verify("sam", "another long one")  # the \r\n is not part of it
+    assert passwords.Passwords(redis_client).verify("sam", "another long one")  # the \r\n is not part of it
 
 
 def test_set_password_prompts_twice_without_echo(app: Flask, redis_client: redis.Redis) -> None:
@@ -98,7 +99,7 @@ def test_set_password_prompts_twice_without_echo(app: Flask, redis_client: redis
                                           input="typed at a prompt\ntyped at a prompt\n")
     assert result.exit_code == 0, result.output
     assert "typed at a prompt" not in result.output
-    assert auth.Passwords(redis_client).verify("sam", "typed at a prompt")
+    assert passwords.Passwords(redis_client).verify("sam", "typed at a prompt")
 
 
 @pytest.mark.parametrize(("args", "stdin", "error"), [
@@ -108,18 +109,18 @@ def test_set_password_prompts_twice_without_echo(app: Flask, redis_client: redis
     (["sam"], "", "error: password: a password needs at least 10 characters\n"),
 ])
 def test_set_password_refuses(app: Flask, redis_client: redis.Redis, args: list[str], stdin: str, error: str) -> None:
-    before = redis_client.get(auth.agent_password("sam"))
+    before = redis_client.get(keys.agent_password("sam"))
     result = app.test_cli_runner().invoke(args=["agents", "set-password", *args, "--password-stdin"],
                                           input=stdin + "\n")
     assert result.exit_code == 1
     assert result.stdout == "" and result.stderr.startswith(error) and result.stderr.count("\n") == 1
-    assert redis_client.get(auth.agent_password("sam")) == before
-    assert not redis_client.exists(auth.agent_password("nobody"))
+    assert redis_client.get(keys.agent_password("sam")) == before
+    assert not redis_client.exists(keys.agent_password("nobody"))
 
 
 def test_passwords_set_explains_a_short_password(redis_client: redis.Redis) -> None:
     with pytest.raises(ValueError, match="at least 10 characters"):
-        auth.Passwords(redis_client).set("sam", "123456789")
+        passwords.Passwords(redis_client).set("sam", "123456789")
 
 
 # --- signing in ----------------------------------------------------------------------------------------------------
@@ -162,16 +163,16 @@ def test_wrong_password_and_unknown_agent_get_the_same_answer(app: Flask, client
 
 def test_unknown_agents_cost_a_hash_too(app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
     checked: list[str] = []
-    real = auth._matches
+    real = passwords._matches
 
     def spy(stored: str, password: str) -> bool:
         checked.append(stored)
         return real(stored, password)
 
-    monkeypatch.setattr(auth, "_matches", spy)
+    monkeypatch.setattr(passwords, "_matches", spy)
     sign_in(client, "nobody", PASSWORD)
     sign_in(client, "bad id!", PASSWORD)
-    assert checked == [auth._dummy_hash(), auth._dummy_hash()]
+    assert checked == [passwords._dummy_hash(), passwords._dummy_hash()]
 
 
 def test_an_agent_removed_from_the_store_cannot_sign_in(app: Flask, client: FlaskClient) -> None:
@@ -194,10 +195,10 @@ def test_five_failures_lock_the_agent_out_even_with_the_right_password(client: F
     assert "Too many attempts: try again in 15 minutes" in right.get_data(as_text=True)
     assert 890 <= int(right.headers["Retry-After"]) <= 900
     assert signed_in_as(client) is None
-    assert 890 <= auth.Passwords(redis_client).locked("sam") <= 900
-    assert not auth.Passwords(redis_client).verify("sam", PASSWORD)
+    assert 890 <= passwords.Passwords(redis_client).locked("sam") <= 900
+    assert not passwords.Passwords(redis_client).verify("sam", PASSWORD)
 
-    redis_client.delete(auth.login_lock("sam"))  # the 15 minutes pass
+    redis_client.delete(keys.login_lock("sam"))  # the 15 minutes pass
     assert sign_in(client).status_code == 303
     assert signed_in_as(client) == "sam"
 
@@ -210,7 +211,7 @@ def test_unknown_ids_lock_like_known_ones(client: FlaskClient) -> None:
 
 def test_failures_count_within_a_window(client: FlaskClient, redis_client: redis.Redis) -> None:
     sign_in(client, password="wrong password")
-    assert 0 < redis_client.ttl(auth.login_attempts("sam")) <= 15 * 60
+    assert 0 < redis_client.ttl(keys.login_attempts("sam")) <= 15 * 60
 
 
 def test_success_resets_the_count(app: Flask, client: FlaskClient) -> None:
@@ -227,7 +228,7 @@ def test_setting_a_password_lifts_the_lock_and_ends_sessions(app: Flask, redis_c
     assert sign_in(signed_in).status_code == 303
     for _ in range(5):
         sign_in(attacker, password="wrong password")
-    assert auth.Passwords(redis_client).locked("sam")
+    assert passwords.Passwords(redis_client).locked("sam")
     result = app.test_cli_runner().invoke(args=["agents", "set-password", "sam", "--password-stdin"],
                                           input="a brand new password\n")
     assert json.loads(result.stdout) == {"agent_id": "sam", "sessions_ended": 1}
@@ -237,9 +238,9 @@ def test_setting_a_password_lifts_the_lock_and_ends_sessions(app: Flask, redis_c
 
 def test_old_hashes_are_upgraded_on_sign_in(client: FlaskClient, redis_client: redis.Redis) -> None:
     weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
-    redis_client.set(auth.agent_password("sam"), weak)
+    redis_client.set(keys.agent_password("sam"), weak)
     assert sign_in(client).status_code == 303
-    upgraded = redis_client.get(auth.agent_password("sam"))
+    upgraded = redis_client.get(keys.agent_password("sam"))
     assert upgraded != weak and "m=65536,t=3,p=4" in upgraded
 
 
@@ -287,13 +288,13 @@ def test_signing_in_starts_a_fresh_session(client: FlaskClient, redis_client: re
         assert session["csrf_token"] != before
         assert session.permanent
         first_sid = session["sid"]
-    assert redis_client.get(auth.desk_session(first_sid)) == "sam"
-    assert 0 < redis_client.ttl(auth.desk_session(first_sid)) <= 12 * 3600
+    assert redis_client.get(keys.desk_session(first_sid)) == "sam"
+    assert 0 < redis_client.ttl(keys.desk_session(first_sid)) <= 12 * 3600
     again = {"csrf_token": _token(client), "agent_id": "sam", "password": PASSWORD}  # the form, posted twice
     assert client.post("/desk/login", data=again, headers=HTML).status_code == 303
     with client.session_transaction() as session:
         assert session["sid"] != first_sid
-    assert not redis_client.exists(auth.desk_session(first_sid))  # signing in again ends the old session
+    assert not redis_client.exists(keys.desk_session(first_sid))  # signing in again ends the old session
 
 
 def test_a_session_for_one_agent_cannot_be_relabelled(app: Flask, client: FlaskClient) -> None:
