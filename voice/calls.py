@@ -106,9 +106,6 @@ class CallStore:
     def set(self, sid: str, **fields: str) -> None:
         self.redis.hset(keys.call(sid), mapping=fields)
 
-    def thread_of(self, sid: str) -> str | None:
-        return self.redis.hget(keys.call(sid), "thread_id")
-
     def apply_status(self, sid: str, sequence: int, status: str, duration: str | None) -> bool:
         """Apply a status callback unless a later one was applied already; True when applied."""
         fields = ["status", status]
