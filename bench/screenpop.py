@@ -67,7 +67,7 @@ from bench.webhooks import seed as seed_callers
 from core.redis_server import EmbeddedRedis, die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
-LUA = Path(__file__).resolve().parent / "screenpop.lua"
+LUA = Path(__file__).resolve().parent / "wrk_requests.lua"
 ADMIN_KEY = "bench-admin-key-0123456789"
 SECRET_KEY = "bench-desk-secret-0123456789abcdef"
 PASSWORD = "bench desk password 1"
@@ -383,7 +383,8 @@ class Outcome:
 def run_wrk(port: int, requests_file: Path, seconds: float, args: argparse.Namespace) -> dict[str, float]:
     mode = "keepalive" if args.keepalive else "close"
     cmd = ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{seconds:g}s", "--timeout", "5s",
-           "-s", str(LUA), f"http://127.0.0.1:{port}{PATH}", "--", str(requests_file), str(args.wrk_threads), mode]
+           "-s", str(LUA), f"http://127.0.0.1:{port}{PATH}", "--", str(requests_file), str(args.wrk_threads), mode,
+           "check"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
     match = re.search(r"^WRK (.*)$", done.stdout, re.MULTILINE)
     if done.returncode != 0 or not match:
