@@ -15,6 +15,7 @@ from flask import Flask, current_app
 from rq import Queue
 from twilio.base.exceptions import TwilioRestException
 
+from callbacks.outcomes import RETRIED, Outcome
 from callbacks.schemas import LIVE, Attempt, Callback, Mode, State
 from callbacks.store import CallbackStore, Unchanged
 from callbacks.windows import allowed, next_allowed, speak_time
@@ -24,8 +25,6 @@ log = logging.getLogger(__name__)
 
 EARLY_TOLERANCE = timedelta(seconds=1)
 INVALID_NUMBER_CODES = {21211, 21214, 21215, 21216, 21217, 21219, 13223, 13224}
-RETRIED_OUTCOMES = {"busy", "no-answer", "failed", "canceled", "machine", "no-choice", "lost",
-                    "no-agent", "agent-unavailable", "agent-declined"}
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
 
 # KEYS: the rate zset. ARGV: now (ms), limit per second, member. 0 when a slot was taken, else ms to wait.
@@ -193,7 +192,7 @@ def _place(callback: Callback, attempt: int, number: Any) -> str:
         call = client.calls.create(from_=number.caller_id or number.number, status_callback_event=STATUS_EVENTS,
                                    timeout=30, **call_args)
     except TwilioRestException as exc:
-        outcome = "invalid" if exc.code in INVALID_NUMBER_CODES else "failed"
+        outcome = Outcome.invalid if exc.code in INVALID_NUMBER_CODES else Outcome.failed
         log.warning("callback %s attempt %s: Twilio refused the call (%s)", callback.id, attempt, exc.code)
         finish_attempt(callback.id, attempt, outcome)
         return outcome
@@ -241,10 +240,12 @@ def reconcile(callback: Callback, attempt: int) -> str:
     client = current_app.extensions["threadline.twilio"]
     since = claimed.claimed_at - timedelta(seconds=5)
     mine = (callback.id, attempt)
+    # Twilio filters StartTime by date (YYYY-MM-DD, UTC): list that day on, then keep what started since the claim.
     # The claim names whom it rings first (the customer, or the agent): a call there since the claim, that no
     # other attempt owns, is this attempt's call.
-    calls = [c for c in client.calls.list(to=claimed.to or callback.phone, start_time_after=since, limit=20)
-             if c.parent_call_sid is None and callback_store().call_owner(c.sid) in (None, mine)]
+    listed = client.calls.list(to=claimed.to or callback.phone, start_time_after=since.date().isoformat(), limit=50)
+    calls = [c for c in listed if _started_since(c, since) and c.parent_call_sid is None
+             and callback_store().call_owner(c.sid) in (None, mine)]
     calls.sort(key=lambda c: c.date_created or datetime.now(UTC))
 
     def same_claim(current: Callback) -> bool:
@@ -276,6 +277,12 @@ def reconcile(callback: Callback, attempt: int) -> str:
         schedule(job_queue(), again)
         return "redial"
     return "changed meanwhile"
+
+
+def _started_since(call: Any, since: datetime) -> bool:
+    """Whether Twilio's call started (or, not started yet, was created) at or after since."""
+    started = call.start_time or call.date_created
+    return started is None or started >= since.replace(microsecond=0)
 
 
 def claim_token(attempt: Attempt) -> str:
@@ -321,7 +328,7 @@ def _move(seen: Callback, when: datetime, reason: str) -> str:
     return "moved"
 
 
-def finish_attempt(callback_id: str, attempt: int, outcome: str) -> Callback:
+def finish_attempt(callback_id: str, attempt: int, outcome: Outcome) -> Callback:
     """Close an attempt with its outcome; a failed one is retried by the number's policy or the callback ends."""
     now = datetime.now(UTC)
     number = current_app.extensions["threadline.numbers"].get(callback_store().get(callback_id).number)
@@ -332,9 +339,9 @@ def finish_attempt(callback_id: str, attempt: int, outcome: str) -> Callback:
         current.attempts[attempt - 1].outcome, current.attempts[attempt - 1].ended_at = outcome, now
         if current.state not in (State.dialing, State.in_call) or len(current.attempts) != attempt:
             return current  # the IVR already decided (connected, rescheduled, canceled)
-        if outcome == "invalid":
+        if outcome == Outcome.invalid:
             current.state, current.reason = State.failed, "the number can't be called"
-        elif outcome not in RETRIED_OUTCOMES:
+        elif outcome not in RETRIED:
             current.state = State.completed
         elif number is None or attempt >= number.max_attempts:
             current.state, current.reason = State.exhausted, f"no answer after {attempt} attempts"

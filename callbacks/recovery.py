@@ -11,8 +11,9 @@ from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from callbacks.dialer import callback_store, dial_job_id, finish_attempt, job_queue, reconcile
-from callbacks.schemas import Attempt, Callback, Mode, State
+from callbacks.dialer import callback_store, dial_job_id, finish_attempt, job_queue, reconcile, tell
+from callbacks.outcomes import FINAL_STATUSES, CallFacts, Outcome, classify
+from callbacks.schemas import Attempt, Callback, State
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +64,20 @@ def _dial_pending(queue: Queue, callback: Callback, now: float) -> bool:
 
 def _check_call(callback: Callback, attempt: Attempt) -> int:
     """A call whose end we never heard of (a lost status callback): ask Twilio, and close the attempt if it ended."""
-    call = current_app.extensions["threadline.twilio"].calls(attempt.call_sid).fetch()
-    if call.status not in ("completed", "busy", "no-answer", "failed", "canceled"):
+    client = current_app.extensions["threadline.twilio"]
+    call = client.calls(attempt.call_sid).fetch()
+    if call.status not in FINAL_STATUSES:
         callback_store().check_again_after(callback.id, time.time())
         return 0
-    answered_by = call.answered_by or ""
-    if answered_by.startswith("machine"):
-        outcome = "machine"
-    elif call.status == "completed":
-        outcome = "no-choice" if callback.state == State.in_call else "agent-declined" \
-            if callback.mode == Mode.agent_first else "completed"
-    else:
-        outcome = call.status
+    # The Calls resource carries AnsweredBy; the answer request may have told us already.
+    facts = CallFacts(call.status, answered_by=call.answered_by or attempt.answered_by)
+    outcome = classify(facts, callback.mode, callback.state)
+    if outcome is None:  # agent first, the agent took it: the customer's leg (a child of the agent's) decides
+        children = client.calls.list(parent_call_sid=call.sid, limit=1)
+        status = children[0].status if children else "failed"
+        outcome = classify(CallFacts(status, leg="customer"), callback.mode, callback.state)
     finish_attempt(callback.id, attempt.number, outcome)
+    if outcome == Outcome.completed:
+        tell(callback, "call.completed", "Thanks for talking with us.", attempt=attempt.number, call_sid=call.sid,
+             duration=call.duration)
     return 1

@@ -62,7 +62,8 @@ class Attempt(BaseModel):
     to: str | None = None  # whom this attempt rings first: the customer, or the agent (agent first)
     agent_id: str | None = None
     call_sid: str | None = None
-    outcome: str | None = None  # completed, busy, no-answer, failed, machine, canceled, unknown
+    answered_by: str | None = None  # what answering-machine detection said when the call was answered
+    outcome: str | None = None  # an Outcome of callbacks.outcomes
     ended_at: datetime | None = None
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, render_template, request
 
 from carrier.engine import Engine
-from carrier.state import ANSWERS, Call, CarrierState, PhoneScript, new_sid
+from carrier.state import ANSWERED_BY, ANSWERS, Call, CarrierState, PhoneScript, new_sid
 
 bp = Blueprint("carrier_control", __name__, url_prefix="/_carrier", template_folder="templates",
                static_folder="static")
@@ -63,7 +63,7 @@ def put_number(phone: str) -> Any:
 
 def script_from(body: dict[str, Any]) -> PhoneScript:
     """Validate a phone script; ControlError names the field at fault."""
-    known = {"answer", "ring_seconds", "keys", "speech", "hangup_after", "record_seconds"}
+    known = {"answer", "answered_by", "ring_seconds", "keys", "speech", "hangup_after", "record_seconds"}
     unknown = sorted(set(body) - known)
     if unknown:
         raise ControlError(422, f"unknown field {unknown[0]!r}", unknown[0])
@@ -72,6 +72,10 @@ def script_from(body: dict[str, Any]) -> PhoneScript:
         if body["answer"] not in ANSWERS:
             raise ControlError(422, f"answer must be one of {', '.join(ANSWERS)}", "answer")
         script.answer = body["answer"]
+    if "answered_by" in body:
+        if body["answered_by"] not in ANSWERED_BY:
+            raise ControlError(422, f"answered_by must be one of {', '.join(ANSWERED_BY)}", "answered_by")
+        script.answered_by = body["answered_by"]
     for key in ("ring_seconds", "hangup_after", "record_seconds"):
         if key in body:
             value = body[key]

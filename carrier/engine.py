@@ -19,7 +19,9 @@ from carrier.webhooks import Delivery, WebhookClient, WebhookFailed
 log = logging.getLogger(__name__)
 
 APPLICATION_ERROR = "We're sorry, an application error has occurred. Goodbye."
-AMD_SECONDS = {"human": 2.0, "machine_start": 3.0, "machine_end_beep": 6.0}
+# How long detection takes for each verdict (a message end waits for the greeting to finish).
+AMD_SECONDS = {"human": 2.0, "machine_start": 3.0, "fax": 3.0, "unknown": 5.0, "machine_end_beep": 6.0,
+               "machine_end_silence": 8.0, "machine_end_other": 7.0}
 
 
 
@@ -53,8 +55,8 @@ class Engine(Verbs):
                   "Direction": call.direction}
         if call.parent_call_sid:
             params["ParentCallSid"] = call.parent_call_sid
-        if call.answered_by:
-            params["AnsweredBy"] = call.answered_by
+        # No AnsweredBy here: Twilio documents it on the answer request (sync AMD), the AMD callback and the Calls
+        # resource, not on every webhook nor on status callbacks.
         return params
 
     def set_status(self, leg: Leg, status: str, callback_event: str | None = None) -> None:
@@ -212,22 +214,19 @@ class Engine(Verbs):
         with self.state.lock:  # update() decides redirect-or-rewrite on answered_at
             leg.answered_at = time.monotonic()
         hangup_after = leg.script.hangup_after
-        if hangup_after is None and leg.script.answer == "machine":
+        if hangup_after is None and leg.script.is_machine:
             hangup_after = 120  # a voicemail box stops recording
         limit = leg.call.time_limit if hangup_after is None else min(hangup_after, leg.call.time_limit)
         leg.hangup_at = leg.answered_at + limit * self.scale
         self.set_status(leg, "in-progress", "answered")
-        self.event(leg.call, "answered", by="machine" if leg.script.answer == "machine" else "human")
+        self.event(leg.call, "answered", by="machine" if leg.script.is_machine else "human")
 
     def detect_machine(self, leg: Leg) -> dict[str, str]:
         """Answering-machine detection: sync adds AnsweredBy to the first request; async calls back later."""
         call = leg.call
         if call.machine_detection not in ("Enable", "DetectMessageEnd"):
             return {}
-        if leg.script.answer != "machine":
-            answered_by = "human"
-        else:
-            answered_by = "machine_start" if call.machine_detection == "Enable" else "machine_end_beep"
+        answered_by = leg.script.detected_as(call.machine_detection)
         seconds = AMD_SECONDS[answered_by]
         extra = {"AnsweredBy": answered_by, "MachineDetectionDuration": str(int(seconds * 1000))}
         if call.async_amd:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import io
 import math
+import operator
 import re
 import time
 import wave
@@ -190,10 +191,10 @@ def list_calls(account_sid: str) -> Any:
     filters = {k: v for k, v in args.items() if k not in ("PageSize", "Page", "PageToken")}
     bounds = []
     for name in ("StartTime", "EndTime"):
-        for suffix, test in ((">", lambda a, b: a >= b), ("<", lambda a, b: a <= b), ("", None)):
+        for suffix, test in ((">", operator.ge), ("<", operator.le), ("", None)):
             if args.get(name + suffix):
                 moment = _parse_time(name + suffix, args[name + suffix])
-                bounds.append((name, moment, test, len(args[name + suffix]) == 10))
+                bounds.append((name, moment, test))
     with _state().lock:
         calls = list(_state().calls.values())
     chosen = []
@@ -203,14 +204,10 @@ def list_calls(account_sid: str) -> Any:
                 ("ParentCallSid", call.parent_call_sid))):
             continue
         keep = True
-        for name, moment, test, date_only in bounds:
+        for name, moment, test in bounds:
             value = call.start_time if name == "StartTime" else call.end_time
-            if value is None:
-                keep = False
-            elif test is None:
-                keep = keep and (value.date() == moment.date() if date_only else value == moment)
-            else:
-                keep = keep and test(value, moment)
+            # Twilio filters by date ("Specify a date as YYYY-MM-DD in UTC"): a time given with it is not used.
+            keep = keep and value is not None and (test or operator.eq)(value.date(), moment.date())
         if keep:
             chosen.append(call.to_json())
     return _page("calls", chosen, f"/{API_VERSION}/Accounts/{account_sid}/Calls.json", filters)

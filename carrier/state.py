@@ -12,6 +12,9 @@ from typing import Any
 
 API_VERSION = "2010-04-01"
 ANSWERS = ("human", "machine", "busy", "no-answer", "failed", "unassigned", "manual")
+# What Twilio's answering-machine detection may report; Enable reports the first four only.
+ANSWERED_BY = ("human", "machine_start", "fax", "unknown", "machine_end_beep", "machine_end_silence",
+               "machine_end_other")
 # SIP response codes Twilio reports with a call's end: what a SIP peer would have answered.
 SIP_CODES = {"completed": "200", "busy": "486", "no-answer": "487", "failed": "503", "unassigned": "404"}
 FINAL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
@@ -39,6 +42,19 @@ class PhoneScript:
     speech: list[str | None] = field(default_factory=list)
     hangup_after: float | None = None
     record_seconds: float = 4.0
+    answered_by: str | None = None  # what AMD reports when the call asks for it; None: from `answer`
+
+    def detected_as(self, machine_detection: str) -> str:
+        """What AMD in this mode (Enable or DetectMessageEnd) reports for this phone."""
+        detected = self.answered_by or ("machine_end_beep" if self.answer == "machine" else "human")
+        if machine_detection == "Enable" and detected.startswith("machine_end"):
+            return "machine_start"  # Enable stops at the greeting's start
+        return detected
+
+    @property
+    def is_machine(self) -> bool:
+        """Whether a voicemail box or a fax answers this phone."""
+        return self.answer == "machine" or (self.answered_by or "human") not in ("human", "unknown")
 
     def input_for(self, index: int, dtmf: bool, speech: bool) -> tuple[str, str] | None:
         """What the phone enters at its index-th Gather: ('dtmf', keys), ('speech', words) or None."""

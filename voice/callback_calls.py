@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, request
 
 from callbacks import dialer
 from callbacks.dialer import claim_token
+from callbacks.outcomes import FINAL_STATUSES, CallFacts, Outcome, classify, is_machine, leaves_message
 from callbacks.schemas import Callback, State
 from callbacks.store import CallbackNotFound, CallbackStore, Unchanged
 from callbacks.windows import next_slots, speak_time
@@ -21,7 +23,6 @@ from voice.webhooks import FALLBACK_SPEECH, about, connect_call, load_thread, sp
 
 bp = Blueprint("voice_callbacks", __name__, url_prefix="/voice/callback")
 
-UNREACHABLE_SIP_CODES = {"404", "410", "484", "604"}
 bp.before_request(require_twilio_signature)
 
 
@@ -59,39 +60,46 @@ def _goodbye(key: str, callback: Callback | None) -> str:
     return twiml.say_and_hang_up([prompt(speech.language, key, brand=number.brand)], speech)
 
 
+def _answered(attempt: int, answered_by: str | None, machine: bool, current: Callback) -> Callback:
+    """The attempt's call was answered: remember by whom; a person is now in the call."""
+    if current.state != State.dialing or len(current.attempts) != attempt:
+        raise Unchanged
+    current.attempts[-1].answered_by = answered_by
+    if not machine:
+        current.state = State.in_call
+    return current
+
+
 @bp.post("/answer")
 @answered_once
 def answer() -> str:
     """The callee picked up: a machine gets a short voicemail; a person hears why we call and chooses."""
     callback, attempt = _load()
-    sid, answered_by = request.form.get("CallSid", ""), request.form.get("AnsweredBy", "human")
+    sid, answered_by = request.form.get("CallSid", ""), request.form.get("AnsweredBy") or None
     if callback is None or callback.state not in (State.dialing, State.in_call):
         return _goodbye("callback_not_needed", callback)
     number = current_app.extensions["threadline.numbers"].get(callback.number)
     thread = load_thread(callback.thread_id)
     if number is None or thread is None:
         return _goodbye("callback_not_needed", callback)
+    # Kept on the attempt now: Twilio documents AnsweredBy on this request, not on the status callbacks that end it.
+    machine = is_machine(answered_by)
+    _store().update(callback.id, functools.partial(_answered, attempt, answered_by, machine))
     _calls().open(sid, "outbound-api", callback.number, callback.phone, "callback_answered",
-                  callback_id=callback.id, attempt=attempt, answered_by=answered_by)
+                  callback_id=callback.id, attempt=attempt, answered_by=answered_by or "")
     _calls().link(sid, thread.id)
     speech = speech_for(number, thread)
     name = first_name(thread.customer.name)
     greeting_name = f" {name}" if name else ""
-    if answered_by.startswith("machine") or answered_by == "fax":
+    if machine:
+        if not leaves_message(answered_by):
+            return twiml.say_and_hang_up([], speech)  # a greeting still playing, or a fax: nobody would hear it
         # Only the brand, the subject and a first name: a voicemail can be heard by anyone.
         text = prompt(speech.language, "callback_voicemail", name=greeting_name, brand=number.brand,
                       subject=speech_safe(thread.subject, 100).rstrip(".?! "))
         dialer.tell(callback, "call.voicemail_left", "We called and left you a voicemail. Reply here to pick a time.",
                     attempt=attempt)
         return twiml.say_and_hang_up([text], speech)
-
-    def answered(current: Callback) -> Callback:
-        if current.state != State.dialing:
-            raise Unchanged
-        current.state = State.in_call
-        return current
-
-    _store().update(callback.id, answered)
     text = prompt(speech.language, "callback_greeting", name=greeting_name, brand=number.brand,
                   summary=about(thread))
     return twiml.ask([text], _url("choice", callback, attempt), _url("no-choice", callback, attempt), speech)
@@ -160,7 +168,7 @@ def slot() -> str:
     def later(current: Callback) -> Callback:
         if current.state != State.in_call or len(current.attempts) != attempt:
             raise Unchanged
-        current.attempts[-1].outcome, current.attempts[-1].ended_at = "rescheduled", now
+        current.attempts[-1].outcome, current.attempts[-1].ended_at = Outcome.rescheduled, now
         current.state, current.scheduled_for = State.scheduled, when
         current.customer_local_time = speak_time(when, current.callee_zone, now)
         return current
@@ -244,14 +252,15 @@ def customer_done() -> str:
     """Agent first: the customer's leg ended: a conversation completes the callback, anything else is retried."""
     callback, attempt = _load()
     form = request.form
-    status, bridged = form.get("DialCallStatus", ""), form.get("DialBridged", "true") != "false"
+    status = form.get("DialCallStatus", "")
     if callback is not None:
-        if status == "completed" and bridged:
-            dialer.finish_attempt(callback.id, attempt, "completed")
+        # DialBridged is not sent in every flow: missing, the status alone decides.
+        bridged = {"true": True, "false": False}.get(form.get("DialBridged", ""))
+        outcome = classify(CallFacts(status, leg="customer", bridged=bridged), callback.mode, State.in_call)
+        dialer.finish_attempt(callback.id, attempt, outcome)
+        if outcome == Outcome.completed:
             dialer.tell(callback, "call.completed", "Thanks for talking with us.", attempt=attempt,
                         duration=form.get("DialCallDuration"), call_sid=form.get("DialCallSid"))
-        else:
-            dialer.finish_attempt(callback.id, attempt, status or "failed")
     return _goodbye("goodbye" if status == "completed" else "customer_unreached", callback)
 
 
@@ -265,25 +274,15 @@ def status() -> Response:
     _calls().open(sid, "outbound-api", form.get("From", ""), form.get("To", ""))
     applied = _calls().apply_status(sid, int(sequence) if sequence.isdigit() else 0, call_status,
                                     form.get("CallDuration"))
-    if applied and callback is not None and call_status in ("completed", "busy", "no-answer", "failed", "canceled"):
-        answered_by = form.get("AnsweredBy", "")
-        if request.args.get("leg") == "agent":
-            # Agent first: once the customer is being dialled, customer-done decides; before, the agent did.
-            current = _store().get(callback.id)
-            outcome = None if current.state != State.dialing else (
-                "agent-declined" if call_status == "completed" else "agent-unavailable")
-        elif answered_by.startswith("machine") or answered_by == "fax":
-            outcome = "machine"
-        elif call_status == "completed":
-            current = _store().get(callback.id)
-            outcome = "no-choice" if current.state == State.in_call else "completed"
-        elif call_status == "failed" and form.get("SipResponseCode") in UNREACHABLE_SIP_CODES:
-            outcome = "invalid"  # no such number: trying again won't help
-        else:
-            outcome = call_status
+    if applied and callback is not None and call_status in FINAL_STATUSES:
+        current = _store().get(callback.id)
+        placed = current.attempts[attempt - 1]
+        facts = CallFacts(call_status, answered_by=form.get("AnsweredBy") or placed.answered_by,
+                          sip_response_code=form.get("SipResponseCode"))
+        outcome = classify(facts, current.mode, current.state)
         if outcome:
             dialer.finish_attempt(callback.id, attempt, outcome)
-        if outcome == "completed":
+        if outcome == Outcome.completed:
             record = _calls().get(sid)
             dialer.tell(callback, "call.completed", "Thanks for talking with us.", attempt=attempt,
                         duration=form.get("CallDuration"), call_sid=sid, agent_id=record.agent_id if record else None,

@@ -9,6 +9,7 @@ from typing import Any
 import redis
 from pydantic import BaseModel
 
+from callbacks.outcomes import FINAL_STATUSES
 from core import keys
 
 # KEYS: call hash. ARGV: sequence number, then field/value pairs.
@@ -34,7 +35,6 @@ end
 return 1
 """
 
-FINAL = ("completed", "busy", "failed", "no-answer", "canceled")
 HISTORY_TTL = 400 * 24 * 3600  # a call record outlives the thread's usefulness, not forever
 
 
@@ -109,7 +109,7 @@ class CallStore:
     def apply_status(self, sid: str, sequence: int, status: str, duration: str | None) -> bool:
         """Apply a status callback unless a later one was applied already; True when applied."""
         fields = ["status", status]
-        if status in FINAL:
+        if status in FINAL_STATUSES:
             fields += ["ended_at", _now().isoformat()]
             if duration is not None:
                 fields += ["duration", duration]
