@@ -114,3 +114,20 @@ def test_query_strings_are_part_of_what_is_signed(app, client):
     response = signed(client, path, call_form())
     assert response.status_code == 200
     assert ET.fromstring(response.data).find("Dial/Number").text == "+14155550777"
+
+
+@pytest.mark.parametrize(("accepted", "bridged", "talked"), [
+    (True, None, True), (False, None, False),  # DialBridged not sent: the agent's key decides
+    (False, "true", True), (True, "false", False),  # sent: it decides
+])
+def test_a_dial_that_ended_completed_talked_only_if_the_agent_took_the_call(client, accepted, bridged, talked):
+    sid = "CA" + "1" * 32
+    assert signed(client, "/voice/incoming", call_form()).status_code == 200
+    query = "?" + urlencode({"agent": "sam", "number": SUPPORT})
+    accept = signed(client, f"/voice/whisper-accept{query}",
+                    call_form(CallSid="CA" + "2" * 32, ParentCallSid=sid, Digits="1" if accepted else "9"))
+    assert accept.status_code == 200
+    form = call_form(CallStatus="in-progress", DialCallStatus="completed", DialCallSid="CA" + "2" * 32,
+                     DialCallDuration="30", **({"DialBridged": bridged} if bridged else {}))
+    spoken = says(signed(client, f"/voice/dial-done{query}", form).data)
+    assert any("message" in text for text in spoken) != talked, spoken

@@ -233,12 +233,20 @@ def dial_done() -> str:
         return twiml.say_and_hang_up([prompt("en-US", "error")], FALLBACK_SPEECH)
     calls.step(sid, "dial_ended", status=status, agent_id=request.args.get("agent"),
                duration=request.form.get("DialCallDuration"), bridged=request.form.get("DialBridged"))
-    if status == "completed" and request.form.get("DialBridged", "true") != "false":
+    if status == "completed" and _bridged(sid, request.form.get("DialBridged")):
         texts, speech = _say(number, thread, "goodbye")
         return twiml.say_and_hang_up(texts, speech)
     texts, speech = _say(number, thread, "no_agent")
     return twiml.voicemail(texts, _url("voicemail", thread=thread.id if thread else None), speech,
                            prompt(speech.language, "no_message"))
+
+
+def _bridged(sid: str, dial_bridged: str | None) -> bool:
+    """Whether the caller talked with the agent: DialBridged when Twilio sends it, else the agent's acceptance."""
+    if dial_bridged in ("true", "false"):
+        return dial_bridged == "true"
+    record = _stores()[3].get(sid)
+    return record is not None and any(step.kind == "agent_accepted" for step in record.steps)
 
 
 @bp.post("/voicemail")
