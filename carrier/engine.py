@@ -55,6 +55,8 @@ class Engine(Verbs):
             params["ParentCallSid"] = call.parent_call_sid
         if call.answered_by:
             params["AnsweredBy"] = call.answered_by
+        if call.stir_verstat:
+            params["StirVerstat"] = call.stir_verstat
         return params
 
     def set_status(self, leg: Leg, status: str, callback_event: str | None = None) -> None:

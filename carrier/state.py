@@ -39,6 +39,7 @@ class PhoneScript:
     speech: list[str | None] = field(default_factory=list)
     hangup_after: float | None = None
     record_seconds: float = 4.0
+    stir_verstat: str | None = None  # sent as StirVerstat on the calls this phone places, as Twilio's verification
 
     def input_for(self, index: int, dtmf: bool, speech: bool) -> tuple[str, str] | None:
         """What the phone enters at its index-th Gather: ('dtmf', keys), ('speech', words) or None."""
@@ -117,6 +118,7 @@ class Call:
     phone_number_sid: str | None = None
     status: str = "queued"
     answered_by: str | None = None
+    stir_verstat: str | None = None
     url: str | None = None
     method: str = "POST"
     twiml: str | None = None
