@@ -99,7 +99,7 @@ def caller_id_trusted(number: Number, verstat: str | None) -> bool:
 @bp.post("/incoming")
 @answered_once
 def incoming() -> str:
-    """A call to a support number: greet by the open thread(s) of the caller ID, or ask for a call code."""
+    """A call in: greet by the caller ID's open threads of the number's brand when it is trusted, else ask a code."""
     sid, dialled, caller = request.form.get("CallSid", ""), request.form.get("To", ""), request.form.get("From", "")
     verstat = request.form.get("StirVerstat", "").strip() or None
     numbers, _, threads, calls = _stores()
@@ -135,7 +135,7 @@ def incoming() -> str:
                   for i, t in enumerate(found, start=1)]
         texts.append(prompt(speech.language, "choose_other"))
         return twiml.ask(texts, _url("choose", threads=",".join(t.id for t in found)), _url("code"), speech)
-    return _ask_code(number, 1)
+    return _ask_code(number, attempt=1)
 
 
 def _closed(number: Number, thread: Thread | None) -> str:
@@ -163,7 +163,7 @@ def confirm() -> str:
     language = speech_for(number, thread).language
     if thread and (digits == "1" or (not digits and said and means_yes(language, said))):
         return connect_call(number, sid, thread)
-    return _ask_code(number, 1)
+    return _ask_code(number, attempt=1)
 
 
 @bp.post("/choose")
@@ -178,7 +178,7 @@ def choose() -> str:
     offered = [t for t in request.args.get("threads", "").split(",") if t][:MAX_CHOICES]
     if digits.isdigit() and 1 <= int(digits) <= len(offered) and (thread := load_thread(offered[int(digits) - 1])):
         return connect_call(number, sid, thread)
-    return _ask_code(number, 1)
+    return _ask_code(number, attempt=1)
 
 
 @bp.post("/code")
