@@ -14,6 +14,7 @@ bp = Blueprint("carrier_control", __name__, url_prefix="/_carrier", template_fol
                static_folder="static")
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+VERSTAT = re.compile(r"^[A-Za-z0-9-]{1,40}$")
 ADDRESS = re.compile(r"^(\+[1-9]\d{6,14}|client:[A-Za-z0-9_.@-]{1,256})$")
 
 
@@ -63,7 +64,8 @@ def put_number(phone: str) -> Any:
 
 def script_from(body: dict[str, Any]) -> PhoneScript:
     """Validate a phone script; ControlError names the field at fault."""
-    known = {"answer", "answered_by", "ring_seconds", "keys", "speech", "hangup_after", "record_seconds"}
+    known = {"answer", "answered_by", "ring_seconds", "keys", "speech", "hangup_after", "record_seconds",
+             "stir_verstat"}
     unknown = sorted(set(body) - known)
     if unknown:
         raise ControlError(422, f"unknown field {unknown[0]!r}", unknown[0])
@@ -92,6 +94,11 @@ def script_from(body: dict[str, Any]) -> PhoneScript:
             if key == "keys" and any(v and not re.fullmatch(r"[0-9*#w]+", v) for v in values):
                 raise ControlError(422, "keys may hold only 0-9, * and #", key)
             setattr(script, key, list(values))
+    if body.get("stir_verstat") is not None:
+        if not isinstance(body["stir_verstat"], str) or not VERSTAT.match(body["stir_verstat"]):
+            raise ControlError(422, "stir_verstat must be a verification result such as TN-Validation-Passed-A",
+                               "stir_verstat")
+        script.stir_verstat = body["stir_verstat"]
     return script
 
 
@@ -127,11 +134,13 @@ def inbound() -> Any:
     number = _state().number_by_phone(dialled) if isinstance(dialled, str) else None
     if number is None:
         raise ControlError(422, "to must be one of the account's numbers (PUT /_carrier/numbers/{e164})", "to")
+    script = _state().script_for(caller)
     call = Call(new_sid("CA"), number.account_sid, number.phone_number, caller, "inbound",
                 phone_number_sid=number.sid, url=number.voice_url, method=number.voice_method,
                 fallback_url=number.voice_fallback_url, fallback_method=number.voice_fallback_method,
-                status_callback=number.status_callback, status_callback_method=number.status_callback_method)
-    _engine().start(call, _state().script_for(caller))
+                status_callback=number.status_callback, status_callback_method=number.status_callback_method,
+                stir_verstat=script.stir_verstat)
+    _engine().start(call, script)
     return jsonify(sid=call.sid), 201
 
 

@@ -57,6 +57,8 @@ class Engine(Verbs):
             params["ParentCallSid"] = call.parent_call_sid
         # No AnsweredBy here: Twilio documents it on the answer request (sync AMD), the AMD callback and the Calls
         # resource, not on every webhook nor on status callbacks.
+        if call.stir_verstat:
+            params["StirVerstat"] = call.stir_verstat
         return params
 
     def set_status(self, leg: Leg, status: str, callback_event: str | None = None) -> None:

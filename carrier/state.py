@@ -43,6 +43,7 @@ class PhoneScript:
     hangup_after: float | None = None
     record_seconds: float = 4.0
     answered_by: str | None = None  # what AMD reports when the call asks for it; None: from `answer`
+    stir_verstat: str | None = None  # sent as StirVerstat on the calls this phone places, as Twilio's verification
 
     def detected_as(self, machine_detection: str) -> str:
         """What AMD in this mode (Enable or DetectMessageEnd) reports for this phone."""
@@ -133,6 +134,7 @@ class Call:
     phone_number_sid: str | None = None
     status: str = "queued"
     answered_by: str | None = None
+    stir_verstat: str | None = None
     url: str | None = None
     method: str = "POST"
     twiml: str | None = None

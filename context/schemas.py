@@ -27,6 +27,7 @@ THREAD_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]
 Short = Annotated[str, StringConstraints(max_length=200)]
+Brand = Annotated[str, StringConstraints(min_length=1, max_length=60)]  # as long as a support number's brand
 
 
 def _utc(value: datetime) -> datetime:
@@ -130,6 +131,9 @@ class ThreadAttributes(Strict):
     subject: Annotated[str, StringConstraints(min_length=1, max_length=500)]
     status: ThreadStatus = ThreadStatus.open
     customer: Customer
+    brand: Brand | None = Field(
+        default=None, description="the brand the thread belongs to: only that brand's support numbers (any letter "
+                                  "case) match it by caller ID; without one, any number does")
     device: Device | None = None
     metadata: Metadata = {}
 

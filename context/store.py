@@ -39,6 +39,12 @@ return redis.call('LLEN', KEYS[2])
 """
 
 
+# A caller's open threads are read this many at a time when filtering by brand, and no further than BRAND_SCAN:
+# enough for any real customer, bounded for a number that has collected thousands of threads.
+BRAND_PAGE = 20
+BRAND_SCAN = 200
+
+
 class ThreadNotFound(LookupError):
     """No thread has that id."""
 
@@ -103,7 +109,7 @@ class ThreadStore:
                         pipe.zrem(keys.phone_threads(old_phone, resolved=old_status == ThreadStatus.resolved.value),
                                   thread_id)
                     pipe.hset(key, mapping={
-                        "doc": doc, "phone": attributes.customer.phone,
+                        "doc": doc, "phone": attributes.customer.phone, "brand": attributes.brand or "",
                         "status": attributes.status.value, "created_at": created_ms or now_ms,
                         "updated_at": now_ms, "last_activity": activity_ms,
                     })
@@ -205,6 +211,22 @@ class ThreadStore:
     def open_thread_ids(self, e164: str, limit: int = 20) -> list[str]:
         """Ids of the phone's threads that are not resolved, newest activity first."""
         return self.redis.zrevrange(keys.phone_threads(e164, resolved=False), 0, limit - 1)
+
+    def open_thread_ids_of_brand(self, e164: str, brand: str, limit: int) -> list[str]:
+        """Like open_thread_ids, keeping only threads of that brand (any letter case) or of no brand."""
+        wanted, found, start = brand.casefold(), [], 0
+        while len(found) < limit and start < BRAND_SCAN:
+            ids = self.redis.zrevrange(keys.phone_threads(e164, resolved=False), start, start + BRAND_PAGE - 1)
+            if not ids:
+                break
+            with self.redis.pipeline(transaction=False) as pipe:
+                for thread_id in ids:
+                    pipe.hmget(keys.thread(thread_id), "phone", "brand")
+                headers = pipe.execute()
+            found += [i for i, (phone, b) in zip(ids, headers, strict=True)
+                      if phone and (not b or b.casefold() == wanted)]
+            start += BRAND_PAGE
+        return found[:limit]
 
     def find_by_phone(self, e164: str, limit: int = 20) -> list[ThreadSummary]:
         """The phone's threads: open ones first, each group newest activity first."""

@@ -71,6 +71,7 @@ def test_numbers_round_trip_with_the_number_in_any_form(admin):
     assert created.status_code == 201
     number = created.get_json()
     assert number["number"] == SUPPORT and number["agents"] == ["sam"] and number["caller_id"] is None
+    assert number["caller_id_trust"] == "any"
     assert number["updated_at"].endswith("Z") or number["updated_at"].endswith("+00:00")
 
     replaced = admin.put("/api/v1/numbers/+1 (415) 555-0100", json=number_body(brand="Acme Support"), headers=ADMIN)
@@ -108,6 +109,7 @@ def test_only_the_admin_key_opens_the_admin_api(make_app):
     ({"agents": ["bob"]}, "agents[0]", "unknown agent 'bob'"),
     ({"agents": ["sam", "bob"]}, "agents[1]", "unknown agent 'bob'"),
     ({"caller_id": "12"}, "caller_id", "not"),
+    ({"caller_id_trust": "sometimes"}, "caller_id_trust", "'any' or 'attested'"),
     ({"colour": "red"}, "colour", "unknown field"),
 ])
 def test_invalid_numbers_are_refused_naming_the_field(admin, changes, field, words):

@@ -82,8 +82,9 @@ def test_numbers_from_options_merge_onto_the_stored_config(runner):
     assert created["caller_id"] is None and created["max_attempts"] == 4
 
     changed = ok(runner, "numbers", "set", SUPPORT, "--brand", "Acme Support", "--no-record-calls",
-                 "--caller-id", "+14155550199")
+                 "--caller-id", "+14155550199", "--caller-id-trust", "attested")
     assert (changed["label"], changed["brand"], changed["record_calls"]) == ("Main", "Acme Support", False)
+    assert (created["caller_id_trust"], changed["caller_id_trust"]) == ("any", "attested")
     assert changed["caller_id"] == "+14155550199" and changed["agents"] == ["sam"]
     assert ok(runner, "numbers", "show", "+14155550100") == changed
     assert [n["number"] for n in ok(runner, "numbers", "list")["numbers"]] == [SUPPORT]

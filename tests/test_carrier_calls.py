@@ -187,6 +187,17 @@ def test_inbound_call_uses_the_numbers_voice_url_and_reject_does_not_answer(carr
     assert [h.form["CallStatus"] for h in wait_until(lambda: voice_app.hits_to("/status"))] == ["busy"]
 
 
+def test_a_phone_scripted_with_a_verification_sends_it_as_stir_verstat(carrier, twilio, voice_app):
+    twilio.incoming_phone_numbers.list(phone_number=SUPPORT)[0].update(voice_url=f"{voice_app.url}/reject")
+    script(carrier, CUSTOMER, stir_verstat="TN-Validation-Failed-A")
+    for caller in (CUSTOMER, AGENT):
+        sid = requests.post(f"{carrier.url}/_carrier/inbound", json={"from": caller, "to": SUPPORT},
+                            timeout=5).json()["sid"]
+        finished(carrier, sid)
+    customer, agent = (h.form for h in voice_app.hits_to("/reject"))
+    assert customer["StirVerstat"] == "TN-Validation-Failed-A" and "StirVerstat" not in agent
+
+
 @pytest.mark.parametrize(("path", "code"), [("/broken", 11200), ("/plain", 12300), ("/garbled", 12100)])
 def test_a_failing_webhook_uses_the_fallback_then_the_application_error(carrier, twilio, voice_app, path, code):
     with_fallback = finished(carrier, place(twilio, voice_app, path, fallback_url=f"{voice_app.url}/fallback"))

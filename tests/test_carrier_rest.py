@@ -180,7 +180,8 @@ def test_wrong_credentials_and_unknown_resources(carrier, twilio):
 def test_the_control_api_names_bad_fields(carrier):
     for body, field in (({"answer": "maybe"}, "answer"), ({"keys": "1"}, "keys"), ({"ring_seconds": -1},
                         "ring_seconds"), ({"colour": "red"}, "colour"), ({"keys": ["1a"]}, "keys"),
-                        ({"answered_by": "machine"}, "answered_by")):
+                        ({"answered_by": "machine"}, "answered_by"),
+                        ({"stir_verstat": "passed <b>"}, "stir_verstat"), ({"stir_verstat": 1}, "stir_verstat")):
         response = requests.put(f"{carrier.url}/_carrier/phones/{CUSTOMER}", json=body, timeout=5)
         assert (response.status_code, response.json()["error"]["field"]) == (422, field)
     response = requests.post(f"{carrier.url}/_carrier/inbound", json={"from": CUSTOMER, "to": "+14155550000"},

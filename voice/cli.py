@@ -24,6 +24,7 @@ from voice.numbers import (
     AgentList,
     AgentRole,
     AgentStatus,
+    CallerIdTrust,
     Number,
     NumberConfig,
     NumberList,
@@ -141,6 +142,8 @@ def show_number(number: str) -> Number:
 @click.option("--time-zone", help="an IANA zone, such as America/New_York")
 @click.option("--agent", "agents", multiple=True, metavar="ID", help="an agent who answers (repeat; replaces the list)")
 @click.option("--caller-id", help="the number shown when Threadline calls out")
+@click.option("--caller-id-trust", type=click.Choice([t.value for t in CallerIdTrust]),
+              help="attested: greet callers by name only when their carrier verified their number")
 @click.option("--record-calls/--no-record-calls", default=None)
 @click.option("--max-attempts", type=int)
 @reports

@@ -12,7 +12,7 @@ import redis
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator, model_validator
 
 from context.phones import to_e164
-from context.schemas import Strict, TimeZone
+from context.schemas import Brand, Strict, TimeZone
 from core import keys
 from voice.prompts import LANGUAGES, default_voice
 
@@ -79,11 +79,18 @@ class Hours(Strict):
     sun: DayHours = []
 
 
+class CallerIdTrust(StrEnum):
+    """When caller ID may name the caller's conversations: always, or only when the carrier attested it."""
+
+    any = "any"
+    attested = "attested"
+
+
 class NumberConfig(Strict):
     """What an admin sets for one support number. No business_hours means always open."""
 
     label: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    brand: Annotated[str, StringConstraints(min_length=1, max_length=60)]
+    brand: Brand
     language: Language = "en-US"
     languages: Annotated[list[Language], Field(max_length=10)] = Field(
         default=[], description="further languages the number offers; a customer's locale among them is used")
@@ -95,6 +102,11 @@ class NumberConfig(Strict):
     agents: Annotated[list[AgentId], Field(max_length=500)] = []
     record_calls: bool = False
     caller_id: E164 | None = None
+    caller_id_trust: CallerIdTrust = Field(
+        default=CallerIdTrust.any,
+        description="attested: the caller hears their conversations only when Twilio verified the caller ID "
+                    "(SHAKEN/STIR, StirVerstat TN-Validation-Passed-A), else the call code is asked; any: caller "
+                    "ID is believed, for numbers outside attestation regions")
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
     retry_minutes: Annotated[list[Annotated[int, Field(ge=1, le=1440)]], Field(min_length=1, max_length=10)] = [
         10, 30, 120]

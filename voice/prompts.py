@@ -13,6 +13,7 @@ LANGUAGES = frozenset(VOICES)
 _EN = {
     "unknown_number": "Sorry, this number is not in service. Goodbye.",
     "closed": "Thanks for calling {brand}. We are closed right now.",
+    "welcome": "Thanks for calling {brand}.",
     "closed_voicemail": "Leave a message after the beep and we will add it to your conversation.",
     "greet_one": "Hi{name}. Are you calling about {summary}? Press 1 or say yes. Press 2 or say no.",
     "choose": "Hi{name}. Which conversation are you calling about?",
@@ -49,6 +50,7 @@ _EN = {
 _ES = {
     "unknown_number": "Lo sentimos, este número no está en servicio. Adiós.",
     "closed": "Gracias por llamar a {brand}. Ahora estamos cerrados.",
+    "welcome": "Gracias por llamar a {brand}.",
     "closed_voicemail": "Deje un mensaje después del tono y lo añadiremos a su conversación.",
     "greet_one": "Hola{name}. ¿Llama por {summary}? Pulse 1 o diga sí. Pulse 2 o diga no.",
     "choose": "Hola{name}. ¿Por qué conversación llama?",
@@ -71,6 +73,7 @@ _ES = {
 _FR = {
     "unknown_number": "Désolé, ce numéro n'est pas en service. Au revoir.",
     "closed": "Merci d'avoir appelé {brand}. Nous sommes fermés pour le moment.",
+    "welcome": "Merci d'avoir appelé {brand}.",
     "closed_voicemail": "Laissez un message après le bip et nous l'ajouterons à votre conversation.",
     "greet_one": "Bonjour{name}. Appelez-vous au sujet de {summary} ? Appuyez sur 1 ou dites oui. "
                  "Appuyez sur 2 ou dites non.",

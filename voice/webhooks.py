@@ -15,7 +15,7 @@ from context.schemas import Attachment, Author, Message, Thread
 from context.store import ThreadNotFound, ThreadStore
 from voice import twiml
 from voice.calls import CallStore
-from voice.numbers import Agent, AgentStatus, AgentStore, Number, NumberStore, voice_settings
+from voice.numbers import Agent, AgentStatus, AgentStore, CallerIdTrust, Number, NumberStore, voice_settings
 from voice.prompts import means_yes, prompt
 from voice.screenpop import publish
 from voice.security import answered_once, require_twilio_signature
@@ -86,28 +86,45 @@ def _number() -> Number | None:
 # --- the caller's side ---------------------------------------------------------------------------------------
 
 
+# Twilio's StirVerstat for a caller ID verified with full (A) attestation: the carrier knows the caller and
+# their right to that number. Any other value, or none (no SHAKEN/STIR, e.g. outside the US), proves nothing.
+VERIFIED = "TN-Validation-Passed-A"
+
+
+def caller_id_trusted(number: Number, verstat: str | None) -> bool:
+    """Whether the caller ID may name the caller's conversations on this number."""
+    return number.caller_id_trust == CallerIdTrust.any or verstat == VERIFIED
+
+
 @bp.post("/incoming")
 @answered_once
 def incoming() -> str:
-    """A call to a support number: greet by the open thread(s) of the caller ID, or ask for a call code."""
+    """A call in: greet by the caller ID's open threads of the number's brand when it is trusted, else ask a code."""
     sid, dialled, caller = request.form.get("CallSid", ""), request.form.get("To", ""), request.form.get("From", "")
+    verstat = request.form.get("StirVerstat", "").strip() or None
     numbers, _, threads, calls = _stores()
     number = numbers.get(dialled)
     if number is None:
         log.warning("call %s to %s, a number Threadline does not serve", sid, _masked(dialled))
         return twiml.say_and_hang_up([prompt("en-US", "unknown_number")], FALLBACK_SPEECH)
-    found = [t for t in (load_thread(i) for i in threads.open_thread_ids(caller, MAX_CHOICES)) if t]
-    first = found[0] if found else None
     is_open = number.is_open(datetime.now(UTC))
+    verification = {"stir_verstat": verstat} if verstat else {}
+    if not caller_id_trusted(number, verstat):
+        # An unverified caller ID could be anyone's: say nothing of its conversations, not even whether it has any.
+        calls.open(sid, "inbound", dialled, caller, "caller_id_not_verified" if is_open else "closed",
+                   stir_verstat=verstat, trust=number.caller_id_trust.value)
+        if not is_open:
+            return _closed(number, None)
+        return _ask_code(number, 1, "welcome")
+    ids = threads.open_thread_ids_of_brand(caller, number.brand, MAX_CHOICES)
+    found = [t for t in (load_thread(i) for i in ids) if t]
+    first = found[0] if found else None
     step, detail = ("matched_caller_id", {"threads": [t.id for t in found]}) if found else ("no_caller_id_match", {})
-    calls.open(sid, "inbound", dialled, caller, step if is_open else "closed", **(detail if is_open else {}))
+    calls.open(sid, "inbound", dialled, caller, step if is_open else "closed",
+               **(detail if is_open else {}), **verification)
     if not is_open:
-        only = first if len(found) == 1 else None
-        texts, speech = _say(number, only, "closed", "closed_voicemail")
-        if only:
-            calls.link(sid, only.id)
-        return twiml.voicemail(texts, _url("voicemail", thread=only.id if only else None), speech,
-                               prompt(speech.language, "no_message"))
+        # Caller ID alone links nothing: the voicemail may go into the caller's one thread, the call stays unlinked.
+        return _closed(number, first if len(found) == 1 else None)
     if len(found) == 1:
         texts, speech = _say(number, first, "greet_one", name=_greeting_name(first), summary=about(first))
         return twiml.ask(texts, _url("confirm", thread=first.id), _url("code"), speech, with_speech=True)
@@ -121,8 +138,15 @@ def incoming() -> str:
     return _ask_code(number, attempt=1)
 
 
-def _ask_code(number: Number, attempt: int, sorry: bool = False) -> str:
-    texts, speech = _say(number, None, *(["bad_code"] if sorry else []), "ask_code")
+def _closed(number: Number, thread: Thread | None) -> str:
+    """The number is closed: say so and offer a voicemail, into thread when one is given."""
+    texts, speech = _say(number, thread, "closed", "closed_voicemail")
+    return twiml.voicemail(texts, _url("voicemail", thread=thread.id if thread else None), speech,
+                           prompt(speech.language, "no_message"))
+
+
+def _ask_code(number: Number, attempt: int, *before: str) -> str:
+    texts, speech = _say(number, None, *before, "ask_code")
     return twiml.ask(texts, _url("code", attempt=str(attempt)), _url("general"), speech, digits=6, timeout=8)
 
 
@@ -175,7 +199,7 @@ def code() -> str:
     if thread:
         return connect_call(number, sid, thread)
     if attempt < 2:
-        return _ask_code(number, attempt + 1, sorry=True)
+        return _ask_code(number, attempt + 1, "bad_code")
     return connect_call(number, sid, None)
 
 
@@ -260,8 +284,11 @@ def voicemail() -> str:
     calls.set(sid, recording_url=recording)
     calls.step(sid, "voicemail", recording_url=recording, duration=seconds)
     if thread and recording:
+        record = calls.get(sid)
+        # A call linked to the thread was confirmed by the caller; otherwise only the caller ID pointed here.
+        how = "" if record and record.thread_id == thread.id else " from the customer's number, not confirmed"
         message = Message(id=f"voicemail-{sid}", author=Author.bot, name="Voicemail",
-                          text=f"Voicemail left on a phone call ({seconds or '?'} s).", sent_at=datetime.now(UTC),
+                          text=f"Voicemail left on a phone call{how} ({seconds or '?'} s).", sent_at=datetime.now(UTC),
                           attachments=[Attachment(name="voicemail.wav", url=recording, content_type="audio/wav")])
         threads.append_message(thread.id, message)
     if number is None:
