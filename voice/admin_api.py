@@ -39,7 +39,7 @@ _NUMBER_NOT_FOUND = ("no such support number is configured", None)
 _AGENT_NOT_FOUND = ("no agent with that id", None)
 # What takes a number's calls instead of its Voice URL: Twilio "ignores all of the voice urls" while one is set.
 _ROUTES = {"trunk_sid": "a SIP trunk", "voice_application_sid": "a TwiML App"}
-API_FORCE = 'Sync again with {"force": true} to detach it.'
+_API_FORCE = 'Sync again with {"force": true} to detach it.'
 
 
 class Change(BaseModel):
@@ -62,8 +62,8 @@ class SyncReport(BaseModel):
 class SyncOptions(Strict):
     """How to sync: force detaches the number from a TwiML App or SIP trunk, which keep Twilio off its Voice URL."""
 
-    force: bool = Field(False, description="detach the number from its TwiML App or SIP trunk (both are cleared); "
-                                           "without it such a number is refused with 409")
+    force: bool = Field(False, description="detach the number from its TwiML App or SIP trunk (the SID is set to "
+                                           "empty); without it such a number is refused with 409")
 
 
 class NoContent(RootModel[None]):
@@ -221,7 +221,7 @@ def _twilio_message(exc: TwilioException) -> str:
         return str(exc.args[0] if exc.args else exc)
 
 
-def sync_number(e164: str, force: bool = False, remedy: str = API_FORCE) -> SyncReport:
+def sync_number(e164: str, force: bool = False, remedy: str = _API_FORCE) -> SyncReport:
     """Point the Twilio number e164 at Threadline's voice webhooks and report the fields that changed; a number
     attached to a TwiML App or SIP trunk is a 409 saying so and ending with remedy, unless force detaches it."""
     get_number(e164)
@@ -268,8 +268,8 @@ def delete_number_view(number: str) -> tuple[NoContent, int]:
                        "PUBLIC_BASE_URL/voice/status (both POST), and reports the fields that changed. Twilio never "
                        "calls the Voice URL of a number attached to a TwiML App or SIP trunk (voice_application_sid, "
                        "trunk_sid): such a number is refused with 409 (code number_attached) and left alone, unless "
-                       "the body is {\"force\": true}, which clears both and reports them among the changes. The "
-                       "body is optional.",
+                       "the body is {\"force\": true}, which sets that field to empty (detaching the number) and "
+                       "reports it among the changes. The body is optional.",
            responses={200: ("what changed", SyncReport), 404: ("not configured here, or not in the Twilio account",
                                                                None),
                       409: ("the number is attached to a TwiML App or SIP trunk (and force was not given), or "
