@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, render_template, request
 
 from carrier.engine import Engine
-from carrier.state import ANSWERED_BY, ANSWERS, Call, CarrierState, PhoneScript, new_sid
+from carrier.state import ANSWERED_BY, ANSWERS, ROUTES, Call, CarrierState, PhoneScript, new_sid
 
 bp = Blueprint("carrier_control", __name__, url_prefix="/_carrier", template_folder="templates",
                static_folder="static")
@@ -51,14 +51,26 @@ def _json() -> dict[str, Any]:
 
 @bp.put("/numbers/<phone>")
 def put_number(phone: str) -> Any:
-    """Give the account a phone number (an IncomingPhoneNumber with its own SID)."""
+    """Give the account a phone number (an IncomingPhoneNumber with its own SID); voice_application_sid or
+    trunk_sid attach it to a TwiML App or SIP trunk (null detaches), as the Twilio Console can."""
     if not E164.match(phone):
         raise ControlError(422, "the number must be E.164, e.g. +14155550100", "phone")
     body = _json()
-    number = _state().add_number(phone, body.get("friendly_name"))
-    for key in ("voice_url", "voice_fallback_url", "status_callback"):
-        if key in body:
-            setattr(number, key, body[key])
+    for key, pattern in ROUTES.items():
+        if body.get(key) is not None and not (isinstance(body[key], str) and pattern.match(body[key])):
+            raise ControlError(422, f"{key} must be {pattern.pattern[1:3]} followed by 32 hex digits, or null",
+                               key)
+    if all(body.get(key) for key in ROUTES):
+        raise ControlError(422, "a number is attached to a TwiML App or a SIP trunk, not both", "trunk_sid")
+    state = _state()
+    number = state.add_number(phone, body.get("friendly_name"))
+    with state.lock:
+        for key in ("voice_url", "voice_fallback_url", "status_callback"):
+            if key in body:
+                setattr(number, key, body[key])
+        for key in ROUTES:
+            if key in body:
+                number.set_route(key, body[key])
     return jsonify(number.to_json())
 
 
@@ -126,7 +138,8 @@ def put_phone(address: str) -> Any:
 
 @bp.post("/inbound")
 def inbound() -> Any:
-    """A phone dials one of the account's numbers; the number's VoiceUrl answers, as with Twilio."""
+    """A phone dials one of the account's numbers; the number's VoiceUrl answers, as with Twilio, unless the number
+    is attached to a TwiML App or SIP trunk, which the carrier cannot run: then the call fails and says why."""
     body = _json()
     caller, dialled = body.get("from"), body.get("to")
     if not isinstance(caller, str) or not ADDRESS.match(caller):
@@ -139,7 +152,7 @@ def inbound() -> Any:
                 phone_number_sid=number.sid, url=number.voice_url, method=number.voice_method,
                 fallback_url=number.voice_fallback_url, fallback_method=number.voice_fallback_method,
                 status_callback=number.status_callback, status_callback_method=number.status_callback_method,
-                stir_verstat=script.stir_verstat)
+                stir_verstat=script.stir_verstat, routed_to=number.routed_past_voice_url())
     _engine().start(call, script)
     return jsonify(sid=call.sid), 201
 

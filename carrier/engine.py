@@ -174,6 +174,12 @@ class Engine(Verbs):
     def _run_inbound(self, leg: Leg) -> None:
         call = leg.call
         self.set_status(leg, "ringing", "ringing")
+        if call.routed_to:
+            # Twilio would run the application or trunk and never call the VoiceUrl; the carrier can run neither.
+            self.event(call, "error", code=None, message=f"the number routes its calls to {call.routed_to}, not to "
+                       "its VoiceUrl; the local carrier cannot run TwiML Apps or SIP trunks")
+            self.finish(leg, "failed")
+            return
         if not call.url:
             self.event(call, "error", code=11200, message="the number has no VoiceUrl")
             self.finish(leg, "failed")

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from carrier.engine import Engine
-from carrier.state import API_VERSION, Call, CarrierState, IncomingNumber, new_sid, utcnow
+from carrier.state import API_VERSION, ROUTES, Call, CarrierState, IncomingNumber, new_sid, utcnow
 
 bp = Blueprint("twilio_rest", __name__, url_prefix=f"/{API_VERSION}/Accounts/<account_sid>")
 
@@ -260,8 +260,18 @@ def fetch_number(account_sid: str, sid: str) -> Any:
 
 @bp.post("/IncomingPhoneNumbers/<sid>.json")
 def update_number(account_sid: str, sid: str) -> Any:
-    """Change where the number's calls go: VoiceUrl, VoiceMethod, VoiceFallbackUrl, StatusCallback, FriendlyName."""
+    """Change where the number's calls go: VoiceUrl, VoiceMethod, VoiceFallbackUrl, StatusCallback, FriendlyName,
+    VoiceApplicationSid and TrunkSid (an empty value detaches the number from its application or trunk)."""
     number, form = _number(sid), request.form
+    routes: dict[str, str] = {}
+    for param, attribute, code in (("VoiceApplicationSid", "voice_application_sid", 21218),
+                                   ("TrunkSid", "trunk_sid", 20001)):
+        if param in form:
+            routes[attribute] = form[param].strip()
+            if routes[attribute] and not ROUTES[attribute].match(routes[attribute]):
+                raise TwilioError(400, code, f"{param} is not valid: {routes[attribute]}")
+    if all(routes.get(attribute) for attribute in ROUTES):
+        raise TwilioError(400, 20001, "A number takes either a VoiceApplicationSid or a TrunkSid, not both")
     updates: dict[str, Any] = {}
     for param, attribute in (("VoiceUrl", "voice_url"), ("VoiceFallbackUrl", "voice_fallback_url"),
                              ("StatusCallback", "status_callback")):
@@ -276,6 +286,8 @@ def update_number(account_sid: str, sid: str) -> Any:
     with _state().lock:
         for attribute, value in updates.items():
             setattr(number, attribute, value)
+        for attribute, value in routes.items():
+            number.set_route(attribute, value)
         number.date_updated = utcnow()
     return jsonify(number.to_json())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
@@ -18,6 +19,8 @@ ANSWERED_BY = ("human", "machine_start", "fax", "unknown", "machine_end_beep", "
 # SIP response codes Twilio reports with a call's end: what a SIP peer would have answered.
 SIP_CODES = {"completed": "200", "busy": "486", "no-answer": "487", "failed": "503", "unassigned": "404"}
 FINAL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
+# What can take a number's calls instead of its VoiceUrl, and the form of its SID.
+ROUTES = {"voice_application_sid": re.compile(r"^AP[0-9a-fA-F]{32}$"), "trunk_sid": re.compile(r"^TK[0-9a-fA-F]{32}$")}
 
 
 def new_sid(prefix: str) -> str:
@@ -78,8 +81,24 @@ class IncomingNumber:
     voice_fallback_method: str = "POST"
     status_callback: str | None = None
     status_callback_method: str = "POST"
+    voice_application_sid: str | None = None
+    trunk_sid: str | None = None
     date_created: datetime = field(default_factory=utcnow)
     date_updated: datetime = field(default_factory=utcnow)
+
+    def routed_past_voice_url(self) -> str | None:
+        """What takes the number's calls instead of its VoiceUrl (a TwiML App or a SIP trunk), if anything."""
+        if self.trunk_sid:
+            return f"the SIP trunk {self.trunk_sid}"
+        if self.voice_application_sid:
+            return f"the TwiML App {self.voice_application_sid}"
+        return None
+
+    def set_route(self, attribute: str, sid: str | None) -> None:
+        """Attach the number to a TwiML App or SIP trunk (empty detaches); setting one deletes the other, as Twilio."""
+        setattr(self, attribute, sid or None)
+        if sid:
+            setattr(self, next(other for other in ROUTES if other != attribute), None)
 
     def to_json(self) -> dict[str, Any]:
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/IncomingPhoneNumbers/{self.sid}.json"
@@ -92,7 +111,8 @@ class IncomingNumber:
             "origin": "twilio", "sid": self.sid, "sms_application_sid": None, "sms_fallback_method": "POST",
             "sms_fallback_url": None, "sms_method": "POST", "sms_url": None,
             "status_callback": self.status_callback, "status_callback_method": self.status_callback_method,
-            "trunk_sid": None, "uri": uri, "voice_receive_mode": "voice", "voice_application_sid": None,
+            "trunk_sid": self.trunk_sid, "uri": uri, "voice_receive_mode": "voice",
+            "voice_application_sid": self.voice_application_sid,
             "voice_caller_id_lookup": False, "voice_fallback_method": self.voice_fallback_method,
             "voice_fallback_url": self.voice_fallback_url, "voice_method": self.voice_method,
             "voice_url": self.voice_url, "emergency_status": "Inactive", "emergency_address_sid": None,
@@ -132,6 +152,7 @@ class Call:
     direction: str  # inbound | outbound-api | outbound-dial
     parent_call_sid: str | None = None
     phone_number_sid: str | None = None
+    routed_to: str | None = None  # inbound: the TwiML App or SIP trunk that takes the call instead of the VoiceUrl
     status: str = "queued"
     answered_by: str | None = None
     stir_verstat: str | None = None

@@ -116,6 +116,8 @@ def document(spec: ApiSpec, title: str, version: str) -> dict[str, Any]:
             responses[str(status)] = {"description": desc}
             if model is not None:
                 responses[str(status)]["content"] = {"application/json": {"schema": refs[(model, "validation")]}}
+            elif status >= 400:
+                responses[str(status)].update(error_ref)
         for status, desc in ((400, "malformed request"), (401, "missing or invalid API key"),
                              (413, "body too large"), (415, "body is not JSON"), (422, "invalid field")):
             responses.setdefault(str(status), {"description": desc, **error_ref})

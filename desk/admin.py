@@ -16,6 +16,11 @@ from voice.cli import TextIntLoader  # safe YAML that keeps +14155550100 and 17:
 from voice.numbers import AgentConfig, AgentRole, NumberConfig
 
 MAX_CONFIG_CHARS = 100_000
+FORCE_BUTTON = "Detach and sync"
+# The Twilio number's fields a sync may change, in words.
+SYNC_FIELDS = {"voice_url": "Voice URL", "voice_method": "Voice URL method", "status_callback": "status callback",
+               "status_callback_method": "status callback method", "voice_application_sid": "TwiML App",
+               "trunk_sid": "SIP trunk"}
 
 
 def admin_required(view: View) -> View:
@@ -70,12 +75,15 @@ def _page(template: str, status: int = 200, **context: Any) -> Any:
     return response
 
 
-def _form(kind: str, key: str | None, text: str, error: ApiError | None = None, new_key: str = "") -> Any:
-    """The edit form of a number or agent (key None: the form that adds one)."""
+def _form(kind: str, key: str | None, text: str, error: ApiError | None = None, new_key: str = "",
+          sync_error: ApiError | None = None) -> Any:
+    """The edit form of a number or agent (key None: the form that adds one); sync_error: a number's failed sync."""
     model = NumberConfig if kind == "number" else AgentConfig
     key_field = "number" if kind == "number" else "agent_id"
-    return _page("desk/admin_edit.html", 200 if error is None else error.status, kind=kind, key=key,
-                 key_field=key_field, new_key=new_key, text=text, error=error,
+    failed = error or sync_error
+    return _page("desk/admin_edit.html", 200 if failed is None else failed.status, kind=kind, key=key,
+                 key_field=key_field, new_key=new_key, text=text, error=error, sync_error=sync_error,
+                 force_button=FORCE_BUTTON,
                  key_error=error is not None and error.field == key_field,
                  fields=list(model.model_fields), required=[n for n, f in model.model_fields.items()
                                                              if f.is_required()])
@@ -146,6 +154,29 @@ def admin_number(number: str) -> Any:
     except ApiError as exc:
         return _form("number", e164, text, exc)
     return _done(f"Saved {e164}.")
+
+
+def sync_summary(report: admin.SyncReport) -> str:
+    """What a sync changed on the Twilio number, in a sentence."""
+    if not report.changes:
+        return f"{report.number} already pointed at Threadline on Twilio: nothing changed."
+    changes = "; ".join(f"{SYNC_FIELDS.get(name, name)}: {change.from_ or 'none'} → {change.to or 'none'}"
+                        for name, change in report.changes.items())
+    return f"Synced {report.number} with Twilio. {changes}."
+
+
+@bp.post("/admin/numbers/<number>/sync")
+@admin_required
+def admin_number_sync(number: str) -> Any:
+    """Point the Twilio number at Threadline; one attached to a TwiML App or SIP trunk is shown with a way to force."""
+    e164 = _configured_number(number)
+    try:
+        report = admin.sync_number(e164, request.form.get("force") == "1",
+                                   remedy=f"Press “{FORCE_BUTTON}” to detach it and point it at Threadline.")
+    except ApiError as exc:
+        return _form("number", e164, as_yaml(admin.get_number(e164), NumberConfig), sync_error=exc)
+    flash(sync_summary(report))
+    return redirect(url_for("desk.admin_number", number=e164), 303)
 
 
 @bp.post("/admin/numbers/<number>/delete")

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -143,7 +144,12 @@ def test_the_admin_operations_are_documented(admin):
     put = doc["paths"]["/numbers/{number}"]["put"]
     assert put["tags"] == ["admin"] and put["security"] == [{"bearer": []}]
     assert set(doc["paths"]["/numbers/{number}"]) == {"put", "get", "delete"}
-    assert "200" in doc["paths"]["/numbers/{number}/sync"]["post"]["responses"]
+    sync = doc["paths"]["/numbers/{number}/sync"]["post"]
+    assert "200" in sync["responses"] and "TwiML App" in sync["responses"]["409"]["description"]
+    assert sync["responses"]["409"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert sync["requestBody"]["required"] is False
+    options = sync["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert set(doc["components"]["schemas"][options]["properties"]) == {"force"}
     assert set(doc["paths"]["/agents/{agent_id}"]) == {"put", "get", "delete"}
     assert "content" not in doc["paths"]["/agents/{agent_id}"]["delete"]["responses"]["204"]
 
@@ -206,3 +212,62 @@ def test_sync_without_twilio_names_the_settings(admin):
     admin.put(f"/api/v1/numbers/{ENCODED}", json=number_body(), headers=ADMIN)
     error = error_of(admin.post(f"/api/v1/numbers/{ENCODED}/sync", headers=ADMIN), 409)
     assert error["code"] == "twilio_not_configured" and "TWILIO_ACCOUNT_SID" in error["message"]
+
+
+APP = "AP" + "a1" * 16
+TRUNK = "TK" + "b2" * 16
+OLD = "https://old.example.com/ivr"
+
+
+def attach(carrier: CarrierServer, **route: str | None) -> dict[str, Any]:
+    """Attach the carrier's number as the Twilio Console would, with an old Voice URL; its record after."""
+    response = requests.put(f"{carrier.url}/_carrier/numbers/{SUPPORT}", json={"voice_url": OLD, **route}, timeout=5)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize(("route", "words"), [({"voice_application_sid": APP}, f"a TwiML App ({APP})"),
+                                              ({"trunk_sid": TRUNK}, f"a SIP trunk ({TRUNK})")])
+def test_a_number_on_an_application_or_trunk_is_a_conflict_left_alone(make_app, carrier, route, words):
+    admin = twilio_app(make_app, carrier)
+    before = attach(carrier, **route)
+    for body in ({}, {"json": {}}, {"json": {"force": False}}):
+        error = error_of(admin.post(f"/api/v1/numbers/{ENCODED}/sync", headers=ADMIN, **body), 409)
+        assert error["code"] == "number_attached"
+        assert error["message"] == (f"the Twilio number {SUPPORT} is attached to {words}; Twilio never calls its "
+                                    'Voice URL while it is. Sync again with {"force": true} to detach it.')
+    twilio = make_client(carrier.state.account_sid, carrier.state.auth_token, carrier.url)
+    after = twilio.incoming_phone_numbers(before["sid"]).fetch()
+    assert (after.voice_url, after.voice_application_sid, after.trunk_sid, after.status_callback) == (
+        OLD, before["voice_application_sid"], before["trunk_sid"], None)
+
+
+@pytest.mark.parametrize("route", [{"voice_application_sid": APP}, {"trunk_sid": TRUNK}])
+def test_force_detaches_the_number_and_points_it_at_threadline(make_app, carrier, route):
+    admin = twilio_app(make_app, carrier)
+    sid = attach(carrier, **route)["sid"]
+    synced = admin.post(f"/api/v1/numbers/{ENCODED}/sync", json={"force": True}, headers=ADMIN)
+    assert synced.status_code == 200, synced.get_json()
+    [(field, sid_before)] = route.items()
+    assert synced.get_json()["changes"] == {
+        "voice_url": {"from": OLD, "to": f"{BASE}/voice/incoming"},
+        "status_callback": {"from": None, "to": f"{BASE}/voice/status"},
+        field: {"from": sid_before, "to": ""}}
+    fetched = make_client(carrier.state.account_sid, carrier.state.auth_token, carrier.url).incoming_phone_numbers(
+        sid).fetch()
+    assert (fetched.voice_application_sid, fetched.trunk_sid) == (None, None)
+    assert (fetched.voice_url, fetched.status_callback) == (f"{BASE}/voice/incoming", f"{BASE}/voice/status")
+    # Detached, the number is an ordinary one: a plain sync has nothing left to do.
+    assert admin.post(f"/api/v1/numbers/{ENCODED}/sync", headers=ADMIN).get_json()["changes"] == {}
+
+
+def test_the_sync_body_is_checked(make_app, carrier):
+    admin = twilio_app(make_app, carrier)
+    attach(carrier, voice_application_sid=APP)
+    assert error_of(admin.post(f"/api/v1/numbers/{ENCODED}/sync", json={"forced": True}, headers=ADMIN),
+                    422)["field"] == "forced"
+    assert error_of(admin.post(f"/api/v1/numbers/{ENCODED}/sync", json={"force": [1]}, headers=ADMIN),
+                    422)["field"] == "force"
+    assert error_of(admin.post(f"/api/v1/numbers/{ENCODED}/sync", data="force", headers=ADMIN),
+                    415)["field"] == "Content-Type"
+    assert carrier.state.number_by_phone(SUPPORT).voice_application_sid == APP

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from click.testing import Result
 from flask.testing import FlaskCliRunner
 
@@ -164,3 +165,29 @@ def test_sync_from_the_command_line(make_app):
         fetched = make_client(sid, token, carrier.url).incoming_phone_numbers(report["sid"]).fetch()
         assert fetched.status_callback == "https://support.example.com/voice/status"
         assert ok(runner, "numbers", "sync", SUPPORT)["changes"] == {}
+
+
+def test_sync_refuses_a_number_on_an_application_until_forced(make_app):
+    app_sid = "AP" + "a1" * 16
+    with CarrierServer(numbers=(SUPPORT,)) as carrier:
+        sid, token = carrier.state.account_sid, carrier.state.auth_token
+        attached = requests.put(f"{carrier.url}/_carrier/numbers/{SUPPORT}", json={"voice_application_sid": app_sid},
+                                timeout=5)
+        assert attached.status_code == 200, attached.text
+        app = make_app(TWILIO_ACCOUNT_SID=sid, TWILIO_AUTH_TOKEN=token, TWILIO_API_BASE_URL=carrier.url,
+                       PUBLIC_BASE_URL="https://support.example.com")
+        runner = app.test_cli_runner()
+        ok(runner, "numbers", "set", SUPPORT, "--label", "Main", "--brand", "Acme", "--time-zone", "UTC")
+        refused = fails(runner, "numbers", "sync", SUPPORT).stderr
+        assert refused == (f"error: the Twilio number {SUPPORT} is attached to a TwiML App ({app_sid}); Twilio never "
+                           "calls its Voice URL while it is. Sync again with --force to detach it.\n")
+        twilio = make_client(sid, token, carrier.url)
+        number = twilio.incoming_phone_numbers.list(phone_number=SUPPORT)[0]
+        assert (number.voice_application_sid, number.voice_url) == (app_sid, None)
+
+        report = ok(runner, "numbers", "sync", SUPPORT, "--force")
+        assert report["changes"]["voice_application_sid"] == {"from": app_sid, "to": ""}
+        assert report["changes"]["voice_url"] == {"from": None, "to": "https://support.example.com/voice/incoming"}
+        fetched = twilio.incoming_phone_numbers(number.sid).fetch()
+        assert (fetched.voice_application_sid, fetched.voice_url) == (
+            None, "https://support.example.com/voice/incoming")

@@ -198,6 +198,22 @@ def test_a_phone_scripted_with_a_verification_sends_it_as_stir_verstat(carrier, 
     assert customer["StirVerstat"] == "TN-Validation-Failed-A" and "StirVerstat" not in agent
 
 
+@pytest.mark.parametrize("route", [{"voice_application_sid": "AP" + "a1" * 16}, {"trunk_sid": "TK" + "b2" * 16}])
+def test_an_inbound_call_to_a_number_on_an_application_or_trunk_never_reaches_its_voice_url(carrier, voice_app,
+                                                                                              route):
+    attached = requests.put(f"{carrier.url}/_carrier/numbers/{SUPPORT}", timeout=5, json={
+        "voice_url": f"{voice_app.url}/ivr", "status_callback": f"{voice_app.url}/status", **route})
+    assert attached.status_code == 200, attached.text
+    sid = requests.post(f"{carrier.url}/_carrier/inbound", json={"from": CUSTOMER, "to": SUPPORT},
+                        timeout=5).json()["sid"]
+    call = finished(carrier, sid)
+    assert call["status"] == "failed" and voice_app.hits_to("/ivr") == []
+    [error] = [e for e in call["events"] if e["kind"] == "error"]
+    kind = "TwiML App" if "voice_application_sid" in route else "SIP trunk"
+    assert f"the {kind} {next(iter(route.values()))}" in error["message"] and "VoiceUrl" in error["message"]
+    assert [h.form["CallStatus"] for h in wait_until(lambda: voice_app.hits_to("/status"))] == ["failed"]
+
+
 @pytest.mark.parametrize(("path", "code"), [("/broken", 11200), ("/plain", 12300), ("/garbled", 12100)])
 def test_a_failing_webhook_uses_the_fallback_then_the_application_error(carrier, twilio, voice_app, path, code):
     with_fallback = finished(carrier, place(twilio, voice_app, path, fallback_url=f"{voice_app.url}/fallback"))

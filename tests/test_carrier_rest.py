@@ -143,6 +143,32 @@ def test_the_twilio_library_round_trips_calls_and_numbers(twilio, carrier):
         "https://support.example.com/voice/fallback", "Acme US")
 
 
+APP = "AP" + "a1" * 16
+TRUNK = "TK" + "b2" * 16
+
+
+def test_a_number_is_attached_to_an_application_or_a_trunk_and_detached_with_an_empty_sid(api, twilio):
+    sid = twilio.incoming_phone_numbers.list(phone_number=SUPPORT)[0].sid
+    path = f"IncomingPhoneNumbers/{sid}.json"
+    attached = check(api("POST", path, data={"VoiceApplicationSid": APP}), "IncomingPhoneNumbers/{Sid}.json", "post")
+    assert (attached["voice_application_sid"], attached["trunk_sid"]) == (APP, None)
+    # Setting one deletes the other, as Twilio's document says.
+    trunked = check(api("POST", path, data={"TrunkSid": TRUNK}), "IncomingPhoneNumbers/{Sid}.json", "post")
+    assert (trunked["voice_application_sid"], trunked["trunk_sid"]) == (None, TRUNK)
+    assert twilio.incoming_phone_numbers(sid).update(voice_application_sid=APP).trunk_sid is None
+
+    detached = twilio.incoming_phone_numbers(sid).update(voice_application_sid="", trunk_sid="")  # sent empty
+    assert (detached.voice_application_sid, detached.trunk_sid) == (None, None)
+    listed = check(api("GET", "IncomingPhoneNumbers.json"), "IncomingPhoneNumbers.json", "get")
+    assert listed["incoming_phone_numbers"][0]["voice_application_sid"] is None
+
+    for data, code in (({"VoiceApplicationSid": "AP123"}, 21218), ({"TrunkSid": APP}, 20001),
+                       ({"VoiceApplicationSid": APP, "TrunkSid": TRUNK}, 20001)):
+        refused = api("POST", path, data=data)
+        assert (refused.status_code, refused.json()["code"]) == (400, code), data
+    assert twilio.incoming_phone_numbers(sid).fetch().voice_application_sid is None
+
+
 @pytest.mark.parametrize(("params", "code", "message"), [
     ({"From": SUPPORT, "Url": "https://x.example/v"}, 21201, "No 'To' number is specified"),
     ({"To": CUSTOMER, "Url": "https://x.example/v"}, 21213, "No 'From' number is specified"),
@@ -189,6 +215,14 @@ def test_the_control_api_names_bad_fields(carrier):
     assert (response.status_code, response.json()["error"]["field"]) == (422, "to")
     added = requests.put(f"{carrier.url}/_carrier/numbers/+14155550142", json={"friendly_name": "Sales"}, timeout=5)
     assert added.status_code == 200 and added.json()["sid"].startswith("PN")
+    for body, field in (({"voice_application_sid": "AP1"}, "voice_application_sid"), ({"trunk_sid": APP}, "trunk_sid"),
+                        ({"voice_application_sid": APP, "trunk_sid": TRUNK}, "trunk_sid")):
+        response = requests.put(f"{carrier.url}/_carrier/numbers/+14155550142", json=body, timeout=5)
+        assert (response.status_code, response.json()["error"]["field"]) == (422, field)
+    trunked = requests.put(f"{carrier.url}/_carrier/numbers/+14155550142", json={"trunk_sid": TRUNK}, timeout=5)
+    assert (trunked.json()["trunk_sid"], trunked.json()["friendly_name"]) == (TRUNK, "Sales")
+    detached = requests.put(f"{carrier.url}/_carrier/numbers/+14155550142", json={"trunk_sid": None}, timeout=5)
+    assert detached.json()["trunk_sid"] is None
 
 
 def test_odd_requests_get_twilio_errors_not_pages(api, twilio):

@@ -8,14 +8,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import requests
 import yaml
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 import desk.admin  # noqa: F401  (registers the admin pages on the desk blueprint before any app is built)
+from carrier.server import CarrierServer
 from tests.test_desk_auth import HTML, PASSWORD, sign_in, token_of
 from voice.numbers import AgentConfig, Hours, NumberConfig
+from voice.twilio_client import make_client
 
 SUPPORT = "+14155550100"
 HOSTILE = "<script>alert(1)</script></textarea><img src=x onerror=alert(2)>"
@@ -24,7 +27,12 @@ ADMIN_KEY = "admin-key-0123456789"
 
 @pytest.fixture
 def app(make_app: Any) -> Flask:
-    app = make_app(SECRET_KEY="test-secret", THREADLINE_ADMIN_KEYS=[ADMIN_KEY])
+    return admin_desk(make_app)
+
+
+def admin_desk(make_app: Any, **config: Any) -> Flask:
+    """An app with an admin (ada), an agent (sam), both with PASSWORD, and the SUPPORT number configured."""
+    app = make_app(SECRET_KEY="test-secret", THREADLINE_ADMIN_KEYS=[ADMIN_KEY], **config)
     now = datetime.now(UTC)
     agents = app.extensions["threadline.agents"]
     agents.put("ada", AgentConfig(name="Ada Admin", phone="+14155550701", role="admin"), now)
@@ -216,7 +224,7 @@ def test_demoting_an_admin_takes_effect_at_once(app: Flask, admin: FlaskClient) 
 ADMIN_URLS = ["/desk/admin/", "/desk/admin/numbers/new", f"/desk/admin/numbers/{SUPPORT}", "/desk/admin/agents/new",
               "/desk/admin/agents/sam", "/desk/admin/agents/ada"]
 ADMIN_POSTS = [*ADMIN_URLS[1:], f"/desk/admin/numbers/{SUPPORT}/delete", "/desk/admin/agents/sam/delete",
-               "/desk/admin/agents/ada/delete"]
+               "/desk/admin/agents/ada/delete", f"/desk/admin/numbers/{SUPPORT}/sync"]
 CHANGES = {"number": "+14155550300", "agent_id": "lee", "config": BASE + "name: Lee\nclient_identity: lee\n"}
 
 
@@ -265,3 +273,54 @@ def test_the_role_is_set_from_the_cli_and_the_api(app: Flask) -> None:
     assert response.status_code == 201 and response.get_json()["role"] == "admin"
     assert app.extensions["threadline.agents"].get("ada").role == "admin"
     assert app.extensions["threadline.agents"].get("lee").role == "admin"
+
+
+def sync(client: FlaskClient) -> TestResponse:
+    """Press "Sync with Twilio" on the number's page."""
+    token = token_of(client.get(f"/desk/admin/numbers/{SUPPORT}", headers=HTML))
+    return client.post(f"/desk/admin/numbers/{SUPPORT}/sync", data={"csrf_token": token}, headers=HTML)
+
+
+def test_an_admin_syncs_a_number_and_forces_it_off_a_twiml_app(make_app: Any) -> None:
+    app_sid, base = "AP" + "a1" * 16, "https://support.example.com"
+    with CarrierServer(numbers=(SUPPORT,)) as carrier:
+        sid, token = carrier.state.account_sid, carrier.state.auth_token
+        app = admin_desk(make_app, TWILIO_ACCOUNT_SID=sid, TWILIO_AUTH_TOKEN=token, TWILIO_API_BASE_URL=carrier.url,
+                         PUBLIC_BASE_URL=base)
+        admin = app.test_client()
+        assert sign_in(admin, agent_id="ada").status_code == 303
+        page = f"/desk/admin/numbers/{SUPPORT}"
+        attached = requests.put(f"{carrier.url}/_carrier/numbers/{SUPPORT}", json={"voice_application_sid": app_sid},
+                                timeout=5)
+        assert attached.status_code == 200, attached.text
+
+        refused = sync(admin)
+        text = html.unescape(refused.get_data(as_text=True))
+        assert refused.status_code == 409
+        assert (f"the Twilio number {SUPPORT} is attached to a TwiML App ({app_sid}); Twilio never calls its Voice "
+                "URL while it is. Press “Detach and sync” to detach it and point it at Threadline.") in text
+        twilio = make_client(sid, token, carrier.url)
+        number = twilio.incoming_phone_numbers.list(phone_number=SUPPORT)[0]
+        assert (number.voice_application_sid, number.voice_url) == (app_sid, None)
+
+        force = re.search(r'<form method="post" action="([^"]+)">\s*<input type="hidden" name="csrf_token" '
+                          r'value="([^"]+)">\s*<input type="hidden" name="force" value="1">\s*<button[^>]*>Detach '
+                          r"and sync</button>", refused.get_data(as_text=True))
+        assert force, "the page offers no way to force"
+        forced = admin.post(force.group(1), data={"csrf_token": force.group(2), "force": "1"}, headers=HTML)
+        assert (forced.status_code, forced.headers["Location"]) == (303, page)
+        fetched = twilio.incoming_phone_numbers(number.sid).fetch()
+        assert (fetched.voice_application_sid, fetched.voice_url) == (None, f"{base}/voice/incoming")
+        shown = html.unescape(admin.get(page, headers=HTML).get_data(as_text=True))
+        assert f"Synced {SUPPORT} with Twilio." in shown and f"TwiML App: {app_sid} → none" in shown
+        assert f"Voice URL: none → {base}/voice/incoming" in shown
+
+        again = sync(admin)
+        assert again.status_code == 303
+        assert "nothing changed" in admin.get(page, headers=HTML).get_data(as_text=True)
+
+
+def test_a_sync_twilio_refuses_is_shown_on_the_page(app: Flask, admin: FlaskClient) -> None:
+    refused = sync(admin)
+    assert refused.status_code == 409 and "TWILIO_ACCOUNT_SID" in refused.get_data(as_text=True)
+    assert "Detach and sync" not in refused.get_data(as_text=True)

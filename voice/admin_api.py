@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from datetime import UTC, datetime
+from typing import Any
 
 import requests
 from flask import Blueprint, current_app
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, TypeAdapter, Valid
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
+from context.schemas import Strict
 from core import keys
 from core.api import API_PREFIX, ApiError, require_api_key
 from core.openapi import API
@@ -35,6 +37,9 @@ _NUMBER = TypeAdapter(E164)
 _AGENT_ID = TypeAdapter(AgentId)
 _NUMBER_NOT_FOUND = ("no such support number is configured", None)
 _AGENT_NOT_FOUND = ("no agent with that id", None)
+# What takes a number's calls instead of its Voice URL: Twilio "ignores all of the voice urls" while one is set.
+_ROUTES = {"trunk_sid": "a SIP trunk", "voice_application_sid": "a TwiML App"}
+_API_FORCE = 'Sync again with {"force": true} to detach it.'
 
 
 class Change(BaseModel):
@@ -52,6 +57,13 @@ class SyncReport(BaseModel):
     number: str
     sid: str
     changes: dict[str, Change]
+
+
+class SyncOptions(Strict):
+    """How to sync: force detaches the number from a TwiML App or SIP trunk, which keep Twilio off its Voice URL."""
+
+    force: bool = Field(False, description="detach the number from its TwiML App or SIP trunk (the SID is set to "
+                                           "empty); without it such a number is refused with 409")
 
 
 class NoContent(RootModel[None]):
@@ -168,15 +180,32 @@ def _twilio() -> Client:
     return client
 
 
-def _point_at_threadline(client: Client, e164: str, wanted: dict[str, str]) -> SyncReport:
+def _routes(record: Any) -> dict[str, str]:
+    """The TwiML App or SIP trunk the number is attached to, by field; Twilio may show none as null or empty."""
+    return {name: getattr(record, name) for name in _ROUTES if getattr(record, name, None)}
+
+
+def _attached(e164: str, routes: dict[str, str]) -> str:
+    things = " and ".join(f"{_ROUTES[name]} ({sid})" for name, sid in routes.items())
+    return f"the Twilio number {e164} is attached to {things}"
+
+
+def _point_at_threadline(client: Client, e164: str, wanted: dict[str, str], force: bool, remedy: str) -> SyncReport:
     found = [n for n in client.incoming_phone_numbers.list(phone_number=e164) if n.phone_number == e164]
     if not found:
         raise ApiError(404, "not_found", f"the Twilio account has no number {e164}", "number")
     record = found[0]
+    routes = _routes(record)
+    if routes and not force:
+        raise ApiError(409, "number_attached", f"{_attached(e164, routes)}; Twilio never calls its Voice URL "
+                       f"while it is. {remedy}")
     changes = {name: Change(from_=getattr(record, name), to=value) for name, value in wanted.items()
                if getattr(record, name) != value}
+    changes.update({name: Change(from_=sid, to="") for name, sid in routes.items()})  # an empty SID detaches
     if changes:
-        record.update(**{name: change.to for name, change in changes.items()})
+        updated = record.update(**{name: change.to for name, change in changes.items()})
+        if kept := _routes(updated):  # Twilio's documents don't say how to detach: check that it took
+            raise ApiError(502, "twilio_error", f"{_attached(e164, kept)} still: Twilio did not detach it")
     return SyncReport(number=e164, sid=record.sid, changes=changes)
 
 
@@ -192,12 +221,13 @@ def _twilio_message(exc: TwilioException) -> str:
         return str(exc.args[0] if exc.args else exc)
 
 
-def sync_number(e164: str) -> SyncReport:
-    """Point the Twilio number e164 at Threadline's voice webhooks and report the fields that changed."""
+def sync_number(e164: str, force: bool = False, remedy: str = _API_FORCE) -> SyncReport:
+    """Point the Twilio number e164 at Threadline's voice webhooks and report the fields that changed; a number
+    attached to a TwiML App or SIP trunk is a 409 saying so and ending with remedy, unless force detaches it."""
     get_number(e164)
     client, wanted = _twilio(), _wanted_settings()
     try:
-        return _point_at_threadline(client, e164, wanted)
+        return _point_at_threadline(client, e164, wanted, force, remedy)
     except TwilioException as exc:
         raise ApiError(502, "twilio_error", f"Twilio refused the request: {_twilio_message(exc)}") from None
     except requests.RequestException as exc:
@@ -232,15 +262,21 @@ def delete_number_view(number: str) -> tuple[NoContent, int]:
     return NoContent(), 204
 
 
-@API.route(bp, "/numbers/<number>/sync", "POST", summary="Point the Twilio number at Threadline",
+@API.route(bp, "/numbers/<number>/sync", "POST", body=SyncOptions, optional_body=True,
+           summary="Point the Twilio number at Threadline",
            description="Sets the number's Voice URL to PUBLIC_BASE_URL/voice/incoming and its status callback to "
-                       "PUBLIC_BASE_URL/voice/status (both POST), and reports the fields that changed.",
+                       "PUBLIC_BASE_URL/voice/status (both POST), and reports the fields that changed. Twilio never "
+                       "calls the Voice URL of a number attached to a TwiML App or SIP trunk (voice_application_sid, "
+                       "trunk_sid): such a number is refused with 409 (code number_attached) and left alone, unless "
+                       "the body is {\"force\": true}, which sets that field to empty (detaching the number) and "
+                       "reports it among the changes. The body is optional.",
            responses={200: ("what changed", SyncReport), 404: ("not configured here, or not in the Twilio account",
                                                                None),
-                      409: ("Twilio or PUBLIC_BASE_URL is not configured", None),
+                      409: ("the number is attached to a TwiML App or SIP trunk (and force was not given), or "
+                            "Twilio or PUBLIC_BASE_URL is not configured", None),
                       502: ("Twilio refused the request or could not be reached", None)})
-def sync_number_view(number: str) -> tuple[SyncReport, int]:
-    return sync_number(checked_number(number)), 200
+def sync_number_view(number: str, body: SyncOptions) -> tuple[SyncReport, int]:
+    return sync_number(checked_number(number), body.force), 200
 
 
 @API.route(bp, "/agents", "GET", summary="List the agents",

@@ -185,10 +185,12 @@ def remove_number(number: str) -> Removed:
 
 @numbers_cli.command("sync")
 @click.argument("number")
+@click.option("--force", is_flag=True, help="detach the number from a TwiML App or SIP trunk (while it is attached "
+                                             "to one, Twilio never calls its Voice URL)")
 @reports
-def sync_number(number: str) -> SyncReport:
+def sync_number(number: str, force: bool) -> SyncReport:
     """Point the Twilio number's Voice URL and status callback at PUBLIC_BASE_URL."""
-    return admin.sync_number(admin.checked_number(number))
+    return admin.sync_number(admin.checked_number(number), force, remedy="Sync again with --force to detach it.")
 
 
 @agents_cli.command("list")

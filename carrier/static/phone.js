@@ -26,7 +26,7 @@ function describe(event) {
     case "pressed": return `pressed ${event.digits}`;
     case "said": return `said "${event.speech}"`;
     case "status": return `status ${event.status}`;
-    case "error": return `error ${event.code}: ${event.message}`;
+    case "error": return `error${event.code ? ` ${event.code}` : ""}: ${event.message}`;
     case "dial": return `dialling ${event.to.join(", ")}`;
     case "bridged": return `connected to ${event.to}`;
     default: return event.kind + (event.by ? ` by ${event.by}` : "");
