@@ -18,7 +18,7 @@ from carrier.server import CarrierServer
 from tests.carrier_support import CUSTOMER, SUPPORT, wait_until
 from voice.twilio_client import make_client
 
-OAI = Path(__file__).resolve().parents[2] / "shared" / "twilio-oai" / "twilio_api_v2010.json"
+OAI = Path(__file__).resolve().parent / "twilio-oai" / "twilio_api_v2010.json"
 HOLD = "<Response><Pause length='600'/></Response>"
 
 
