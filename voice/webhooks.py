@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from callbacks import dialer
-from context.schemas import Attachment, Author, Message, Thread
+from context.schemas import Attachment, Author, Message, Thread, of_brand
 from context.store import ThreadNotFound, ThreadStore
 from voice import twiml
 from voice.calls import CallStore
@@ -195,6 +195,8 @@ def code() -> str:
         return _ask_code(number, attempt)
     thread_id = current_app.extensions["threadline.callcodes"].redeem(digits)
     thread = load_thread(thread_id)
+    if thread and not of_brand(thread.brand, number.brand):
+        thread = None  # another brand's conversation: its agents here must not gain it through the code
     calls.step(sid, "entered_code", valid=thread is not None)
     if thread:
         return connect_call(number, sid, thread)
