@@ -75,6 +75,13 @@ def test_agents_from_options(runner):
     assert ok(runner, "agents", "list") == {"agents": []}
 
 
+def test_an_admin_needs_only_an_id_and_a_name(runner):
+    ada = ok(runner, "agents", "set", "ada", "--name", "Ada Park", "--role", "admin")
+    assert (ada["role"], ada["phone"], ada["client_identity"]) == ("admin", None, None)
+    demoted = runner.invoke(args=["agents", "set", "ada", "--role", "agent"])
+    assert demoted.exit_code == 1 and "needs a phone or a client_identity" in demoted.stderr
+
+
 def test_numbers_from_options_merge_onto_the_stored_config(runner):
     ok(runner, "agents", "set", "sam", "--name", "Sam", "--client-identity", "sam")
     created = ok(runner, "numbers", "set", "+1 (415) 555-0100", "--label", "Main", "--brand", "Acme",

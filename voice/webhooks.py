@@ -15,7 +15,7 @@ from context.schemas import Attachment, Author, Message, Thread, of_brand
 from context.store import ThreadNotFound, ThreadStore
 from voice import twiml
 from voice.calls import CallStore
-from voice.numbers import Agent, AgentStatus, AgentStore, CallerIdTrust, Number, NumberStore, voice_settings
+from voice.numbers import Agent, AgentStore, CallerIdTrust, Number, NumberStore, voice_settings
 from voice.prompts import means_yes, prompt
 from voice.screenpop import publish
 from voice.security import answered_once, require_twilio_signature
@@ -217,7 +217,7 @@ def general() -> str:
 
 def choose_agent(number: Number, thread: Thread | None, agents: AgentStore) -> Agent | None:
     """The agent who last wrote in the thread when available, else the number's first available agent."""
-    available = [a for a in agents.many(number.agents) if a and a.status == AgentStatus.available]
+    available = [a for a in agents.many(number.agents) if a and a.takes_calls]
     if thread:
         for message in reversed(thread.messages):
             if message.author == Author.agent and message.name:
