@@ -117,9 +117,14 @@ def test_a_number_that_does_not_record_says_nothing_of_it_and_records_nothing(li
 
 
 def test_a_repeated_callback_changes_nothing(line, redis_client):
-    sid, call = recorded_call(line)
+    sid, _ = recorded_call(line)
     first = stored(line, sid)
-    [delivered] = [p for p in carrier_callbacks(call) if p["RecordingStatus"] == "completed"]
+
+    def completed() -> list[dict[str, str]]:
+        call = requests.get(f"{line.carrier.url}/_carrier/calls/{sid}", timeout=5).json()
+        return [p for p in carrier_callbacks(call) if p["RecordingStatus"] == "completed"]
+
+    [delivered] = wait_until(completed, message="the carrier's record of its callback")
     events = [e.id for e in thread_events(redis_client, "t-1") if e.type == "call.recording_ready"]
     assert len(events) == 1
 
