@@ -14,11 +14,12 @@ from voice.numbers import AgentConfig, NumberConfig
 
 TOKEN = "webhook-test-token"
 SUPPORT, CUSTOMER = "+14155550100", "+14155550123"
+BASE = "https://support.example.com"  # where Twilio reaches Threadline: what it signs
 
 
 @pytest.fixture
 def app(make_app):
-    app = make_app(TWILIO_AUTH_TOKEN=TOKEN, TWILIO_ACCOUNT_SID="AC" + "0" * 32)
+    app = make_app(TWILIO_AUTH_TOKEN=TOKEN, TWILIO_ACCOUNT_SID="AC" + "0" * 32, PUBLIC_BASE_URL=BASE)
     now = datetime.now(UTC)
     app.extensions["threadline.agents"].put("sam", AgentConfig(name="Sam", phone="+14155550777",
                                                                 status="available"), now)
@@ -27,7 +28,7 @@ def app(make_app):
     return app
 
 
-def signed(client, path: str, form: dict[str, str], *, base: str = "http://localhost", token: str = TOKEN,
+def signed(client, path: str, form: dict[str, str], *, base: str = BASE, token: str = TOKEN,
            headers: dict[str, str] | None = None):
     signature = RequestValidator(token).compute_signature(f"{base}{path}", form)
     return client.post(path, data=form, headers={"X-Twilio-Signature": signature, **(headers or {})})
@@ -57,22 +58,26 @@ def test_unsigned_or_forged_requests_are_refused_before_anything_is_written(clie
 
 def test_a_request_signed_with_another_token_or_for_other_params_is_refused(client):
     assert signed(client, "/voice/incoming", call_form(), token="other-token").status_code == 403
-    signature = RequestValidator(TOKEN).compute_signature("http://localhost/voice/incoming", call_form())
+    signature = RequestValidator(TOKEN).compute_signature(f"{BASE}/voice/incoming", call_form())
     tampered = client.post("/voice/incoming", data=call_form(From="+14155550199"),
                            headers={"X-Twilio-Signature": signature})
     assert tampered.status_code == 403
 
 
-def test_behind_a_proxy_the_public_url_is_what_is_signed(make_app):
-    app = make_app(TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL="https://support.example.com")
-    client = app.test_client()
-    assert signed(client, "/voice/status", call_form(), base="https://support.example.com").status_code == 204
+def test_behind_a_proxy_the_public_url_is_what_is_signed(client):
+    assert signed(client, "/voice/status", call_form()).status_code == 204
+    assert signed(client, "/voice/status", call_form(), base="http://localhost").status_code == 403
+
+
+def test_without_a_public_url_the_address_the_request_came_to_is_what_is_signed(make_app):
+    client = make_app(TWILIO_AUTH_TOKEN=TOKEN).test_client()  # no account: not Twilio itself, e.g. the carrier
+    assert signed(client, "/voice/status", call_form(), base="http://localhost").status_code == 204
     assert signed(client, "/voice/status", call_form()).status_code == 403
 
 
 def test_without_an_auth_token_every_webhook_is_refused(make_app):
     client = make_app(TWILIO_AUTH_TOKEN=None).test_client()
-    assert signed(client, "/voice/incoming", call_form()).status_code == 403
+    assert signed(client, "/voice/incoming", call_form(), base="http://localhost").status_code == 403
 
 
 def test_a_retried_webhook_is_answered_the_same_and_changes_nothing_twice(app, client, redis_client):
