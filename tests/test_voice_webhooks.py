@@ -9,7 +9,10 @@ from urllib.parse import urlencode
 import pytest
 from twilio.request_validator import RequestValidator
 
+from context.schemas import ThreadIn
 from core import keys
+from tests.conftest import thread_body
+from tests.voice_support import not_absolute, twiml_urls
 from voice.numbers import AgentConfig, NumberConfig
 
 TOKEN = "webhook-test-token"
@@ -136,3 +139,18 @@ def test_a_dial_that_ended_completed_talked_only_if_the_agent_took_the_call(clie
                      DialCallDuration="30", **({"DialBridged": bridged} if bridged else {}))
     spoken = says(signed(client, f"/voice/dial-done{query}", form).data)
     assert any("message" in text for text in spoken) != talked, spoken
+
+
+def test_every_url_in_the_answers_is_absolute_under_the_public_url(app, client):
+    app.extensions["threadline.threads"].put("t-1", ThreadIn.model_validate(thread_body()))
+    query, agent_leg = "?" + urlencode({"thread": "t-1", "agent": "sam", "number": SUPPORT}), "CA" + "2" * 32
+    answers = [signed(client, "/voice/incoming", call_form()),  # the greeting: Gather, then Redirect
+               signed(client, "/voice/code?attempt=1", call_form()),  # asks for a code
+               signed(client, "/voice/general?" + urlencode({"number": SUPPORT}), call_form()),  # Dial, Number url
+               signed(client, f"/voice/whisper{query}", call_form(CallSid=agent_leg, ParentCallSid="CA" + "1" * 32)),
+               signed(client, f"/voice/dial-done{query}", call_form(DialCallStatus="no-answer"))]  # Record
+    assert [a.status_code for a in answers] == [200] * len(answers)
+    urls = [url for answer in answers for url in twiml_urls(answer.data)]
+    assert {url.partition("?")[0].removeprefix(f"{BASE}/voice/") for url in urls} == {
+        "confirm", "code", "general", "dial-done", "whisper", "whisper-accept", "voicemail"}
+    assert [url for answer in answers for url in not_absolute(answer.data, BASE)] == []
