@@ -42,7 +42,7 @@ def test_web_imports_the_factory_it_names_and_builds_an_app(redis_url, monkeypat
 
 
 def test_gunicorn_accepts_its_configuration(redis_url):
-    env = {**os.environ, "PORT": "8123", "REDIS_URL": redis_url}
+    env = {**os.environ, "PORT": "8123", "REDIS_URL": redis_url, "FORWARDED_ALLOW_IPS": "10.0.0.7,10.1.0.0/16"}
     result = subprocess.run([BIN / "gunicorn", "--check-config", "--print-config", "app:create_app()"],
                             cwd=ROOT, capture_output=True, text=True, env=env, check=True)
     settings = dict(line.split(" = ", 1) for line in result.stdout.splitlines() if " = " in line)
@@ -51,6 +51,7 @@ def test_gunicorn_accepts_its_configuration(redis_url):
     assert settings["worker_class"] == "gevent"
     assert settings["preload_app"] == "True"
     assert "%(U)s" in settings["access_log_format"] and "%(r)s" not in settings["access_log_format"]
+    assert "10.0.0.7" in settings["forwarded_allow_ips"] and "10.1.0.0/16" in settings["forwarded_allow_ips"]
 
 
 def test_worker_serves_the_apps_queue_on_the_apps_redis(app, redis_url):
