@@ -36,6 +36,7 @@ from voice.calls import CallStore
 from voice.cli import agents_cli, numbers_cli
 from voice.history import bp as calls_bp
 from voice.numbers import AgentStore, NumberStore
+from voice.recordings import bp as voice_recordings_bp
 from voice.twilio_client import make_client
 from voice.webhooks import bp as voice_bp
 
@@ -74,7 +75,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         if sid and token else None
     register_error_handlers(app)
     for blueprint in (health_bp, docs_bp, threads_bp, events_bp, calls_bp, admin_bp, callbacks_bp, voice_bp,
-                      voice_callbacks_bp, desk_bp):
+                      voice_callbacks_bp, voice_recordings_bp, desk_bp):
         app.register_blueprint(blueprint)
     thread_resolved.connect(_cancel_callbacks, app, weak=False)
     app.cli.add_command(numbers_cli)

@@ -69,12 +69,19 @@ def plan(when: str, number: Number, zone: str, now: datetime) -> tuple[datetime,
 
 
 @API.route(bp, "/threads/<thread_id>/callbacks", "POST", body=CallbackIn, summary="Ask for a callback",
-           description="One live callback per thread: asking again returns the existing one (200).",
-           responses={201: ("scheduled", Callback), 200: ("the thread's live callback", Callback),
-                      404: ("no thread with that id", None)})
+           description="One live callback per thread: asking again while one is live is a 409 whose "
+                       "details give the live callback's id, to move it (PATCH) or cancel it (DELETE); the new "
+                       "request changes nothing.",
+           responses={201: ("scheduled", Callback), 404: ("no thread with that id", None),
+                      409: ("the thread already has a live callback", None)})
 def create_callback(thread_id: str, body: CallbackIn) -> tuple[Callback, int]:
     stored, created = open_callback(thread_id, body)
-    return stored, 201 if created else 200
+    if not created:
+        raise ApiError(409, "callback_exists",
+                       f"thread {thread_id!r} already has a callback, {stored.customer_local_time}: move it with "
+                       f"PATCH {API_PREFIX}/callbacks/{stored.id} or cancel it with DELETE", "thread_id",
+                       details=[{"callback_id": stored.id, "state": stored.state.value}])
+    return stored, 201
 
 
 def open_callback(thread_id: str, body: CallbackIn) -> tuple[Callback, bool]:

@@ -221,7 +221,7 @@ def _agent_for(callback: Callback, number: Any) -> Any:
     agents = current_app.extensions["threadline.agents"]
     if callback.agent_id:
         chosen = agents.get(callback.agent_id)
-        if chosen is not None and chosen.status == "available":
+        if chosen is not None and chosen.takes_calls:
             return chosen
     thread = current_app.extensions["threadline.threads"].get(callback.thread_id, newest=20)
     return choose_agent(number, thread, agents)

@@ -11,6 +11,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from carrier.legs import CallOver, Interrupted, Leg, PartyHungUp
+from carrier.recordings import Recorder
 from carrier.state import API_VERSION, SIP_CODES, Call, CarrierState, PhoneScript, utcnow
 from carrier.twiml import Document, TwimlError, parse
 from carrier.verbs import Verbs
@@ -35,6 +36,7 @@ class Engine(Verbs):
         self.webhooks = WebhookClient(state.auth_token)
         self.legs: dict[str, Leg] = {}
         self.callback_order = "in-order"
+        self.recorder = Recorder(self)
         self.outbox: queue.Queue[tuple[Call, str, str, dict[str, str], str] | None] = queue.Queue()
         self.sender = threading.Thread(target=self._send_callbacks, name="carrier-callbacks", daemon=True)
         self.sender.start()
@@ -120,6 +122,7 @@ class Engine(Verbs):
     def finish(self, leg: Leg, status: str) -> None:
         if leg.call.ended:
             return
+        self.recorder.stop(leg.call)  # before the completed callback, as Twilio reports the recording at the end
         self.set_status(leg, status, "completed")
         self.legs.pop(leg.call.sid, None)
         self.outbox.put((leg.call, "end", "", {}, ""))  # releases callbacks held in 'reordered' mode
@@ -131,6 +134,8 @@ class Engine(Verbs):
         leg = Leg(self, call, script or self.state.script_for(call.to))
         self.state.add_call(call)
         self.legs[call.sid] = leg
+        if call.recording is not None:
+            self.recorder.arm(call, call.recording)
         runner = self._run_inbound if call.direction == "inbound" else self._run_outbound
         threading.Thread(target=self._guard, args=(runner, leg), name=f"call-{call.sid}", daemon=True).start()
         return call
@@ -158,6 +163,7 @@ class Engine(Verbs):
         if not self.ring(leg, call.timeout):
             return
         self.answer(leg)
+        self.recorder.answered(call)
         try:
             extra = self.detect_machine(leg)
             with self.state.lock:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hmac
-import io
 import math
 import operator
 import re
 import time
-import wave
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -17,6 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from carrier.engine import Engine
+from carrier.recordings import CHANNELS, RECORDING_EVENTS, RecordingPlan, mp3, wav
 from carrier.state import API_VERSION, ROUTES, Call, CarrierState, IncomingNumber, new_sid, utcnow
 
 bp = Blueprint("twilio_rest", __name__, url_prefix=f"/{API_VERSION}/Accounts/<account_sid>")
@@ -138,6 +137,7 @@ def create_call(account_sid: str) -> Any:
     detection = form.get("MachineDetection")
     if detection and detection not in ("Enable", "DetectMessageEnd"):
         raise TwilioError(400, 21207, "MachineDetection must be Enable or DetectMessageEnd")
+    recording = _recording_plan()
     call = Call(new_sid("CA"), account_sid, to, from_, "outbound-api",
                 url=url, method=_method_param("Method"), twiml=None if url else twiml,
                 fallback_url=_url_param("FallbackUrl"), fallback_method=_method_param("FallbackMethod"),
@@ -147,11 +147,32 @@ def create_call(account_sid: str) -> Any:
                 machine_detection=detection, async_amd=(form.get("AsyncAmd") or "").lower() == "true",
                 async_amd_status_callback=_url_param("AsyncAmdStatusCallback"),
                 async_amd_status_callback_method=_method_param("AsyncAmdStatusCallbackMethod"),
-                timeout=_seconds("Timeout", 60, 1, 600), time_limit=_seconds("TimeLimit", 14400, 1, 86400))
+                timeout=_seconds("Timeout", 60, 1, 600), time_limit=_seconds("TimeLimit", 14400, 1, 86400),
+                recording=recording)
     response = jsonify(call.to_json())  # as placed: queued
     response.status_code = 201
     _engine().start(call)
     return response
+
+
+def _recording_plan() -> RecordingPlan | None:
+    """Record=true: the whole call is recorded from its answer, reported to RecordingStatusCallback."""
+    form = request.form
+    record = (form.get("Record") or "false").lower()
+    if record not in ("true", "false"):
+        raise TwilioError(400, 20001, "Record must be true or false")
+    channels = form.get("RecordingChannels") or "mono"
+    if channels not in CHANNELS:
+        raise TwilioError(400, 20001, "RecordingChannels must be mono or dual")
+    events = tuple(e for value in form.getlist("RecordingStatusCallbackEvent") for e in value.replace(",", " ").split())
+    unknown = [e for e in events if e not in RECORDING_EVENTS]
+    if unknown:
+        raise TwilioError(400, 20001, f"RecordingStatusCallbackEvent {unknown[0]!r} is not one of "
+                          f"{', '.join(RECORDING_EVENTS)}")
+    if record == "false":
+        return None
+    return RecordingPlan("OutboundAPI", CHANNELS[channels], callback=_url_param("RecordingStatusCallback"),
+                         method=_method_param("RecordingStatusCallbackMethod"), events=events or ("completed",))
 
 
 def _parse_time(name: str, value: str) -> datetime:
@@ -299,15 +320,15 @@ def fetch_recording(account_sid: str, sid: str) -> Any:
 
 @bp.get("/Recordings/<name>")
 def recording_media(account_sid: str, name: str) -> Any:
-    """The recording's audio (silence of its length), as WAV whatever the extension asked for."""
-    recording = _lookup(_state().recordings, name.rsplit(".", 1)[0])
-    audio = io.BytesIO()
-    with wave.open(audio, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(1)
-        out.setframerate(8000)
-        out.writeframes(b"\x80" * 8000 * min(recording.duration, 10))
-    return Response(audio.getvalue(), mimetype="audio/x-wav")
+    """The recording's audio (silence of its length, at most ten seconds): WAV by default or for .wav, MP3 for
+    .mp3, as Twilio serves a RecordingUrl with or without an extension."""
+    sid, _, extension = name.partition(".")
+    recording = _lookup(_state().recordings, sid)
+    if extension == "mp3":
+        return Response(mp3(recording.duration), mimetype="audio/mpeg")
+    if extension not in ("", "wav"):
+        raise _not_found()
+    return Response(wav(recording.duration, recording.channels), mimetype="audio/x-wav")
 
 
 def twilio_http_error(exc: HTTPException) -> Any:

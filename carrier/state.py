@@ -9,7 +9,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from carrier.recordings import RecordingPlan
 
 API_VERSION = "2010-04-01"
 ANSWERS = ("human", "machine", "busy", "no-answer", "failed", "unassigned", "manual")
@@ -126,8 +129,10 @@ class Recording:
     account_sid: str
     call_sid: str
     duration: int
-    source: str = "RecordVerb"
-    date_created: datetime = field(default_factory=utcnow)
+    source: str = "RecordVerb"  # DialVerb, OutboundAPI or RecordVerb
+    channels: int = 1
+    media_url: str | None = None
+    date_created: datetime = field(default_factory=utcnow)  # when it began
 
     def to_json(self) -> dict[str, Any]:
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{self.sid}.json"
@@ -136,8 +141,8 @@ class Recording:
             "conference_sid": None, "date_created": rfc2822(self.date_created),
             "date_updated": rfc2822(self.date_created), "start_time": rfc2822(self.date_created),
             "duration": str(self.duration), "sid": self.sid, "price": None, "price_unit": "USD",
-            "status": "completed", "channels": 1, "source": self.source, "error_code": None, "uri": uri,
-            "encryption_details": None, "subresource_uris": {}, "media_url": None,
+            "status": "completed", "channels": self.channels, "source": self.source, "error_code": None, "uri": uri,
+            "encryption_details": None, "subresource_uris": {}, "media_url": self.media_url,
         }
 
 
@@ -164,6 +169,7 @@ class Call:
     status_callback: str | None = None
     status_callback_method: str = "POST"
     status_callback_events: tuple[str, ...] = ("completed",)
+    recording: RecordingPlan | None = None  # REST Record=true: how the whole call is recorded, from its answer
     machine_detection: str | None = None
     async_amd: bool = False
     async_amd_status_callback: str | None = None

@@ -6,11 +6,11 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from email.utils import format_datetime
 from urllib.parse import urljoin
 
 from carrier.legs import POLL, CallOver, Interrupted, Leg, PartyHungUp
-from carrier.state import API_VERSION, Call, Recording, new_sid
+from carrier.recordings import RecordingPlan
+from carrier.state import Call, Recording, new_sid
 from carrier.twiml import Document, Node
 
 SECONDS_PER_WORD = 0.35
@@ -26,6 +26,12 @@ class DialOutcome:
     child: Call | None
     duration: int
     bridged: bool
+
+
+def _recording_params(recording: Recording) -> dict[str, str]:
+    """What a Record or Dial action hears of the recording made."""
+    return {"RecordingUrl": recording.media_url or "", "RecordingSid": recording.sid,
+            "RecordingDuration": str(recording.duration)}
 
 
 class Verbs:
@@ -140,23 +146,10 @@ class Verbs:
         except PartyHungUp:
             digits = "hangup"
         duration = max(1, math.ceil(min((time.monotonic() - started) / self.scale, spoken)))
-        recording = Recording(new_sid("RE"), leg.call.account_sid, leg.call.sid, duration)
-        with self.state.lock:
-            self.state.recordings[recording.sid] = recording
-        recording_url = f"{self.base_url}/{API_VERSION}/Accounts/{leg.call.account_sid}/Recordings/{recording.sid}"
-        self.event(leg.call, "recorded", recording_sid=recording.sid, duration=duration)
-        params = {"RecordingUrl": recording_url, "RecordingSid": recording.sid,
-                  "RecordingDuration": str(duration)}
+        recording = self.recorder.save(leg.call, RecordingPlan.for_record_verb(verb, document), duration)
+        params = _recording_params(recording)
         if digits:
             params["Digits"] = digits
-        callback = verb.attr("recordingStatusCallback")
-        if callback:
-            status = {"AccountSid": leg.call.account_sid, "CallSid": leg.call.sid, "RecordingSid": recording.sid,
-                      "RecordingUrl": recording_url, "RecordingStatus": "completed",
-                      "RecordingDuration": str(duration), "RecordingChannels": "1", "RecordingSource": "RecordVerb",
-                      "RecordingStartTime": format_datetime(recording.date_created)}
-            self.outbox.put((leg.call, "recording", urljoin(document.url or "", callback), status,
-                             verb.attr("recordingStatusCallbackMethod", "POST") or "POST"))
         target = self._action(document, verb)
         if digits == "hangup":
             if target:
@@ -171,6 +164,11 @@ class Verbs:
 
     def verb_dial(self, leg: Leg, verb: Node, document: Document) -> Document | None:
         timeout = verb.number("timeout", 30)
+        try:
+            plan = RecordingPlan.for_dial(verb, document)
+        except ValueError as exc:
+            self.event(leg.call, "error", code=13217, message=str(exc))  # Twilio warns and dials unrecorded
+            plan = None
         nouns = verb.children or [Node("Number", {}, verb.text)]
         children = []
         for noun in nouns:
@@ -188,9 +186,15 @@ class Verbs:
             child.method = noun.attr("method", "POST") or "POST"
             children.append(child)
         self.event(leg.call, "dial", to=[c.to for c in children], sids=[c.sid for c in children])
+        running = self.recorder.arm(leg.call, plan) if plan else None
         outcome = self.dial(leg, children, timeout, verb.number("timeLimit", 14400))
         params = {"DialCallStatus": outcome.status, "DialCallDuration": str(outcome.duration),
                   "DialBridged": "true" if outcome.bridged else "false"}
+        if running is not None:
+            self.recorder.stop(leg.call, running)  # the dialled leg ended: so did its recording
+            recording = self.state.recordings.get(running.sid)
+            if recording is not None:
+                params.update(_recording_params(recording))
         if outcome.child is not None:
             params["DialCallSid"] = outcome.child.sid
         caller_gone = leg.call.ended or (leg.hangup_at is not None and time.monotonic() >= leg.hangup_at)
@@ -278,6 +282,7 @@ class Verbs:
                 return DialOutcome("no-answer", child.call, 0, False)
         bridged_at = time.monotonic()
         self.event(leg.call, "bridged", to=child.call.to, sid=child.call.sid)
+        self.recorder.answered(leg.call)  # a Dial recording from answer starts with the conversation
         self.event(child.call, "bridged", to=leg.call.from_ if leg.call.direction == "inbound" else leg.call.to,
                    sid=leg.call.sid)
         limit_at = bridged_at + time_limit * self.scale

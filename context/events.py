@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 EventType = Literal[
     "callback.scheduled", "callback.rescheduled", "callback.canceled", "call.attempt_failed",
     "call.voicemail_left", "call.connected", "call.completed", "callback.exhausted", "call.disposition",
+    "call.recording_ready",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 Delivery = Literal["pending", "delivered", "undeliverable", "not_configured"]

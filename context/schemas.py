@@ -30,6 +30,11 @@ Short = Annotated[str, StringConstraints(max_length=200)]
 Brand = Annotated[str, StringConstraints(min_length=1, max_length=60)]  # as long as a support number's brand
 
 
+def of_brand(thread_brand: str | None, brand: str) -> bool:
+    """Whether a thread of thread_brand belongs on a number of brand: the same in any letter case, or no brand."""
+    return not thread_brand or thread_brand.casefold() == brand.casefold()
+
+
 def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import redis
 
-from context.schemas import LogEntry, Message, Thread, ThreadAttributes, ThreadIn, ThreadStatus, ThreadSummary
+from context.schemas import LogEntry, Message, Thread, ThreadAttributes, ThreadIn, ThreadStatus, ThreadSummary, of_brand
 from core import keys
 
 # KEYS: thread, messages, order. ARGV: message id, message JSON, score, max kept, '1' to replace.
@@ -214,7 +214,8 @@ class ThreadStore:
 
     def open_thread_ids_of_brand(self, e164: str, brand: str, limit: int) -> list[str]:
         """Like open_thread_ids, keeping only threads of that brand (any letter case) or of no brand."""
-        wanted, found, start = brand.casefold(), [], 0
+        found: list[str] = []
+        start = 0
         while len(found) < limit and start < BRAND_SCAN:
             ids = self.redis.zrevrange(keys.phone_threads(e164, resolved=False), start, start + BRAND_PAGE - 1)
             if not ids:
@@ -224,7 +225,7 @@ class ThreadStore:
                     pipe.hmget(keys.thread(thread_id), "phone", "brand")
                 headers = pipe.execute()
             found += [i for i, (phone, b) in zip(ids, headers, strict=True)
-                      if phone and (not b or b.casefold() == wanted)]
+                      if phone and of_brand(b, brand)]
             start += BRAND_PAGE
         return found[:limit]
 

@@ -54,6 +54,11 @@ def call_steps(call_sid: str) -> str:
     return f"{PREFIX}:call:{call_sid}:steps"
 
 
+def recording(recording_sid: str) -> str:
+    """String with a TTL: the call a recording was stored on, so a repeated recording callback changes nothing."""
+    return f"{PREFIX}:recording:{recording_sid}"
+
+
 def thread_calls(thread_id: str) -> str:
     """Sorted set: the SIDs of a thread's calls scored by start (epoch ms)."""
     return f"{PREFIX}:thread:{thread_id}:calls"

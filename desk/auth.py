@@ -34,7 +34,7 @@ from pydantic import BaseModel
 from core import keys
 from core.api import ApiError
 from core.keys import desk_session
-from desk.passwords import Passwords, well_formed
+from desk.passwords import Passwords, acceptable, well_formed
 from desk.sessions import DeskSessions
 from voice import admin_api as admin
 from voice.cli import agents_cli, reports
@@ -244,6 +244,14 @@ class PasswordSet(BaseModel):
     sessions_ended: int
 
 
+def _acceptable_at_prompt(password: str) -> str:
+    try:
+        acceptable(password)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return password
+
+
 @agents_cli.command("set-password")
 @click.argument("agent_id")
 @click.option("--password-stdin", is_flag=True, help="read the password from the first line of standard input")
@@ -256,7 +264,9 @@ def set_password_command(agent_id: str, password_stdin: bool) -> PasswordSet:
     if password_stdin:
         password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
     else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+        # Checked as typed, so a password that can't be used is refused before it is asked for again.
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True,
+                                value_proc=_acceptable_at_prompt)
     try:
         passwords().set(checked, password)
     except ValueError as exc:

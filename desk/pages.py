@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import abort, current_app, redirect, render_template, request, url_for
+import requests
+from flask import Response, abort, current_app, redirect, render_template, request, stream_with_context, url_for
 
 from callbacks.store import CallbackStore
 from callbacks.windows import speak_time
@@ -17,6 +18,7 @@ from desk.access import can_see_thread, numbers_of
 from desk.auth import bp, check_csrf, current_agent_id, login_required
 from voice.calls import CallStore
 from voice.numbers import AgentConfig, AgentStatus, AgentStore
+from voice.twilio_client import recording_media
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -129,3 +131,31 @@ def thread_page(thread_id: str) -> str:
 def thread_panel(thread_id: str) -> str:
     """The same view as a fragment, for the live screen pop."""
     return render_template("desk/panel.html", **_thread_context(thread_id))
+
+
+@bp.get("/threads/<thread_id>/calls/<sid>/recording")
+@login_required
+def call_recording(thread_id: str, sid: str) -> Response:
+    """A call's recording, fetched from Twilio with the account's credentials for an agent who may see the thread."""
+    visible_thread(thread_id)
+    calls: CallStore = current_app.extensions["threadline.calls"]
+    record = calls.get(sid)
+    if record is None or record.thread_id != thread_id or record.recording is None:
+        abort(404)
+    client = current_app.extensions["threadline.twilio"]
+    if client is None:
+        abort(503, "Twilio is not configured here: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set")
+    try:
+        upstream = recording_media(client, record.recording.sid)
+    except requests.RequestException as exc:
+        current_app.logger.warning("recording %s could not be fetched: %s", record.recording.sid, exc)
+        abort(502, "Twilio could not be reached for the recording")
+    if upstream.status_code != 200:
+        upstream.close()
+        current_app.logger.warning("recording %s: Twilio answered %s", record.recording.sid, upstream.status_code)
+        abort(502, "Twilio did not give the recording")
+    headers = {"Cache-Control": "private, no-store",
+               "Content-Disposition": f'inline; filename="call-{sid}.mp3"'}
+    if upstream.headers.get("Content-Length"):
+        headers["Content-Length"] = upstream.headers["Content-Length"]
+    return Response(stream_with_context(upstream.iter_content(64 * 1024)), headers=headers, mimetype="audio/mpeg")

@@ -71,6 +71,16 @@ def _matches(stored: str, password: str) -> bool:
             return False
 
 
+def acceptable(password: str) -> str:
+    """The password as it will be stored; ValueError saying why when it is too short or too long."""
+    password = _normalized(password)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ValueError(f"a password has at most {MAX_PASSWORD_LENGTH} characters")
+    return password
+
+
 class Passwords:
     """Agents' desk passwords as argon2 hashes in Redis, with a lock-out after repeated failures."""
 
@@ -79,11 +89,7 @@ class Passwords:
 
     def set(self, agent_id: str, password: str) -> None:
         """Store the password's hash; clears any lock-out. ValueError when the password is too short or too long."""
-        password = _normalized(password)
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise ValueError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
-        if len(password) > MAX_PASSWORD_LENGTH:
-            raise ValueError(f"a password has at most {MAX_PASSWORD_LENGTH} characters")
+        password = acceptable(password)
         with _hashing:
             hashed = _hash_work(_hasher.hash, password)
         with self.redis.pipeline() as pipe:

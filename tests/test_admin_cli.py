@@ -70,9 +70,31 @@ def test_agents_from_options(runner):
     changed = ok(runner, "agents", "set", "sam", "--status", "available")
     assert (changed["name"], changed["phone"], changed["status"]) == ("Sam", "+14155550777", "available")
     assert ok(runner, "agents", "show", "sam") == changed
-    assert [a["id"] for a in ok(runner, "agents", "list")["agents"]] == ["sam"]
+    assert [a["id"] for a in ok(runner, "agents", "list", "--json")["agents"]] == ["sam"]
     assert ok(runner, "agents", "remove", "sam") == {"removed": "sam"}
-    assert ok(runner, "agents", "list") == {"agents": []}
+    assert ok(runner, "agents", "list", "--json") == {"agents": []}
+
+
+def test_lists_read_as_tables_for_people(runner):
+    assert runner.invoke(args=["agents", "list"]).stdout == "No agents yet: add one with `flask agents set`.\n"
+    ok(runner, "agents", "set", "sam", "--name", "Sam Lee", "--phone", "+14155550777", "--status", "available")
+    ok(runner, "agents", "set", "alex", "--name", "Alex", "--client-identity", "alex")
+    ok(runner, "numbers", "set", SUPPORT, "--label", "Main line", "--brand", "Acme", "--time-zone", "UTC",
+       "--agent", "sam", "--agent", "alex")
+    assert runner.invoke(args=["agents", "list"]).stdout.splitlines() == [
+        "Agent  Name     Status     Role   Rings",
+        "alex   Alex     offline    agent  browser (alex)",
+        "sam    Sam Lee  available  agent  +14155550777"]
+    assert runner.invoke(args=["numbers", "list"]).stdout.splitlines() == [
+        "Number        Label      Brand  Time zone  Agents     Calls",
+        "+14155550100  Main line  Acme   UTC        sam, alex  not recorded"]
+
+
+def test_an_admin_needs_only_an_id_and_a_name(runner):
+    ada = ok(runner, "agents", "set", "ada", "--name", "Ada Park", "--role", "admin")
+    assert (ada["role"], ada["phone"], ada["client_identity"]) == ("admin", None, None)
+    demoted = runner.invoke(args=["agents", "set", "ada", "--role", "agent"])
+    assert demoted.exit_code == 1 and "needs a phone or a client_identity" in demoted.stderr
 
 
 def test_numbers_from_options_merge_onto_the_stored_config(runner):
@@ -88,7 +110,7 @@ def test_numbers_from_options_merge_onto_the_stored_config(runner):
     assert (created["caller_id_trust"], changed["caller_id_trust"]) == ("any", "attested")
     assert changed["caller_id"] == "+14155550199" and changed["agents"] == ["sam"]
     assert ok(runner, "numbers", "show", "+14155550100") == changed
-    assert [n["number"] for n in ok(runner, "numbers", "list")["numbers"]] == [SUPPORT]
+    assert [n["number"] for n in ok(runner, "numbers", "list", "--json")["numbers"]] == [SUPPORT]
 
 
 def test_a_number_from_a_yaml_file_with_options_over_it(runner, tmp_path):
@@ -129,8 +151,8 @@ def test_apply_writes_a_whole_configuration(runner, tmp_path):
 def test_a_bad_file_changes_nothing(runner, tmp_path, text, line):
     result = fails(runner, "numbers", "apply", "--file", write(tmp_path, "all.yaml", text))
     assert line in result.stderr
-    assert ok(runner, "numbers", "list") == {"numbers": []}
-    assert ok(runner, "agents", "list") == {"agents": []}
+    assert ok(runner, "numbers", "list", "--json") == {"numbers": []}
+    assert ok(runner, "agents", "list", "--json") == {"agents": []}
 
 
 def test_errors_name_the_field_and_exit_1(runner, tmp_path):

@@ -61,10 +61,17 @@ def test_asked_now_the_customer_is_called_once_and_reaches_an_agent(cb_line):
     assert len(calls_to(cb_line, CUSTOMER)) == 1
 
 
-def test_asking_again_returns_the_live_callback(cb_line):
+def test_asking_again_names_the_live_callback_and_changes_nothing(cb_line):
     first = ask(cb_line).get_json()
-    again = ask(cb_line)
-    assert again.status_code == 200 and again.get_json()["id"] == first["id"]
+    again = cb_line.app.test_client().post("/api/v1/threads/t-1/callbacks", headers=AUTH,
+                                           json={"when": "tomorrow at 3pm", "number": SUPPORT})
+    assert again.status_code == 409
+    error = again.get_json()["error"]
+    assert (error["code"], error["field"]) == ("callback_exists", "thread_id")
+    assert error["details"] == [{"callback_id": first["id"], "state": "scheduled"}]
+    assert f"PATCH /api/v1/callbacks/{first['id']}" in error["message"]
+    listed = cb_line.app.test_client().get("/api/v1/threads/t-1/callbacks", headers=AUTH).get_json()["callbacks"]
+    assert [(c["id"], c["scheduled_for"]) for c in listed] == [(first["id"], first["scheduled_for"])]
 
 
 @pytest.mark.parametrize("answer", ["busy", "no-answer"])

@@ -70,6 +70,25 @@ def test_a_call_to_another_brands_number_names_nothing_and_opens_nothing(two_bra
     assert heard(line.finished(line.call_in(CUSTOMER)))[0] == GREETING
 
 
+def test_a_call_code_opens_only_a_conversation_of_the_dialled_brand(two_brands: Line) -> None:
+    line = two_brands
+    line.thread("t-1", brand="Acme", customer={"name": "Jane Doe", "phone": "+14155550999"})
+    auth = {"Authorization": "Bearer test-key-0123456789"}
+    code = line.app.test_client().post("/api/v1/threads/t-1/call-code", headers=auth).get_json()["code"]
+    line.script(CUSTOMER, keys=[code], hangup_after=400)
+    line.script(KIM, keys=["1"], hangup_after=5)
+    sid = line.call_in(CUSTOMER, to=GLOBEX)
+    call = line.finished(sid)
+
+    assert "Sorry, that code did not work." in heard(call)
+    assert names_nothing(heard(call)) and names_nothing(heard(call["legs"][0]))
+    record = line.history(sid)
+    assert record.thread_id is None
+    assert [(s.kind, s.detail) for s in record.steps if s.kind == "entered_code"] == [
+        ("entered_code", {"valid": False})]
+    assert desk_for(line, "kim").get("/desk/threads/t-1", headers=HTML).status_code == 404
+
+
 def test_a_thread_without_brand_matches_any_number(two_brands: Line) -> None:
     line = two_brands
     line.thread("t-1")

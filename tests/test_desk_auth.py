@@ -102,6 +102,15 @@ def test_set_password_prompts_twice_without_echo(app: Flask, redis_client: redis
     assert passwords.Passwords(redis_client).verify("sam", "typed at a prompt")
 
 
+def test_a_short_password_is_refused_at_once_and_asked_again(app: Flask, redis_client: redis.Redis) -> None:
+    result = app.test_cli_runner().invoke(args=["agents", "set-password", "sam"],
+                                          input="short\nlong enough now\nlong enough now\n")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("a password needs at least 10 characters") == 1
+    assert result.stderr.count("Repeat for confirmation") == 1  # asked again only for the one it can use
+    assert passwords.Passwords(redis_client).verify("sam", "long enough now")
+
+
 @pytest.mark.parametrize(("args", "stdin", "error"), [
     (["nobody"], PASSWORD, "error: agent_id: unknown agent 'nobody'\n"),
     (["bad id!"], PASSWORD, "error: agent_id: "),

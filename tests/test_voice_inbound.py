@@ -124,6 +124,16 @@ def test_the_agent_who_last_wrote_in_the_thread_is_rung_first(line):
     assert call["legs"][0]["to"] == OTHER_AGENT
 
 
+def test_an_available_admin_with_nothing_to_ring_is_passed_over(line):
+    line.agent("ada", name="Ada Park", role="admin", status="available")  # no phone, no browser
+    line.number(agents=["ada", "lee"])
+    line.thread("t-1")
+    line.script(CUSTOMER, keys=["1"])
+    line.script(OTHER_AGENT, keys=["1"], hangup_after=5)
+    call = line.finished(line.call_in(CUSTOMER))
+    assert [leg["to"] for leg in call["legs"]] == [OTHER_AGENT]
+
+
 def test_nobody_available_takes_a_voicemail_into_the_thread(line):
     line.agent("sam", name="Sam Lee", phone=AGENT, status="away")
     line.agent("lee", name="Lee Park", phone=OTHER_AGENT, status="offline")

@@ -35,14 +35,17 @@ def test_ask_gathers_inside_and_redirects_when_nothing_is_entered():
 
 def test_connect_dials_a_number_or_a_browser_with_a_whisper():
     root = parse(twiml.connect(["Connecting."], twiml.Target(phone="+14155550777"), "/voice/whisper?a=1",
-                               "/voice/dial-done", None, SPEECH, record=True))
+                               "/voice/dial-done", None, SPEECH, recording_callback="/voice/recording"))
     dial = root.find("Dial")
     assert (dial.get("action"), dial.get("answerOnBridge"), dial.get("record")) == (
-        "/voice/dial-done", "true", "record-from-answer")
+        "/voice/dial-done", "true", "record-from-answer-dual")
+    assert (dial.get("recordingStatusCallback"), dial.get("recordingStatusCallbackMethod"),
+            dial.get("recordingStatusCallbackEvent")) == ("/voice/recording", "POST", "completed absent")
     number = dial.find("Number")
     assert (number.text, number.get("url")) == ("+14155550777", "/voice/whisper?a=1")
     browser = parse(twiml.connect([], twiml.Target(client_identity="sam"), "/w", "/d", "+14155550100", SPEECH))
     assert browser.find("Dial/Client").text == "sam" and browser.find("Dial").get("callerId") == "+14155550100"
+    assert browser.find("Dial").get("record") is None  # do-not-record, Twilio's default
 
 
 def test_whisper_accepts_with_1_and_hangs_up_otherwise():

@@ -98,10 +98,16 @@ def heard(call: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture
-def line(make_app: Any) -> Iterator[Line]:
+def line_config() -> dict[str, Any]:
+    """Further app configuration for the line; a test module overrides this fixture to add some."""
+    return {}
+
+
+@pytest.fixture
+def line(make_app: Any, line_config: dict[str, Any]) -> Iterator[Line]:
     with CarrierServer(scale=SCALE, numbers=(SUPPORT,)) as carrier:
         app = make_app(TWILIO_ACCOUNT_SID=carrier.state.account_sid, TWILIO_AUTH_TOKEN=carrier.state.auth_token,
-                       TWILIO_API_BASE_URL=carrier.url)
+                       TWILIO_API_BASE_URL=carrier.url, **line_config)
         served = Served(app)
         number = carrier.state.number_by_phone(SUPPORT)
         number.voice_url = f"{served.url}/voice/incoming"

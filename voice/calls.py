@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import redis
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from callbacks.outcomes import FINAL_STATUSES
 from core import keys
@@ -35,6 +36,17 @@ end
 return 1
 """
 
+# KEYS: call hash, steps list, recording key. ARGV: ttl, recording JSON, step JSON, call SID.
+# Stores a recording on its call once: -1 when the call is unknown, 0 when that recording was stored already.
+_ADD_RECORDING = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if not redis.call('SET', KEYS[3], ARGV[4], 'NX', 'EX', ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'recording', ARGV[2])
+redis.call('RPUSH', KEYS[2], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return 1
+"""
+
 HISTORY_TTL = 400 * 24 * 3600  # a call record outlives the thread's usefulness, not forever
 
 
@@ -42,6 +54,30 @@ class Step(BaseModel):
     at: datetime
     kind: str
     detail: dict[str, Any] = {}
+
+
+class CallRecording(BaseModel):
+    """The recording of a call's conversation with the agent, as Twilio reported it."""
+
+    sid: str = Field(description="Twilio's RecordingSid")
+    url: str | None = Field(default=None, description="Twilio's RecordingUrl: fetching it needs the account's "
+                                                      "credentials (agents play it through the desk)")
+    duration: int | None = Field(default=None, description="seconds")
+    channels: int | None = Field(default=None, description="2: the caller and the agent each on a channel")
+
+    @property
+    def length(self) -> str:
+        """The duration as people read it: m:ss."""
+        minutes, seconds = divmod(self.duration or 0, 60)
+        return f"{minutes}:{seconds:02d}"
+
+
+class RecordingStored(StrEnum):
+    """What storing a recording did."""
+
+    stored = "stored"
+    already = "already"  # the same RecordingSid again: nothing changed
+    unknown_call = "unknown_call"
 
 
 class CallRecord(BaseModel):
@@ -57,7 +93,9 @@ class CallRecord(BaseModel):
     ended_at: datetime | None = None
     duration: int | None = None
     agent_id: str | None = None
-    recording_url: str | None = None
+    recording_url: str | None = Field(default=None, description="the voicemail left on the call, if any")
+    recording: CallRecording | None = Field(default=None, description="the recorded conversation, when the number "
+                                                                     "records its calls")
     steps: list[Step] = []
 
 
@@ -76,6 +114,7 @@ class CallStore:
         self.redis = redis_client
         self._apply_status = redis_client.register_script(_APPLY_STATUS)
         self._open = redis_client.register_script(_OPEN)
+        self._add_recording = redis_client.register_script(_ADD_RECORDING)
 
     def open(self, sid: str, direction: str, number: str, caller: str, first_step: str | None = None,
              **detail: Any) -> None:
@@ -123,7 +162,17 @@ class CallStore:
         if not fields:
             return None
         fields.pop("status_seq", None)
-        return CallRecord(**fields, steps=[Step(**json.loads(s)) for s in steps])
+        recording = fields.pop("recording", None)
+        return CallRecord(**fields, recording=CallRecording.model_validate_json(recording) if recording else None,
+                          steps=[Step(**json.loads(s)) for s in steps])
+
+    def add_recording(self, sid: str, recording: CallRecording) -> RecordingStored:
+        """Keep the recording on its call, once per RecordingSid, with a step saying so (one script)."""
+        step = Step(at=_now(), kind="recorded", detail={"recording_sid": recording.sid,
+                                                        "duration": recording.duration}).model_dump_json()
+        done = self._add_recording(keys=[keys.call(sid), keys.call_steps(sid), keys.recording(recording.sid)],
+                                   args=[HISTORY_TTL, recording.model_dump_json(), step, sid])
+        return {1: RecordingStored.stored, 0: RecordingStored.already}.get(int(done), RecordingStored.unknown_call)
 
     def for_thread(self, thread_id: str, limit: int = 50) -> list[CallRecord]:
         """The thread's calls, newest first."""

@@ -118,11 +118,33 @@ def reports(command: Callable[..., BaseModel]) -> Callable[..., None]:
     return run
 
 
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """Rows in columns as wide as their widest cell, under a header line."""
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=False)]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+                     for row in [headers, *rows])
+
+
+def listing(result: BaseModel, as_json: bool, headers: list[str], rows: list[list[str]], empty: str) -> None:
+    """Print a list for people (a table, or a sentence when there is nothing), or as JSON for scripts."""
+    if as_json:
+        click.echo(json.dumps(result.model_dump(mode="json"), indent=2))
+    else:
+        click.echo(table(headers, rows) if rows else empty)
+
+
+_JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="print JSON, for scripts")
+
+
 @numbers_cli.command("list")
-@reports
-def list_numbers() -> NumberList:
+@_JSON_OPTION
+def list_numbers(as_json: bool) -> None:
     """List the configured support numbers."""
-    return NumberList(numbers=admin.number_store().all())
+    numbers = admin.number_store().all()
+    rows = [[n.number, n.label, n.brand, n.time_zone, ", ".join(n.agents) or "nobody",
+             "recorded" if n.record_calls else "not recorded"] for n in numbers]
+    listing(NumberList(numbers=numbers), as_json, ["Number", "Label", "Brand", "Time zone", "Agents", "Calls"],
+            rows, "No support numbers yet: add one with `flask numbers set`.")
 
 
 @numbers_cli.command("show")
@@ -194,10 +216,14 @@ def sync_number(number: str, force: bool) -> SyncReport:
 
 
 @agents_cli.command("list")
-@reports
-def list_agents() -> AgentList:
+@_JSON_OPTION
+def list_agents(as_json: bool) -> None:
     """List the agents."""
-    return AgentList(agents=admin.agent_store().all())
+    agents = admin.agent_store().all()
+    rows = [[a.id, a.name, a.status.value, a.role.value,
+             a.phone or (f"browser ({a.client_identity})" if a.client_identity else "not reachable")] for a in agents]
+    listing(AgentList(agents=agents), as_json, ["Agent", "Name", "Status", "Role", "Rings"], rows,
+            "No agents yet: add one with `flask agents set`.")
 
 
 @agents_cli.command("show")

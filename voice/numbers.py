@@ -171,7 +171,7 @@ class AgentRole(StrEnum):
 
 
 class AgentConfig(Strict):
-    """An agent: reached on a phone, or in the browser through client_identity."""
+    """An agent: reached on a phone, or in the browser through client_identity; an admin may have neither."""
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     phone: E164 | None = None
@@ -181,9 +181,19 @@ class AgentConfig(Strict):
 
     @model_validator(mode="after")
     def _reachable(self) -> AgentConfig:
-        if not self.phone and not self.client_identity:
-            raise ValueError("an agent needs a phone or a client_identity")
+        if self.role == AgentRole.agent and not self.reachable:
+            raise ValueError("an agent needs a phone or a client_identity (only an admin may have neither)")
         return self
+
+    @property
+    def reachable(self) -> bool:
+        """Whether a call can ring this agent at all."""
+        return bool(self.phone or self.client_identity)
+
+    @property
+    def takes_calls(self) -> bool:
+        """Whether routing may ring this agent now."""
+        return self.status == AgentStatus.available and self.reachable
 
 
 class Agent(AgentConfig):

@@ -12,6 +12,7 @@ LANGUAGES = frozenset(VOICES)
 
 _EN = {
     "unknown_number": "Sorry, this number is not in service. Goodbye.",
+    "recording_notice": "This call may be recorded for quality and training.",
     "closed": "Thanks for calling {brand}. We are closed right now.",
     "welcome": "Thanks for calling {brand}.",
     "closed_voicemail": "Leave a message after the beep and we will add it to your conversation.",
@@ -49,6 +50,7 @@ _EN = {
 }
 _ES = {
     "unknown_number": "Lo sentimos, este número no está en servicio. Adiós.",
+    "recording_notice": "Esta llamada puede ser grabada con fines de calidad y formación.",
     "closed": "Gracias por llamar a {brand}. Ahora estamos cerrados.",
     "welcome": "Gracias por llamar a {brand}.",
     "closed_voicemail": "Deje un mensaje después del tono y lo añadiremos a su conversación.",
@@ -72,6 +74,7 @@ _ES = {
 }
 _FR = {
     "unknown_number": "Désolé, ce numéro n'est pas en service. Au revoir.",
+    "recording_notice": "Cet appel peut être enregistré à des fins de qualité et de formation.",
     "closed": "Merci d'avoir appelé {brand}. Nous sommes fermés pour le moment.",
     "welcome": "Merci d'avoir appelé {brand}.",
     "closed_voicemail": "Laissez un message après le bip et nous l'ajouterons à votre conversation.",

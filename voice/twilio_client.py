@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import requests
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
@@ -19,8 +20,12 @@ class RedirectingHttpClient(TwilioHttpClient):
         super().__init__(**kwargs)
         self.base_url = base_url.rstrip("/")
 
+    def rewrite(self, url: str) -> str:
+        """Where a twilio.com URL is served here."""
+        return _TWILIO_HOST.sub(self.base_url, url)
+
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
-        return super().request(method, _TWILIO_HOST.sub(self.base_url, url), *args, **kwargs)
+        return super().request(method, self.rewrite(url), *args, **kwargs)
 
 
 def make_client(account_sid: str, auth_token: str, api_base_url: str | None = None, timeout: float = 10) -> Client:
@@ -32,3 +37,16 @@ def make_client(account_sid: str, auth_token: str, api_base_url: str | None = No
     client.edge = None
     client.region = None
     return client
+
+
+def recording_media(client: Client, recording_sid: str, extension: str = "mp3", timeout: float = 10
+                    ) -> requests.Response:
+    """A recording's audio, streamed from the Recordings resource with the account's credentials (Twilio's media
+    URLs need them). The URL is built from the SID, never taken from a request, so the credentials go nowhere else;
+    a redirect to another host (Twilio's media storage) drops them, as requests does."""
+    url = f"{client.api.base_url}/2010-04-01/Accounts/{client.account_sid}/Recordings/{recording_sid}.{extension}"
+    http = client.http_client
+    if isinstance(http, RedirectingHttpClient):
+        url = http.rewrite(url)
+    session = getattr(http, "session", None) or requests.Session()
+    return session.get(url, auth=(client.username, client.password), timeout=timeout, stream=True)

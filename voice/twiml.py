@@ -36,9 +36,11 @@ def say_and_hang_up(texts: list[str], speech: Speech) -> str:
 
 
 def ask(texts: list[str], action: str, otherwise: str, speech: Speech, *, digits: int = 1,
-        with_speech: bool = False, timeout: int = 5) -> str:
-    """Say texts while gathering keys (and yes/no speech); with nothing entered, go to `otherwise`."""
+        with_speech: bool = False, timeout: int = 5, before: tuple[str, ...] = ()) -> str:
+    """Say `before` in full, then texts while gathering keys (and yes/no speech); with nothing, go to `otherwise`."""
     response = VoiceResponse()
+    for text in before:
+        _say(response, text, speech)
     gather = Gather(action=action, method="POST", num_digits=digits, timeout=timeout,
                     input="dtmf speech" if with_speech else "dtmf", finish_on_key="#" if digits > 1 else "",
                     language=speech.language if with_speech else None,
@@ -51,13 +53,20 @@ def ask(texts: list[str], action: str, otherwise: str, speech: Speech, *, digits
 
 
 def connect(texts: list[str], target: Target, whisper: str, action: str, caller_id: str | None, speech: Speech,
-            *, timeout: int = 20, record: bool = False) -> str:
-    """Tell the caller, then ring the agent, who hears the whisper before being bridged."""
+            *, timeout: int = 20, recording_callback: str | None = None) -> str:
+    """Tell the caller, then ring the agent, who hears the whisper before being bridged.
+
+    With recording_callback the conversation is recorded (both sides, one channel each) and Twilio posts the
+    recording's outcome there (completed, or absent when nothing was recorded).
+    """
     response = VoiceResponse()
     for text in texts:
         _say(response, text, speech)
+    recording = {"record": "record-from-answer-dual", "recording_status_callback": recording_callback,
+                 "recording_status_callback_method": "POST",
+                 "recording_status_callback_event": "completed absent"} if recording_callback else {}
     dial = Dial(action=action, method="POST", timeout=timeout, caller_id=caller_id, answer_on_bridge=True,
-                record="record-from-answer" if record else None)
+                **recording)
     if target.client_identity:
         dial.client(target.client_identity, url=whisper, method="POST")
     else:

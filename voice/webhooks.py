@@ -11,12 +11,12 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from callbacks import dialer
-from context.schemas import Attachment, Author, Message, Thread
+from context.schemas import Attachment, Author, Message, Thread, of_brand
 from context.store import ThreadNotFound, ThreadStore
 from core.urls import absolute_url
 from voice import twiml
 from voice.calls import CallStore
-from voice.numbers import Agent, AgentStatus, AgentStore, CallerIdTrust, Number, NumberStore, voice_settings
+from voice.numbers import Agent, AgentStore, CallerIdTrust, Number, NumberStore, voice_settings
 from voice.prompts import means_yes, prompt
 from voice.screenpop import publish
 from voice.security import answered_once, require_twilio_signature
@@ -116,8 +116,8 @@ def incoming() -> str:
         calls.open(sid, "inbound", dialled, caller, "caller_id_not_verified" if is_open else "closed",
                    stir_verstat=verstat, trust=number.caller_id_trust.value)
         if not is_open:
-            return _closed(number, None)
-        return _ask_code(number, 1, "welcome")
+            return _closed(number, None, notice=True)
+        return _ask_code(number, 1, "welcome", notice=True)
     ids = threads.open_thread_ids_of_brand(caller, number.brand, MAX_CHOICES)
     found = [t for t in (load_thread(i) for i in ids) if t]
     first = found[0] if found else None
@@ -126,30 +126,39 @@ def incoming() -> str:
                **(detail if is_open else {}), **verification)
     if not is_open:
         # Caller ID alone links nothing: the voicemail may go into the caller's one thread, the call stays unlinked.
-        return _closed(number, first if len(found) == 1 else None)
+        return _closed(number, first if len(found) == 1 else None, notice=True)
     if len(found) == 1:
         texts, speech = _say(number, first, "greet_one", name=_greeting_name(first), summary=about(first))
-        return twiml.ask(texts, _url("confirm", thread=first.id), _url("code"), speech, with_speech=True)
+        return twiml.ask(texts, _url("confirm", thread=first.id), _url("code"), speech, with_speech=True,
+                         before=recording_notice(number, speech))
     if found:
         speech = speech_for(number, first)
         texts = [prompt(speech.language, "choose", name=_greeting_name(first))]
         texts += [prompt(speech.language, "choose_option", summary=speech_safe(t.subject, 80), digit=str(i))
                   for i, t in enumerate(found, start=1)]
         texts.append(prompt(speech.language, "choose_other"))
-        return twiml.ask(texts, _url("choose", threads=",".join(t.id for t in found)), _url("code"), speech)
-    return _ask_code(number, attempt=1)
+        return twiml.ask(texts, _url("choose", threads=",".join(t.id for t in found)), _url("code"), speech,
+                         before=recording_notice(number, speech))
+    return _ask_code(number, attempt=1, notice=True)
 
 
-def _closed(number: Number, thread: Thread | None) -> str:
+def recording_notice(number: Number, speech: twiml.Speech) -> tuple[str, ...]:
+    """What a number that records its calls says first, in full, in the language the caller is addressed in."""
+    return (prompt(speech.language, "recording_notice", brand=number.brand),) if number.record_calls else ()
+
+
+def _closed(number: Number, thread: Thread | None, *, notice: bool = False) -> str:
     """The number is closed: say so and offer a voicemail, into thread when one is given."""
     texts, speech = _say(number, thread, "closed", "closed_voicemail")
+    texts = [*(recording_notice(number, speech) if notice else ()), *texts]
     return twiml.voicemail(texts, _url("voicemail", thread=thread.id if thread else None), speech,
                            prompt(speech.language, "no_message"))
 
 
-def _ask_code(number: Number, attempt: int, *before: str) -> str:
+def _ask_code(number: Number, attempt: int, *before: str, notice: bool = False) -> str:
     texts, speech = _say(number, None, *before, "ask_code")
-    return twiml.ask(texts, _url("code", attempt=str(attempt)), _url("general"), speech, digits=6, timeout=8)
+    return twiml.ask(texts, _url("code", attempt=str(attempt)), _url("general"), speech, digits=6, timeout=8,
+                     before=recording_notice(number, speech) if notice else ())
 
 
 @bp.post("/confirm")
@@ -197,6 +206,8 @@ def code() -> str:
         return _ask_code(number, attempt)
     thread_id = current_app.extensions["threadline.callcodes"].redeem(digits)
     thread = load_thread(thread_id)
+    if thread and not of_brand(thread.brand, number.brand):
+        thread = None  # another brand's conversation: its agents here must not gain it through the code
     calls.step(sid, "entered_code", valid=thread is not None)
     if thread:
         return connect_call(number, sid, thread)
@@ -217,7 +228,7 @@ def general() -> str:
 
 def choose_agent(number: Number, thread: Thread | None, agents: AgentStore) -> Agent | None:
     """The agent who last wrote in the thread when available, else the number's first available agent."""
-    available = [a for a in agents.many(number.agents) if a and a.status == AgentStatus.available]
+    available = [a for a in agents.many(number.agents) if a and a.takes_calls]
     if thread:
         for message in reversed(thread.messages):
             if message.author == Author.agent and message.name:
@@ -245,7 +256,8 @@ def connect_call(number: Number, sid: str, thread: Thread | None) -> str:
     texts, speech = _say(number, thread, "connecting" if thread else "general")
     params = {"thread": thread_id, "agent": agent.id, "number": number.number}
     return twiml.connect(texts, twiml.Target(agent.phone, agent.client_identity), _url("whisper", **params),
-                         _url("dial-done", **params), None, speech, record=number.record_calls)
+                         _url("dial-done", **params), None, speech,
+                         recording_callback=_url("recording") if number.record_calls else None)
 
 
 @bp.post("/dial-done")

@@ -1,0 +1,86 @@
+"""Twilio's recordingStatusCallback: a recorded conversation kept on its call and thread, and told to the platform."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+from twilio.twiml.voice_response import VoiceResponse
+from werkzeug.exceptions import HTTPException
+
+from voice.calls import CallRecording, CallStore, RecordingStored
+from voice.security import require_twilio_signature
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("voice_recordings", __name__, url_prefix="/voice")
+bp.before_request(require_twilio_signature)
+
+SIDS = {"RecordingSid": re.compile(r"^RE[0-9a-fA-F]{32}$"), "CallSid": re.compile(r"^CA[0-9a-fA-F]{32}$")}
+
+
+def _answer(status: int = 200) -> Response:
+    """Twilio ignores a status callback's body; it gets empty TwiML all the same, with a status that says why."""
+    return Response(str(VoiceResponse()), status=status, mimetype="text/xml")
+
+
+def _seconds(name: str) -> int | None:
+    """A whole number of seconds from the form; None when absent; ValueError naming the field when not one."""
+    raw = request.form.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise ValueError(f"{name} must be a whole number, not {raw[:20]!r}")
+    return int(raw)
+
+
+@bp.post("/recording")
+def recording_status() -> Response:
+    """A recording is ready (RecordingStatus=completed): stored once per RecordingSid; anything else is logged."""
+    form = request.form
+    for name, pattern in SIDS.items():
+        if not pattern.match(form.get(name, "")):
+            log.warning("recording callback refused: %s is missing or not a Twilio SID", name)
+            return _answer(400)
+    sid, recording_sid, status = form["CallSid"], form["RecordingSid"], form.get("RecordingStatus", "")
+    if status != "completed":
+        log.warning("recording %s of call %s is %s: nothing to keep (error code %s)", recording_sid, sid,
+                    status or "without a status", form.get("ErrorCode") or "none")
+        return _answer()
+    try:
+        recording = CallRecording(sid=recording_sid, url=form.get("RecordingUrl") or None,
+                                  duration=_seconds("RecordingDuration"), channels=_seconds("RecordingChannels"))
+    except ValueError as exc:
+        log.warning("recording callback for call %s refused: %s", sid, exc)
+        return _answer(400)
+    calls: CallStore = current_app.extensions["threadline.calls"]
+    stored = calls.add_recording(sid, recording)
+    if stored == RecordingStored.unknown_call:
+        log.warning("recording %s is for call %s, which Threadline has no record of", recording_sid, sid)
+        return _answer(404)
+    if stored == RecordingStored.stored:
+        _tell(sid, recording)
+    return _answer()
+
+
+def _tell(sid: str, recording: CallRecording) -> None:
+    """The thread's platform hears of the recording (a call with no thread has nobody to tell)."""
+    record = current_app.extensions["threadline.calls"].get(sid)
+    if record is None or not record.thread_id:
+        return
+    data = {"call_sid": sid, "recording_sid": recording.sid, "duration": recording.duration,
+            "channels": recording.channels, "recording_url": recording.url, "agent_id": record.agent_id}
+    current_app.extensions["threadline.outbox"].emit(
+        record.thread_id, "call.recording_ready", data,
+        f"The recording of your call ({recording.length}) is kept with this conversation.")
+
+
+@bp.errorhandler(Exception)
+def _failed(exc: Exception) -> Any:
+    """A failure inside is logged with the call and answered with empty TwiML (Twilio does not retry a 5xx)."""
+    if isinstance(exc, HTTPException):
+        return exc
+    log.exception("recording callback failed for call %s", request.form.get("CallSid", "?"))
+    return _answer(500)
