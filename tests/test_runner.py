@@ -139,3 +139,21 @@ def test_an_unreachable_redis_is_one_clear_line(var_dir):
     time.sleep(0.5)  # let the reader see anything printed after it
     assert len(run.output) == 1 and run.lines.empty(), "".join(run.output)
     assert "Traceback" not in run.output[0]
+
+
+@pytest.mark.parametrize(("env", "says"), [
+    ({"TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "x"}, "PUBLIC_BASE_URL is not set"),
+    ({"TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "x", "PUBLIC_BASE_URL": "http://support.example.com"},
+     "PUBLIC_BASE_URL must start with https://"),
+    ({"PUBLIC_BASE_URL": "support.example.com"}, "PUBLIC_BASE_URL must be an absolute address"),  # the carrier
+])
+def test_a_public_url_twilio_could_not_use_stops_the_run_before_anything_starts(var_dir, env, says):
+    environ = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "PUBLIC_BASE_URL")
+               and not k.startswith("TWILIO_")}
+    environ.update(THREADLINE_VAR_DIR=str(var_dir), PORT=str(free_port()), CARRIER_PORT=str(free_port()), **env)
+    result = subprocess.run([sys.executable, "-m", "core.runner"], cwd=ROOT, env=environ, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1
+    lines = (result.stdout + result.stderr).splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"threadline: {says}"), lines
+    assert list(var_dir.iterdir()) == [] and processes_of(var_dir) == []

@@ -13,6 +13,7 @@ from callbacks.outcomes import FINAL_STATUSES, CallFacts, Outcome, classify, is_
 from callbacks.schemas import Callback, State
 from callbacks.store import CallbackNotFound, CallbackStore, Unchanged
 from callbacks.windows import next_slots, speak_time
+from core.urls import absolute_url
 from voice import twiml
 from voice.calls import CallStore
 from voice.prompts import prompt
@@ -49,7 +50,7 @@ def _load() -> tuple[Callback | None, int]:
 
 def _url(endpoint: str, callback: Callback, attempt: int, **extra: str) -> str:
     params = {"cb": callback.id, "attempt": str(attempt), "claim": request.args.get("claim", ""), **extra}
-    return f"/voice/callback/{endpoint}?" + "&".join(f"{k}={v}" for k, v in params.items())
+    return absolute_url(f"/voice/callback/{endpoint}?" + "&".join(f"{k}={v}" for k, v in params.items()))
 
 
 def _goodbye(key: str, callback: Callback | None) -> str:

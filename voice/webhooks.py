@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from callbacks import dialer
 from context.schemas import Attachment, Author, Message, Thread, of_brand
 from context.store import ThreadNotFound, ThreadStore
+from core.urls import absolute_url
 from voice import twiml
 from voice.calls import CallStore
 from voice.numbers import Agent, AgentStore, CallerIdTrust, Number, NumberStore, voice_settings
@@ -36,8 +37,9 @@ def _masked(phone: str) -> str:
 
 
 def _url(endpoint: str, **params: str | None) -> str:
+    """The absolute URL of one of these webhooks, with the given query (empty values left out)."""
     query = urlencode({k: v for k, v in params.items() if v})
-    return f"/voice/{endpoint}" + (f"?{query}" if query else "")
+    return absolute_url(f"/voice/{endpoint}" + (f"?{query}" if query else ""))
 
 
 def _stores() -> tuple[NumberStore, AgentStore, ThreadStore, CallStore]:
