@@ -46,9 +46,10 @@ AIM_RATIO, AIM_P99_MS = 0.5, 50.0
 BARE_TWIML = (
     '<?xml version="1.0" encoding="UTF-8"?><Response><Gather action="/voice/confirm?thread=thread-7" '
     'actionOnEmptyResult="false" finishOnKey="" hints="yes, no" input="dtmf speech" language="en-US" method="POST" '
-    'numDigits="1" timeout="5"><Say language="en-US" voice="Polly.Joanna">Hi Jane. Are you calling about App crashes '
-    "at login (case 7). Last message: Reinstalled, it still crashes right after the login screen? Press 1 or say yes. "
-    'Press 2 or say no.</Say></Gather><Redirect method="POST">/voice/code</Redirect></Response>')
+    'numDigits="1" timeout="5"><Say language="en-US" voice="Polly.Joanna">Hi Jane. Is this about App crashes at login '
+    '(case 7)? Press 1 or say yes, 2 or say no.</Say><Say language="en-US" voice="Polly.Joanna">Your last message: '
+    "Reinstalled, it still crashes right after the login screen.</Say></Gather>"
+    '<Redirect method="POST">/voice/code</Redirect></Response>')
 
 
 def bare_app() -> Flask:

@@ -15,6 +15,7 @@ from tests.carrier_support import AGENT, CUSTOMER, Served, wait_until
 from tests.conftest import API_KEY
 from tests.test_desk_auth import HTML, PASSWORD, sign_in
 from tests.test_events import SECRET, Receiver, work_until
+from tests.test_voice_inbound import GREETING
 from tests.voice_support import Line, heard
 
 NOTICE = "This call may be recorded for quality and training."
@@ -66,7 +67,7 @@ def test_a_recorded_call_says_so_first_and_ends_with_its_recording_everywhere(li
     sid, call = recorded_call(line)
 
     assert heard(call)[0] == NOTICE
-    assert heard(call)[1].startswith("Hi Jane. Are you calling about App crashes at login.")
+    assert heard(call)[1] == GREETING
     record = stored(line, sid)
     recording = record.recording
     assert recording.sid.startswith("RE") and recording.url.startswith(line.carrier.url)

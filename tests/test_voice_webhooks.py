@@ -154,3 +154,19 @@ def test_every_url_in_the_answers_is_absolute_under_the_public_url(app, client):
     assert {url.partition("?")[0].removeprefix(f"{BASE}/voice/") for url in urls} == {
         "confirm", "code", "general", "dial-done", "whisper", "whisper-accept", "voicemail"}
     assert [url for answer in answers for url in not_absolute(answer.data, BASE)] == []
+
+
+@pytest.mark.parametrize(("message", "spoken"), [
+    ("The app closes as soon as I log in", "Your last message: The app closes as soon as I log in."),
+    ("Why does it crash?", "Your last message: Why does it crash?"),
+    ("   ", None)])
+def test_the_greeting_reaches_its_choices_first_and_ends_each_sentence(app, client, message, spoken):
+    body = thread_body(subject="App crashes at login.", messages=[
+        {"id": "m1", "author": "customer", "text": message, "sent_at": "2026-11-22T10:00:00Z"}])
+    app.extensions["threadline.threads"].put("t-1", ThreadIn.model_validate(body))
+    gather = ET.fromstring(signed(client, "/voice/incoming", call_form()).data).find("Gather")
+    said = [node.text for node in gather.iter("Say")]
+    # The subject's own full stop does not end the question, and the keys come before the customer's words.
+    assert said[0] == "Hi Jane. Is this about App crashes at login? Press 1 or say yes, 2 or say no."
+    assert said[1:] == ([spoken] if spoken else [])
+    assert len(said[0].split()) <= 20  # about six seconds of speech before the caller hears every choice

@@ -19,7 +19,7 @@ from voice.calls import CallStore
 from voice.prompts import prompt
 from voice.screenpop import publish
 from voice.security import answered_once, require_twilio_signature
-from voice.summary import first_name, speech_safe
+from voice.summary import first_name, speech_safe, spoken_subject
 from voice.webhooks import FALLBACK_SPEECH, about, connect_call, load_thread, speech_for
 
 bp = Blueprint("voice_callbacks", __name__, url_prefix="/voice/callback")
@@ -102,7 +102,7 @@ def answer() -> str:
                     attempt=attempt)
         return twiml.say_and_hang_up([text], speech)
     text = prompt(speech.language, "callback_greeting", name=greeting_name, brand=number.brand,
-                  summary=about(thread))
+                  subject=spoken_subject(thread))
     return twiml.ask([text], _url("choice", callback, attempt), _url("no-choice", callback, attempt), speech)
 
 
