@@ -144,6 +144,15 @@ def put_phone(address: str) -> Any:
     return jsonify(address=address, **script.__dict__)
 
 
+@bp.get("/phones")
+def list_phones() -> Any:
+    """The scripted phones, and the page's own."""
+    state = _state()
+    with state.lock:
+        return jsonify(you=state.you, phones=[{"address": address, **script.__dict__}
+                                               for address, script in state.phones.items()])
+
+
 @bp.get("/you")
 def get_you() -> Any:
     """The page's own phone: calls from or to it take the page's keys and speech, live."""
@@ -278,6 +287,5 @@ def page() -> Any:
     """The dev phone: live calls, their timelines, and buttons to answer and press keys."""
     state = _state()
     with state.lock:
-        phones = {address: script for address, script in state.phones.items() if address != state.you}
-        return render_template("carrier/phone.html", numbers=list(state.numbers.values()), phones=phones,
-                               you=state.you, desk_url=current_app.config.get("CARRIER_DESK_URL"))
+        return render_template("carrier/phone.html", numbers=list(state.numbers.values()), you=state.you,
+                               desk_url=current_app.config.get("CARRIER_DESK_URL"))
