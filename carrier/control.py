@@ -26,7 +26,8 @@ class ControlError(Exception):
 
 @bp.errorhandler(ControlError)
 def _control_error(exc: ControlError) -> Any:
-    body: dict[str, Any] = {"code": "invalid" if exc.status == 422 else "not_found", "message": exc.message}
+    code = {422: "invalid", 404: "not_found", 409: "not_listening"}[exc.status]
+    body: dict[str, Any] = {"code": code, "message": exc.message}
     if exc.field:
         body["field"] = exc.field
     return jsonify(error=body), exc.status
@@ -65,6 +66,8 @@ def put_number(phone: str) -> Any:
     state = _state()
     number = state.add_number(phone, body.get("friendly_name"))
     with state.lock:
+        if isinstance(body.get("friendly_name"), str) and body["friendly_name"].strip():
+            number.friendly_name = body["friendly_name"].strip()
         for key in ("voice_url", "voice_fallback_url", "status_callback"):
             if key in body:
                 setattr(number, key, body[key])
@@ -77,7 +80,7 @@ def put_number(phone: str) -> Any:
 def script_from(body: dict[str, Any]) -> PhoneScript:
     """Validate a phone script; ControlError names the field at fault."""
     known = {"answer", "answered_by", "ring_seconds", "keys", "speech", "hangup_after", "record_seconds",
-             "stir_verstat"}
+             "stir_verstat", "label"}
     unknown = sorted(set(body) - known)
     if unknown:
         raise ControlError(422, f"unknown field {unknown[0]!r}", unknown[0])
@@ -111,6 +114,10 @@ def script_from(body: dict[str, Any]) -> PhoneScript:
             raise ControlError(422, "stir_verstat must be a verification result such as TN-Validation-Passed-A",
                                "stir_verstat")
         script.stir_verstat = body["stir_verstat"]
+    if body.get("label") is not None:
+        if not isinstance(body["label"], str) or not 0 < len(body["label"].strip()) <= 60:
+            raise ControlError(422, "label must be a name of 1-60 characters, e.g. Sam's desk phone", "label")
+        script.label = body["label"].strip()
     return script
 
 
@@ -133,7 +140,35 @@ def put_phone(address: str) -> Any:
     script = script_from(_json())
     with _state().lock:
         _state().phones[address] = script
+    _state().save_phones()
     return jsonify(address=address, **script.__dict__)
+
+
+@bp.get("/phones")
+def list_phones() -> Any:
+    """The scripted phones, and the page's own."""
+    state = _state()
+    with state.lock:
+        return jsonify(you=state.you, phones=[{"address": address, **script.__dict__}
+                                               for address, script in state.phones.items()])
+
+
+@bp.get("/you")
+def get_you() -> Any:
+    """The page's own phone: calls from or to it take the page's keys and speech, live."""
+    return jsonify(phone=_state().you)
+
+
+@bp.put("/you")
+def put_you() -> Any:
+    """Set (or, with null, forget) the page's own phone; it rings at the page and listens to it when called."""
+    phone = _json().get("phone")
+    if phone is not None and (not isinstance(phone, str) or not E164.match(phone)):
+        raise ControlError(422, "phone must be E.164, e.g. +14155550123 (or null to forget it)", "phone")
+    with _state().lock:
+        _state().you = phone
+    _state().save_phones()
+    return jsonify(phone=phone)
 
 
 @bp.post("/inbound")
@@ -157,12 +192,17 @@ def inbound() -> Any:
     return jsonify(sid=call.sid), 201
 
 
-def timeline(call: Call, state: CarrierState) -> dict[str, Any]:
-    """A call with what happened on it, and its child legs the same way."""
+def timeline(call: Call, state: CarrierState, engine: Engine | None = None) -> dict[str, Any]:
+    """A call with what happened on it, and its child legs the same way; with the engine, whether the page
+    drives the leg's phone (`live`) and what a running Gather takes from it (`listening`)."""
     with state.lock:
         legs = [c for c in state.calls.values() if c.parent_call_sid == call.sid]
+        leg = engine.legs.get(call.sid) if engine else None
         return {**call.to_json(), "events": list(call.events), "webhooks": list(call.webhooks),
-                "errors": list(call.errors), "legs": [timeline(leg, state) for leg in legs]}
+                "errors": list(call.errors), "from_label": state.label_of(call.from_),
+                "to_label": state.label_of(call.to), "live": bool(leg and leg.script.answer == "manual"),
+                "listening": sorted(leg.listening) if leg else [],
+                "legs": [timeline(child, state, engine) for child in legs]}
 
 
 @bp.get("/calls")
@@ -170,7 +210,7 @@ def list_calls() -> Any:
     state = _state()
     with state.lock:
         top = [c for c in state.calls.values() if c.parent_call_sid is None]
-        return jsonify(calls=[timeline(c, state) for c in reversed(top)])
+        return jsonify(calls=[timeline(c, state, _engine()) for c in reversed(top)])
 
 
 def _call(sid: str) -> Call:
@@ -182,7 +222,7 @@ def _call(sid: str) -> Call:
 
 @bp.get("/calls/<sid>")
 def get_call(sid: str) -> Any:
-    return jsonify(timeline(_call(sid), _state()))
+    return jsonify(timeline(_call(sid), _state(), _engine()))
 
 
 @bp.post("/calls/<sid>/answer")
@@ -195,18 +235,38 @@ def answer(sid: str) -> Any:
     return jsonify(sid=sid, answered=True)
 
 
-@bp.post("/calls/<sid>/keys")
-def press_keys(sid: str) -> Any:
-    digits = str(_json().get("digits", ""))
-    if not re.fullmatch(r"[0-9*#]{1,32}", digits):
-        raise ControlError(422, "digits must be 1-32 of 0-9, * and #", "digits")
+def _give(sid: str, kind: str, value: str) -> None:
+    """Hand keys or words to a leg's running Gather; 409 when none takes them (nothing is delivered)."""
     leg = _engine().legs.get(_call(sid).sid)
     if leg is None:
         raise ControlError(422, "the call is over")
-    for digit in digits:
-        leg.manual_keys.put(digit)
-    leg.key_pressed.set()
+    if leg.script.answer != "manual":
+        raise ControlError(409, "this phone is scripted: only your phone, or one set to ring until answered here, "
+                           "takes keys and speech from the page")
+    if not leg.give(kind, value):
+        what = "keys" if kind == "dtmf" else "speech"
+        raise ControlError(409, f"nothing is listening for {what} on this call right now (only a <Gather> does): "
+                           "not sent")
+
+
+@bp.post("/calls/<sid>/keys")
+def press_keys(sid: str) -> Any:
+    """Press keys on a live phone; they reach the running Gather (cutting its prompt short) or are refused."""
+    digits = str(_json().get("digits", ""))
+    if not re.fullmatch(r"[0-9*#]{1,32}", digits):
+        raise ControlError(422, "digits must be 1-32 of 0-9, * and #", "digits")
+    _give(sid, "dtmf", digits)
     return jsonify(sid=sid, pressed=digits)
+
+
+@bp.post("/calls/<sid>/speech")
+def speak(sid: str) -> Any:
+    """Say words on a live phone; a Gather that takes speech gets them as SpeechResult (cutting its prompt short)."""
+    text = _json().get("text")
+    if not isinstance(text, str) or not 0 < len(text.strip()) <= 200:
+        raise ControlError(422, "text must be 1-200 characters of what you say", "text")
+    _give(sid, "speech", text.strip())
+    return jsonify(sid=sid, said=text.strip())
 
 
 @bp.post("/calls/<sid>/hangup")
@@ -226,5 +286,6 @@ def hang_up(sid: str) -> Any:
 def page() -> Any:
     """The dev phone: live calls, their timelines, and buttons to answer and press keys."""
     state = _state()
-    return render_template("carrier/phone.html", numbers=list(state.numbers.values()),
-                           phones=dict(state.phones))
+    with state.lock:
+        return render_template("carrier/phone.html", numbers=list(state.numbers.values()), you=state.you,
+                               desk_url=current_app.config.get("CARRIER_DESK_URL"))

@@ -48,7 +48,8 @@ class Engine(Verbs):
 
     def event(self, call: Call, kind: str, **details: Any) -> None:
         with self.state.lock:
-            call.events.append({"at": self.sim_seconds(call), "kind": kind, **details})
+            # at: call seconds since the call began; clock: the wall clock, for the page to show in local time
+            call.events.append({"at": self.sim_seconds(call), "clock": time.time(), "kind": kind, **details})
             self.state.touch(call)
 
     def params(self, call: Call) -> dict[str, str]:

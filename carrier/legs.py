@@ -15,6 +15,14 @@ if TYPE_CHECKING:
 POLL = 0.01
 
 
+def drain(pending: queue.Queue[str]) -> list[str]:
+    """Everything waiting in the queue, oldest first."""
+    items = []
+    while not pending.empty():
+        items.append(pending.get())
+    return items
+
+
 class Interrupted(Exception):
     """A REST update or the page changed the call: ('redirect', url, method), ('twiml', text), ('hangup',)."""
 
@@ -46,7 +54,27 @@ class Leg:
         self.signal = threading.Event()
         self.manual_answer = threading.Event()
         self.manual_keys: queue.Queue[str] = queue.Queue()
-        self.key_pressed = threading.Event()
+        self.manual_speech: queue.Queue[str] = queue.Queue()
+        self.input_arrived = threading.Event()  # a person at the page pressed a key or spoke
+        self.listening: frozenset[str] = frozenset()  # what the running Gather takes: dtmf, speech; empty outside one
+
+    def listen(self, inputs: tuple[str, ...] | list[str]) -> None:
+        """A Gather starts (what it takes) or ends (nothing): input from before it is dropped, as on a phone line."""
+        with self.guard:
+            self.listening = frozenset(inputs) & {"dtmf", "speech"}
+            for pending in (self.manual_keys, self.manual_speech):
+                drain(pending)
+            self.input_arrived.clear()
+
+    def give(self, kind: str, value: str) -> bool:
+        """A person at the page presses keys or speaks; False (and nothing delivered) when no Gather takes it."""
+        with self.guard:
+            if kind not in self.listening:
+                return False
+            for item in (value if kind == "dtmf" else [value]):
+                (self.manual_keys if kind == "dtmf" else self.manual_speech).put(item)
+            self.input_arrived.set()
+            return True
 
     def interrupt(self, *action: str) -> None:
         """From outside: ('redirect', url, method), ('twiml', text), ('cancel',) or ('hangup',)."""

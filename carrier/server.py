@@ -5,19 +5,33 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from carrier import control, rest
 from carrier.engine import Engine
 from carrier.state import API_VERSION, CarrierState
 
+DESK_URL = "http://127.0.0.1:8000/desk/"
 
-def create_carrier_app(state: CarrierState, engine: Engine) -> Flask:
+
+class QuietPolling(WSGIRequestHandler):
+    """Logs requests as werkzeug does, except the dev phone's own reads (its poll each second) that succeed."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        status = int(code) if str(code).isdigit() else 0
+        if self.command == "GET" and self.path.startswith("/_carrier/") and 0 < status < 400:
+            return
+        super().log_request(code, size)
+
+
+def create_carrier_app(state: CarrierState, engine: Engine, desk_url: str = DESK_URL) -> Flask:
     app = Flask(__name__)
+    app.config["CARRIER_DESK_URL"] = desk_url
     app.extensions["carrier.state"] = state
     app.extensions["carrier.engine"] = engine
     app.register_blueprint(rest.bp)
@@ -35,14 +49,18 @@ class CarrierServer:
     """Starts the carrier on host:port (0 picks a free port) and stops it, with its calls."""
 
     def __init__(self, account_sid: str | None = None, auth_token: str | None = None, *, host: str = "127.0.0.1",
-                 port: int = 0, scale: float = 1.0, numbers: tuple[str, ...] = (), quiet: bool = True) -> None:
+                 port: int = 0, scale: float = 1.0, numbers: tuple[str, ...] = (), quiet: bool = True,
+                 phones_file: Path | None = None, desk_url: str = DESK_URL) -> None:
         if quiet:
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self.state = CarrierState(account_sid or "AC" + secrets.token_hex(16), auth_token or secrets.token_hex(16))
-        self._server: BaseWSGIServer = make_server(host, port, None, threaded=True)  # type: ignore[arg-type]
+        self.state = CarrierState(account_sid or "AC" + secrets.token_hex(16), auth_token or secrets.token_hex(16),
+                                  phones_file=phones_file)
+        self.state.load_phones()
+        self._server: BaseWSGIServer = make_server(host, port, None, threaded=True,  # type: ignore[arg-type]
+                                                   request_handler=QuietPolling)
         self.url = f"http://{host}:{self._server.server_port}"
         self.engine = Engine(self.state, self.url, scale)
-        self._server.app = create_carrier_app(self.state, self.engine)
+        self._server.app = create_carrier_app(self.state, self.engine, desk_url)
         for number in numbers:
             self.state.add_number(number)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="carrier-http",

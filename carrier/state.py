@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from carrier.recordings import RecordingPlan
 
+log = logging.getLogger(__name__)
 API_VERSION = "2010-04-01"
 ANSWERS = ("human", "machine", "busy", "no-answer", "failed", "unassigned", "manual")
 # What Twilio's answering-machine detection may report; Enable reports the first four only.
@@ -22,6 +27,7 @@ ANSWERED_BY = ("human", "machine_start", "fax", "unknown", "machine_end_beep", "
 # SIP response codes Twilio reports with a call's end: what a SIP peer would have answered.
 SIP_CODES = {"completed": "200", "busy": "486", "no-answer": "487", "failed": "503", "unassigned": "404"}
 FINAL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
+KEEP_CALLS = 50  # the calls the carrier remembers; older ended ones are dropped with their legs
 # What can take a number's calls instead of its VoiceUrl, and the form of its SID.
 ROUTES = {"voice_application_sid": re.compile(r"^AP[0-9a-fA-F]{32}$"), "trunk_sid": re.compile(r"^TK[0-9a-fA-F]{32}$")}
 
@@ -50,6 +56,7 @@ class PhoneScript:
     record_seconds: float = 4.0
     answered_by: str | None = None  # what AMD reports when the call asks for it; None: from `answer`
     stir_verstat: str | None = None  # sent as StirVerstat on the calls this phone places, as Twilio's verification
+    label: str | None = None  # the name the dev phone shows for this phone
 
     def detected_as(self, machine_detection: str) -> str:
         """What AMD in this mode (Enable or DetectMessageEnd) reports for this phone."""
@@ -212,12 +219,16 @@ class Call:
 class CarrierState:
     """Every record the carrier keeps; all reads and writes go through the lock."""
 
-    def __init__(self, account_sid: str, auth_token: str) -> None:
+    def __init__(self, account_sid: str, auth_token: str, phones_file: Path | None = None,
+                 keep_calls: int = KEEP_CALLS) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.lock = threading.RLock()
         self.numbers: dict[str, IncomingNumber] = {}  # by sid
         self.phones: dict[str, PhoneScript] = {}  # by E.164 or client:identity
+        self.you: str | None = None  # the dev phone page's own phone: its calls take the page's keys and speech
+        self.phones_file = phones_file
+        self.keep_calls = keep_calls
         self.calls: dict[str, Call] = {}  # by sid, in creation order
         self.recordings: dict[str, Recording] = {}
         self.changed = threading.Condition(self.lock)  # notified whenever a call changes, for the page
@@ -236,14 +247,67 @@ class CarrierState:
             return next((n for n in self.numbers.values() if n.phone_number == phone_number), None)
 
     def script_for(self, address: str) -> PhoneScript:
+        """The phone's script; the page's own phone ("you") always rings and listens at the page."""
         with self.lock:
-            return self.phones.get(address) or PhoneScript()
+            script = self.phones.get(address) or PhoneScript()
+            return replace(script, answer="manual") if address == self.you else script
+
+    def label_of(self, address: str) -> str | None:
+        """What the dev phone calls this address: "You", a phone's label or a number's friendly name."""
+        with self.lock:
+            if address == self.you:
+                return "You"
+            script = self.phones.get(address)
+            if script is not None and script.label:
+                return script.label
+            number = self.number_by_phone(address)
+            return number.friendly_name if number and number.friendly_name != address else None
+
+    def load_phones(self) -> None:
+        """Read the scripted phones and the page's own phone from the phones file, if there is one."""
+        if self.phones_file is None or not self.phones_file.exists():
+            return
+        try:
+            saved = json.loads(self.phones_file.read_text())
+            you, phones = saved.get("you"), {a: PhoneScript(**script) for a, script in saved.get("phones", {}).items()}
+        except (ValueError, TypeError, AttributeError) as exc:
+            log.warning("carrier: %s is not a phones file this carrier wrote (%s); starting without it",
+                        self.phones_file, exc)
+            return
+        with self.lock:
+            self.you, self.phones = you, phones
+
+    def save_phones(self) -> None:
+        """Write the scripted phones and the page's own phone to the phones file (atomically), if there is one."""
+        if self.phones_file is None:
+            return
+        with self.lock:
+            saved = {"you": self.you, "phones": {address: asdict(s) for address, s in self.phones.items()}}
+            self.phones_file.parent.mkdir(parents=True, exist_ok=True)
+            partial = self.phones_file.with_name(self.phones_file.name + ".partial")
+            partial.write_text(json.dumps(saved, indent=2) + "\n")
+            os.replace(partial, self.phones_file)
 
     def add_call(self, call: Call) -> Call:
         with self.lock:
             self.calls[call.sid] = call
+            if call.parent_call_sid is None:
+                self._prune()
             self.changed.notify_all()
             return call
+
+    def _prune(self) -> None:
+        """Keep the newest `keep_calls` calls: older ended ones go, with their legs."""
+        top = [c for c in self.calls.values() if c.parent_call_sid is None]
+        excess = len(top) - self.keep_calls
+        for old in top:
+            if excess <= 0:
+                break
+            legs = [c for c in self.calls.values() if c.parent_call_sid == old.sid]
+            if old.ended and all(leg.ended for leg in legs):
+                for gone in (old, *legs):
+                    del self.calls[gone.sid]
+                excess -= 1
 
     def touch(self, call: Call) -> None:
         with self.lock:

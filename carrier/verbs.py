@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
-from carrier.legs import POLL, CallOver, Interrupted, Leg, PartyHungUp
+from carrier.legs import POLL, CallOver, Interrupted, Leg, PartyHungUp, drain
 from carrier.recordings import RecordingPlan
 from carrier.state import Call, Recording, new_sid
 from carrier.twiml import Document, Node
@@ -37,22 +37,32 @@ def _recording_params(recording: Recording) -> dict[str, str]:
 class Verbs:
     """The verb handlers the Engine runs documents with (a mixin: it reaches calls through the engine's methods)."""
 
-    def speak(self, leg: Leg, node: Node, loop_default: int = 1) -> None:
+    def speak(self, leg: Leg, node: Node, loop_default: int = 1, until: threading.Event | None = None) -> bool:
+        """Perform a Say, Play or Pause; True when `until` (input from the page) cut it short, as barge-in does."""
         loops = int(node.number("loop", loop_default)) or 10
         for _ in range(loops):
             if node.tag == "Say":
                 self.event(leg.call, "heard", verb="Say", text=node.text, voice=node.attr("voice"),
                            language=node.attr("language"))
-                leg.wait(max(1, len(node.text.split())) * SECONDS_PER_WORD)
+                seconds = max(1, len(node.text.split())) * SECONDS_PER_WORD
             elif node.tag == "Play":
                 if node.attr("digits"):
                     self.event(leg.call, "sent_digits", digits=node.attr("digits"))
                     continue
                 self.event(leg.call, "heard", verb="Play", url=node.text)
-                leg.wait(PLAY_SECONDS)
+                seconds = PLAY_SECONDS
             elif node.tag == "Pause":
-                leg.wait(node.number("length", 1))
-                return
+                seconds = node.number("length", 1)
+            else:
+                return False
+            started = time.monotonic()
+            if leg.wait(seconds, until=until):
+                self.event(leg.call, "barged_in", verb=node.tag,
+                           after=round((time.monotonic() - started) / self.scale, 1))
+                return True
+            if node.tag == "Pause":
+                return False
+        return False
 
     def verb_say(self, leg: Leg, verb: Node, document: Document) -> None:
         self.speak(leg, verb)
@@ -86,11 +96,18 @@ class Verbs:
         finish_on_key = verb.attr("finishOnKey", "#") or ""
         num_digits = int(verb.number("numDigits", 0))
         index, leg.gathers = leg.gathers, leg.gathers + 1
-        for child in verb.children:
-            self.speak(leg, child)
-        entered = leg.script.input_for(index, "dtmf" in inputs, "speech" in inputs)
-        if leg.script.answer == "manual" and "dtmf" in inputs:
-            entered = self._manual_digits(leg, timeout, num_digits, finish_on_key)
+        live = leg.script.answer == "manual"  # a person at the page: their keys and words, as they come
+        leg.listen(inputs if live else ())
+        try:
+            # Input during a nested Say or Play stops it (Twilio's bargeIn, on by default).
+            until = leg.input_arrived if live and verb.flag("bargeIn", True) else None
+            for child in verb.children:
+                if self.speak(leg, child, until=until):
+                    break
+            entered = (self._manual_input(leg, timeout, num_digits, finish_on_key) if live
+                       else leg.script.input_for(index, "dtmf" in inputs, "speech" in inputs))
+        finally:
+            leg.listen(())
         params: dict[str, str] = {}
         if entered and entered[0] == "dtmf":
             digits, finished_on = "", ""
@@ -102,7 +119,7 @@ class Verbs:
                 digits += key
                 if num_digits and len(digits) >= num_digits:
                     break
-            self.event(leg.call, "pressed", digits=entered[1])
+            self.event(leg.call, "pressed", digits=digits + finished_on)
             if digits:
                 params = {"Digits": digits, "FinishedOnKey": finished_on}
         elif entered:
@@ -110,7 +127,7 @@ class Verbs:
             self.event(leg.call, "said", speech=entered[1])
             params = {"SpeechResult": entered[1], "Confidence": "0.92"}
         if not params:
-            if not entered:
+            if not entered and not live:  # a live phone's silence has been waited already
                 leg.wait(timeout)
             if not verb.flag("actionOnEmptyResult"):
                 self.event(leg.call, "gather_timeout")
@@ -121,15 +138,20 @@ class Verbs:
             return None
         return self.fetch(leg, target, verb.attr("method", "POST") or "POST", params)
 
-    def _manual_digits(self, leg: Leg, timeout: float, num_digits: int, finish_on_key: str) -> tuple[str, str] | None:
-        """Keys a person presses on the page; the gather ends `timeout` real seconds after the last key."""
+    def _manual_input(self, leg: Leg, timeout: float, num_digits: int,
+                      finish_on_key: str) -> tuple[str, str] | None:
+        """What a person at the page enters: words end the Gather at once; keys end it on finishOnKey, numDigits,
+        or `timeout` real seconds after the last key."""
         digits = ""
         while not (finish_on_key and finish_on_key in digits) and not (num_digits and len(digits) >= num_digits):
-            leg.key_pressed.clear()
-            if leg.manual_keys.empty() and not leg.wait(timeout / self.scale, until=leg.key_pressed):
+            leg.input_arrived.clear()
+            waiting = not (leg.manual_keys.empty() and leg.manual_speech.empty())
+            if not waiting and not leg.wait(timeout / self.scale, until=leg.input_arrived):
                 break
-            while not leg.manual_keys.empty():
-                digits += leg.manual_keys.get()
+            words = drain(leg.manual_speech)
+            if words and not digits:
+                return "speech", words[0]
+            digits += "".join(drain(leg.manual_keys))
         return ("dtmf", digits) if digits else None
 
     def verb_record(self, leg: Leg, verb: Node, document: Document) -> Document | None:

@@ -58,8 +58,9 @@ class Runner:
         """Whether Twilio credentials are given; without them the local carrier plays Twilio."""
         return bool(self.environ.get("TWILIO_ACCOUNT_SID") and self.environ.get("TWILIO_AUTH_TOKEN"))
 
-    def _start_carrier(self) -> str | None:
-        """Without Twilio credentials, play Twilio with the local carrier; return its URL."""
+    def _start_carrier(self, web_url: str) -> str | None:
+        """Without Twilio credentials, play Twilio with the local carrier; return its URL. It keeps its scripted
+        phones in ./var and links its dev phone page to our desk."""
         if self._has_credentials():
             return None
         self.environ["TWILIO_ACCOUNT_SID"] = "AC" + secrets.token_hex(16)
@@ -68,13 +69,16 @@ class Runner:
         number = self.environ.setdefault("THREADLINE_DEMO_NUMBER", "+14155550100")
         url = f"http://127.0.0.1:{port}"
         self.environ["TWILIO_API_BASE_URL"] = url
-        command = f"{shlex.quote(sys.executable)} -m carrier --port {shlex.quote(port)} --number {shlex.quote(number)}"
+        phones = Path(config.load(self.environ)["VAR_DIR"]) / "carrier-phones.json"
+        command = (f"{shlex.quote(sys.executable)} -m carrier --port {shlex.quote(port)} --number {shlex.quote(number)}"
+                   f" --phones-file {shlex.quote(str(phones))} --desk-url {shlex.quote(web_url + '/desk/')}")
         self._spawn("carrier", command)
         return url
 
     def _point_number_at(self, carrier_url: str, web_url: str) -> None:
         """Do what `flask numbers sync` does with Twilio: the demo number's calls go to our webhooks."""
-        body = json.dumps({"voice_url": f"{web_url}/voice/incoming", "status_callback": f"{web_url}/voice/status"})
+        body = json.dumps({"voice_url": f"{web_url}/voice/incoming", "status_callback": f"{web_url}/voice/status",
+                           "friendly_name": "Threadline demo number"})
         request = urllib.request.Request(f"{carrier_url}/_carrier/numbers/{self.environ['THREADLINE_DEMO_NUMBER']}",
                                          data=body.encode(), method="PUT", headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=5):
@@ -123,7 +127,7 @@ class Runner:
         self.environ.setdefault("PORT", "8000")
         web_url = f"http://{self.environ['HOST']}:{self.environ['PORT']}"
         try:
-            carrier_url = self._start_carrier()
+            carrier_url = self._start_carrier(web_url)
             if carrier_url:  # the carrier fetches TwiML from us where callbacks say we are
                 self.environ.setdefault("PUBLIC_BASE_URL", web_url)
             if carrier_url and not self._wait_for("carrier", f"{carrier_url}/_carrier/calls"):

@@ -16,6 +16,8 @@ from werkzeug.serving import make_server
 AGENT = "+14155550777"
 SUPPORT = "+14155550100"
 CUSTOMER = "+14155550123"
+# About two minutes of speech: a key or a word is always pressed before it ends.
+LONG_PROMPT = " ".join(["Please listen carefully, as our menu options have changed."] * 35) + " Press 1 for support."
 
 
 @dataclass
@@ -95,6 +97,15 @@ class VoiceApp:
         @app.route("/status", methods=["GET", "POST"])
         def status() -> Response:
             return Response(status=204)
+
+        @app.post("/long-menu")
+        def long_menu() -> Response:
+            response = VoiceResponse()
+            gather = Gather(num_digits=1, action="/capture", input="dtmf speech", timeout=5)
+            gather.say(LONG_PROMPT)
+            response.append(gather)
+            response.say("We did not get your choice. Goodbye.")
+            return twiml(response)
 
         @app.post("/capture")
         def capture() -> Response:

@@ -1,0 +1,211 @@
+"""The README's walk-through, word for word, in a fresh clone under `bin/run`: the IVR names the thread, a key
+pressed during the greeting reaches it, the agent is connected and the desk pops the thread."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import requests
+
+from tests.carrier_support import wait_until
+from tests.test_runner import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+YOU, DEMO_NUMBER = "+14155550123", "+14155550100"
+
+
+def walkthrough() -> str:
+    """The README's text between the walk-through markers."""
+    text = (ROOT / "README.md").read_text()
+    start, end = text.index("<!-- walkthrough -->"), text.index("<!-- /walkthrough -->")
+    return text[start:end]
+
+
+def shell_blocks(text: str) -> list[str]:
+    """The `sh` code blocks, as a person would paste them."""
+    return [textwrap.dedent(block) for _, block in re.findall(r"^( *)```sh\n(.*?)^\1```", text, re.M | re.S)]
+
+
+def borrowed_venv(clone: Path) -> None:
+    """Give the clone a .venv that uses this interpreter's packages: bin/setup finds it installed and skips pip."""
+    venv, prefix = clone / ".venv", Path(sys.prefix)
+    (venv / "bin").mkdir(parents=True)
+    base = Path(sys.executable).resolve()
+    is_venv = (prefix / "pyvenv.cfg").exists()
+    (venv / "pyvenv.cfg").write_text(f"home = {base.parent}\n"
+                                     f"include-system-site-packages = {'false' if is_venv else 'true'}\n")
+    if is_venv:
+        (venv / "lib").symlink_to(prefix / "lib")
+        for tool in (prefix / "bin").iterdir():
+            if not tool.name.startswith(("python", "activate", "Activate")):
+                (venv / "bin" / tool.name).symlink_to(tool)
+    for name in ("python", "python3"):
+        (venv / "bin" / name).symlink_to(base)
+    digest = hashlib.sha256((clone / "requirements.txt").read_bytes() * 2).hexdigest()  # as bin/setup computes it
+    (venv / ".installed-requirements.txt").write_text(digest + "\n")
+
+
+class Terminal:
+    """The first terminal: `bin/run` with its output collected."""
+
+    def __init__(self, command: str, cwd: Path, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(["bash", "-c", command], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:  # type: ignore[union-attr]
+            self.lines.put(line)
+
+    def wait_for(self, text: str) -> None:
+        def seen() -> bool:
+            while not self.lines.empty():
+                self.output.append(self.lines.get())
+            return any(text in line for line in self.output) or self.process.poll() is not None
+        wait_until(seen, timeout=180, message=text)
+        assert any(text in line for line in self.output), "".join(self.output)
+
+    def stop(self) -> tuple[int, str]:
+        """Ctrl-C, as a person stops it; its exit code and everything it printed."""
+        os.killpg(self.process.pid, signal.SIGINT)
+        code = self.process.wait(60)
+        self.reader.join(30)
+        while not self.lines.empty():
+            self.output.append(self.lines.get())
+        return code, "".join(self.output)
+
+
+@pytest.fixture
+def clone(tmp_path: Path) -> Iterator[Path]:
+    target = tmp_path / "threadline"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(target)], check=True)
+    borrowed_venv(target)
+    yield target
+    for proc in psutil.process_iter():  # nothing of this clone may outlive the test
+        try:
+            if str(target) in " ".join(proc.cmdline()) or proc.cwd() == str(target):
+                proc.kill()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+
+
+class Desk:
+    """Sam's desk: signed in, listening to its Server-Sent Events."""
+
+    def __init__(self, url: str, agent_id: str, password: str) -> None:
+        self.url, self.session = url, requests.Session()
+        form = self.session.get(f"{url}/desk/login", headers={"Accept": "text/html"}, timeout=10).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert token, form
+        signed = self.session.post(f"{url}/desk/login", data={"csrf_token": token.group(1), "agent_id": agent_id,
+                                                               "password": password}, timeout=10)
+        assert signed.status_code == 200 and signed.url.rstrip("/").endswith("/desk"), signed.text
+        self.frames: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._listen, daemon=True).start()
+        assert self.frames.get(timeout=30) == ": connected"
+
+    def _listen(self) -> None:
+        try:
+            with self.session.get(f"{self.url}/desk/events", headers={"Accept": "text/event-stream"}, stream=True,
+                                  timeout=(10, 300)) as response:
+                frame: list[str] = []
+                for line in response.iter_lines(decode_unicode=True):
+                    if line:
+                        frame.append(line)
+                    elif frame:
+                        self.frames.put("\n".join(frame))
+                        frame = []
+        except requests.RequestException:
+            pass  # the server stopped at the end of the test
+
+    def screen_pop(self) -> dict[str, Any]:
+        frame = self.frames.get(timeout=60)
+        assert "event: screen_pop" in frame, frame
+        return json.loads(frame.split("data: ", 1)[1])
+
+
+def test_the_readme_walkthrough_works_as_written(clone: Path) -> None:
+    text = walkthrough()
+    blocks = shell_blocks(text)
+    assert len(blocks) == 4 and "bin/run" in blocks[0], blocks
+    # What the steps click on the dev phone page is what the page offers.
+    page_html = (clone / "carrier" / "templates" / "carrier" / "phone.html").read_text()
+    for control in ("Your phone", "Save my number", "Dial from my phone", "Other phones", "ring until I answer here"):
+        assert control in text and control in page_html, control
+    assert "Say it" in text and "Say it" in (clone / "carrier" / "static" / "phone.js").read_text()
+    agent_id, password = re.search(r"echo '([^']+)' \| \.venv/bin/flask agents set-password (\w+)",
+                                   text).group(2, 1)  # type: ignore[union-attr]
+
+    port, carrier_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TWILIO_", "THREADLINE_", "FLASK_")) and k not in ("REDIS_URL", "PUBLIC_BASE_URL",
+                                                                                      "HOST", "PORT")}
+    env.update(PORT=str(port), CARRIER_PORT=str(carrier_port))
+
+    def typed(block: str) -> str:  # the README's default ports, moved to free ones
+        return block.replace("127.0.0.1:8000", f"127.0.0.1:{port}").replace("127.0.0.1:8700",
+                                                                             f"127.0.0.1:{carrier_port}")
+
+    web, carrier = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{carrier_port}/_carrier"
+    terminal = Terminal(typed(blocks[0]), clone, env)
+    try:
+        terminal.wait_for("Threadline is listening on")
+        for block in blocks[1:]:  # steps 2-4, in a second terminal
+            done = subprocess.run(["bash", "-e", "-c", typed(block)], cwd=clone, env=env, capture_output=True,
+                                  text=True, timeout=120)
+            assert done.returncode == 0, f"{block}\n{done.stdout}\n{done.stderr}"
+        thread = requests.get(f"{web}/api/v1/threads/t-1", headers={"Authorization": "Bearer dev-key"}, timeout=10)
+        assert thread.status_code == 200 and thread.json()["customer"]["phone"] == YOU
+
+        desk = Desk(web, agent_id, password)  # step 5
+        # Step 6, as the page does it: save your number, dial the demo number from it.
+        assert requests.put(f"{carrier}/you", json={"phone": YOU}, timeout=10).status_code == 200
+        sid = requests.post(f"{carrier}/inbound", json={"from": YOU, "to": DEMO_NUMBER}, timeout=10).json()["sid"]
+
+        def call() -> dict[str, Any]:
+            return requests.get(f"{carrier}/calls/{sid}", timeout=10).json()
+        # Step 7: the greeting names the thread; 1 is pressed while it is still being read.
+        greeting = wait_until(lambda: next((e["text"] for e in call()["events"] if e["kind"] == "heard"
+                                            and "Are you calling about" in e["text"]), None), timeout=60,
+                              message="the greeting")
+        assert greeting.startswith("Hi Jane.") and "log in" in greeting, greeting
+        wait_until(lambda: "dtmf" in call()["listening"], timeout=30, message="the greeting to listen for keys")
+        pressed = requests.post(f"{carrier}/calls/{sid}/keys", json={"digits": "1"}, timeout=10)
+        assert pressed.status_code == 200, pressed.text
+        # Step 8: Sam's phone answers, accepts the whisper, is connected; the desk pops the thread.
+        pop = desk.screen_pop()
+        assert (pop["agent_id"], pop["call_sid"], pop["thread_id"]) == (agent_id, sid, "t-1")
+        connected = wait_until(lambda: next((e for e in call()["events"] if e["kind"] == "bridged"), None),
+                               timeout=60, message="the agent to be connected")
+        assert connected["to"] == "+14155550777"
+        timeline = call()
+        assert any(e["kind"] == "barged_in" for e in timeline["events"])  # the greeting was cut short by the key
+        [agent_leg] = timeline["legs"]
+        assert [e["digits"] for e in agent_leg["events"] if e["kind"] == "pressed"] == ["1"]
+        assert agent_leg["to_label"] == "Sam Lee" and timeline["from_label"] == "You"
+        assert "Jane Doe" in desk.session.get(f"{web}/desk/threads/t-1", timeout=10).text
+        requests.post(f"{carrier}/calls/{sid}/hangup", timeout=10)
+    finally:
+        code, output = terminal.stop()
+    assert code == 0, output
+    # The dev phone's reads (the test polled the call as the page does) stay out of the terminal.
+    assert "GET /_carrier/calls" not in output and "PUT /_carrier/you" in output, output
+    shutil.rmtree(clone / "var", ignore_errors=True)
