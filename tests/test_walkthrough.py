@@ -184,9 +184,9 @@ def test_the_readme_walkthrough_works_as_written(clone: Path) -> None:
             return requests.get(f"{carrier}/calls/{sid}", timeout=10).json()
         # Step 7: the greeting names the thread; 1 is pressed while it is still being read.
         greeting = wait_until(lambda: next((e["text"] for e in call()["events"] if e["kind"] == "heard"
-                                            and "Are you calling about" in e["text"]), None), timeout=60,
+                                            and "Is this about" in e["text"]), None), timeout=60,
                               message="the greeting")
-        assert greeting.startswith("Hi Jane.") and "log in" in greeting, greeting
+        assert greeting.startswith("Hi Jane.") and "App crashes at login" in greeting, greeting
         wait_until(lambda: "dtmf" in call()["listening"], timeout=30, message="the greeting to listen for keys")
         pressed = requests.post(f"{carrier}/calls/{sid}/keys", json={"digits": "1"}, timeout=10)
         assert pressed.status_code == 200, pressed.text
