@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import queue
@@ -243,4 +244,25 @@ def test_the_banner_the_root_and_the_commands_beside_a_run(var_dir):
     # Said once, in the banner: not by the web, the worker, the clock or the commands beside them.
     assert output.count("THREADLINE_SECRET_KEY is not set") == 1, output
     assert output.count("THREADLINE_API_KEYS is not set") == 1, output
+    assert wait_until_gone(var_dir) == []
+
+
+def test_a_run_never_takes_another_server_on_its_port_for_its_own(var_dir):
+    class Healthy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"status": "ok"}')
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Healthy) as other:
+        threading.Thread(target=other.serve_forever, daemon=True).start()
+        run = Run(var_dir, PORT=str(other.server_address[1]))
+        assert run.process.wait(120) == 1
+        output = run.all_output()
+        other.shutdown()
+    assert "threadline: the web process did not come up; see its output above" in output
+    assert "Threadline is listening" not in output
     assert wait_until_gone(var_dir) == []
