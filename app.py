@@ -49,6 +49,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.json.sort_keys = False  # keep the documented field order
     app.config.update(config_module.load(overrides=overrides))
+    config_module.exit_if_invalid(app.config)  # first: one line naming the setting, before anything else is said
     configure_sessions(app)
     try:
         redis_client = connect(app.config["REDIS_URL"])

@@ -18,6 +18,8 @@ if worker_class == "gevent" and __name__ == "__config__":  # gunicorn reading th
 # Load the app once in the master: a bad configuration stops gunicorn with one line instead of
 # every worker failing in a loop.
 preload_app = True
+# forwarded_allow_ips is not set here: gunicorn reads FORWARDED_ALLOW_IPS itself (default 127.0.0.1,::1). Behind a
+# proxy on another address, list it there so its X-Forwarded-Proto makes requests https.
 accesslog = "-"
 # The path without its query string: queries can carry phone numbers, which stay out of logs.
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'

@@ -34,6 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.webhooks import Gunicorn, free_ports
@@ -165,7 +167,7 @@ def seed(app: Any, count: int, answer: str, carrier: CarrierServer) -> None:
         {"label": "Support", "brand": "Acme", "time_zone": ZONE, "agents": ["sam"],
          "calling_window": {"start": "00:00", "end": "24:00"}}), now)
     threads = app.extensions["threadline.threads"]
-    for i in range(count):
+    for i in tqdm(range(count), desc="seeding threads", unit=" threads", leave=False):
         threads.put(thread_id(i), ThreadIn.model_validate(thread_body(i)))
     if answer != "human":  # what PUT /_carrier/phones/{phone} does, without 10,000 requests
         script = script_from({"answer": answer})
@@ -179,7 +181,7 @@ def create_callbacks(app: Any, due: list[datetime]) -> dict[str, float]:
     client = app.test_client()
     headers = {"Authorization": f"Bearer {API_KEY}"}
     ids = {}
-    for i, when in enumerate(due):
+    for i, when in enumerate(tqdm(due, desc="asking for callbacks", unit=" callbacks", leave=False)):
         response = client.post(f"/api/v1/threads/{thread_id(i)}/callbacks", headers=headers,
                                json={"when": when.isoformat(timespec="milliseconds"), "number": SUPPORT_NUMBER})
         if response.status_code != 201:

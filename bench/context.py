@@ -13,6 +13,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tqdm import tqdm
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from context.schemas import ThreadIn
@@ -55,7 +57,7 @@ def time_lookups(store: ThreadStore, count: int, rng: random.Random) -> dict[str
             lookup(phone_of(rng.randrange(count)))
         store.redis.config_resetstat()
         samples = []
-        for _ in range(LOOKUPS):
+        for _ in tqdm(range(LOOKUPS), desc=f"timing {name}", unit=" lookups", leave=False):
             phone = phone_of(rng.randrange(count))
             began = time.perf_counter()
             found = lookup(phone)
@@ -79,7 +81,8 @@ def main() -> None:
             print(f"threads of {MESSAGES_PER_THREAD} messages; {LOOKUPS} lookups of random phones, in us")
             for target in (1_000, 100_000):
                 began = time.perf_counter()
-                for i in range(loaded, target):
+                for i in tqdm(range(loaded, target), desc=f"loading {target:,} threads", unit=" threads",
+                              leave=False):
                     store.put(f"thread-{i}", make_thread(i, rng))
                 rate = (target - loaded) / (time.perf_counter() - began)
                 loaded = target

@@ -32,6 +32,7 @@ GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 GUNICORN_CONF = ROOT / "gunicorn.conf.py"
 LUA = Path(__file__).resolve().parent / "wrk_requests.lua"
 PATH = "/voice/incoming"
+PUBLIC_BASE_URL = "https://support.example.com"  # behind its proxy, as on Twilio: what Twilio reaches and signs
 SUPPORT_NUMBER = "+14155550100"
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -45,9 +46,10 @@ AIM_RATIO, AIM_P99_MS = 0.5, 50.0
 BARE_TWIML = (
     '<?xml version="1.0" encoding="UTF-8"?><Response><Gather action="/voice/confirm?thread=thread-7" '
     'actionOnEmptyResult="false" finishOnKey="" hints="yes, no" input="dtmf speech" language="en-US" method="POST" '
-    'numDigits="1" timeout="5"><Say language="en-US" voice="Polly.Joanna">Hi Jane. Are you calling about App crashes '
-    "at login (case 7). Last message: Reinstalled, it still crashes right after the login screen? Press 1 or say yes. "
-    'Press 2 or say no.</Say></Gather><Redirect method="POST">/voice/code</Redirect></Response>')
+    'numDigits="1" timeout="5"><Say language="en-US" voice="Polly.Joanna">Hi Jane. Is this about App crashes at login '
+    '(case 7)? Press 1 or say yes, 2 or say no.</Say><Say language="en-US" voice="Polly.Joanna">Your last message: '
+    "Reinstalled, it still crashes right after the login screen.</Say></Gather>"
+    '<Redirect method="POST">/voice/code</Redirect></Response>')
 
 
 def bare_app() -> Flask:
@@ -298,7 +300,7 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("PUBLIC_BASE_URL", "TWILIO_EDGE", "TWILIO_REGION")}
     settings = runpy.run_path(str(GUNICORN_CONF))
     real_port, bare_port = free_ports(2)
-    real_url = f"http://127.0.0.1:{real_port}{PATH}"  # the URL Twilio would sign; the bare app ignores it
+    real_url = f"{PUBLIC_BASE_URL}{PATH}"  # the URL Twilio would sign; the bare app ignores it
 
     with tempfile.TemporaryDirectory(prefix="tl-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -320,7 +322,8 @@ def main() -> None:
                   f"callers with an open thread each (set up in {time.perf_counter() - began:.1f} s)\n")
 
             real_env = {**env, "REDIS_URL": redis_url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-                        "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "THREADLINE_API_KEYS": API_KEY}
+                        "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "THREADLINE_API_KEYS": API_KEY,
+                        "PUBLIC_BASE_URL": PUBLIC_BASE_URL}
             with Gunicorn("app:create_app()", real_port, real_env, tmp / "real.log") as server:
                 check_real(real_port, real_url)
                 real = measure(server, redis_pid, files, args)

@@ -20,6 +20,7 @@ from callbacks.schemas import LIVE, Attempt, Callback, Mode, State
 from callbacks.store import CallbackStore, Unchanged
 from callbacks.windows import allowed, next_allowed, speak_time
 from core import keys
+from core.urls import NoPublicURL, absolute_url, public_base
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,11 @@ def _dial(callback_id: str, attempt: int) -> str:
             return _end_without_window(callback_id)
         return _move(callback, later, "outside the calling window at dial time")
 
+    try:
+        public_base()  # before the claim: a job that cannot give Twilio absolute URLs must not use up an attempt
+    except NoPublicURL as exc:
+        log.error("callback %s attempt %s not dialled, it stays scheduled: %s", callback_id, attempt, exc)
+        return "no public URL"
     # The rate slot comes before the claim, so a claimed attempt is always dialled within the REST timeout:
     # a claim older than that means its worker died (see reconcile).
     agent = _agent_for(callback, number) if callback.mode == Mode.agent_first else None
@@ -176,17 +182,16 @@ def _dial(callback_id: str, attempt: int) -> str:
 
 
 def _place(callback: Callback, attempt: int, number: Any) -> str:
-    base = current_app.config.get("PUBLIC_BASE_URL") or ""
     client = current_app.extensions["threadline.twilio"]
     claimed = callback.attempts[-1]
     query = f"cb={callback.id}&attempt={attempt}&claim={claim_token(claimed)}"
     if callback.mode == Mode.agent_first:
         # The agent's phone or browser rings first; the customer is dialled from the agent's leg.
-        call_args = {"to": claimed.to, "url": f"{base}/voice/callback/agent?{query}&agent={claimed.agent_id}",
-                     "status_callback": f"{base}/voice/callback/status?{query}&leg=agent"}
+        call_args = {"to": claimed.to, "url": absolute_url(f"/voice/callback/agent?{query}&agent={claimed.agent_id}"),
+                     "status_callback": absolute_url(f"/voice/callback/status?{query}&leg=agent")}
     else:
-        call_args = {"to": callback.phone, "url": f"{base}/voice/callback/answer?{query}",
-                     "status_callback": f"{base}/voice/callback/status?{query}",
+        call_args = {"to": callback.phone, "url": absolute_url(f"/voice/callback/answer?{query}"),
+                     "status_callback": absolute_url(f"/voice/callback/status?{query}"),
                      "machine_detection": "DetectMessageEnd"}
     try:
         call = client.calls.create(from_=number.caller_id or number.number, status_callback_event=STATUS_EVENTS,

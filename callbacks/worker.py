@@ -13,5 +13,5 @@ class Worker(RQWorker):
     """An rq Worker whose forked jobs inherit a ready app instead of importing and building it each time."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        worker_app()  # first: a configuration it refuses stops the worker with one line, before it registers
         super().__init__(*args, **kwargs)
-        worker_app()

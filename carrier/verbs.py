@@ -237,8 +237,11 @@ class Verbs:
             threading.Thread(target=ring, args=(child,), name=f"call-{child.call.sid}", daemon=True).start()
         # A person answering on the page needs real seconds, as in ring().
         manual = any(child.script.answer == "manual" for child in child_legs)
+        # Each leg ends itself at the timeout; the margin, in real seconds, keeps a busy machine from canceling
+        # a leg that was about to report its own no-answer.
+        margin = 1 + 2 / self.scale
         try:
-            leg.wait((timeout + 1) / self.scale if manual else timeout + 1, until=done)
+            leg.wait((timeout + 1) / self.scale if manual else timeout + margin, until=done)
         except (Interrupted, PartyHungUp):
             with lock:
                 abandoned[0] = True

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,3 +96,41 @@ def web_warnings(config: Mapping[str, Any]) -> list[str]:
     if not config.get("THREADLINE_API_KEYS"):
         warnings.append("THREADLINE_API_KEYS is not set: the API refuses every request until it is")
     return warnings
+
+
+class ConfigError(ValueError):
+    """A setting that would make Threadline fail later, named with what to set instead."""
+
+
+def uses_real_twilio(config: Mapping[str, Any]) -> bool:
+    """Whether calls go to Twilio itself: an account is set and no other API (such as the local carrier) is named."""
+    return bool(config.get("TWILIO_ACCOUNT_SID")) and not config.get("TWILIO_API_BASE_URL")
+
+
+def check(config: Mapping[str, Any]) -> None:
+    """Refuse a configuration that would fail silently later: raise ConfigError naming the setting."""
+    base = config.get("PUBLIC_BASE_URL")
+    example = "such as https://support.example.com"
+    if not base:
+        if uses_real_twilio(config):
+            raise ConfigError("PUBLIC_BASE_URL is not set: with Twilio it is required, the https address Twilio "
+                              f"reaches Threadline at, {example}")
+        return
+    parts = urlsplit(str(base))
+    try:
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is not a number
+        valid = False
+    if not valid or parts.query or parts.fragment or any(c.isspace() for c in str(base)):
+        raise ConfigError(f"PUBLIC_BASE_URL must be an absolute address {example}, not {base!r}")
+    if uses_real_twilio(config) and parts.scheme != "https":
+        raise ConfigError(f"PUBLIC_BASE_URL must start with https:// with Twilio (Twilio signs and sends "
+                          f"webhooks to it), not {base!r}")
+
+
+def exit_if_invalid(config: Mapping[str, Any]) -> None:
+    """check(config), turning its refusal into one line and a non-zero exit, with no traceback."""
+    try:
+        check(config)
+    except ConfigError as exc:
+        raise SystemExit(f"threadline: {exc}") from None

@@ -97,9 +97,13 @@ class Runner:
                                                stdin=subprocess.DEVNULL, start_new_session=True,
                                                preexec_fn=die_with_parent)
 
+    def _has_credentials(self) -> bool:
+        """Whether Twilio credentials are given; without them the local carrier plays Twilio."""
+        return bool(self.environ.get("TWILIO_ACCOUNT_SID") and self.environ.get("TWILIO_AUTH_TOKEN"))
+
     def _start_carrier(self) -> str | None:
         """Without Twilio credentials, play Twilio with the local carrier; return its URL."""
-        if self.environ.get("TWILIO_ACCOUNT_SID") and self.environ.get("TWILIO_AUTH_TOKEN"):
+        if self._has_credentials():
             return None
         self.environ["TWILIO_ACCOUNT_SID"] = "AC" + secrets.token_hex(16)
         self.environ["TWILIO_AUTH_TOKEN"] = secrets.token_hex(16)
@@ -186,12 +190,17 @@ class Runner:
         return "\n" + "\n".join(lines) + "\nPress Ctrl-C to stop everything.\n"
 
     def run(self) -> int:
+        try:  # before anything starts; the carrier replaces an account given without its token
+            config.check(config.load(self.environ, None if self._has_credentials() else {"TWILIO_ACCOUNT_SID": None}))
+        except config.ConfigError as exc:
+            print(f"threadline: {exc}", file=sys.stderr)
+            return 1
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, lambda *_: setattr(self, "stopping", True))
         self.environ.setdefault("HOST", "127.0.0.1")
         self.environ.setdefault("PORT", "8000")
         web_url = f"http://{self.environ['HOST']}:{self.environ['PORT']}"
-        try:  # before anything else: a second run must touch nothing of the first
+        try:  # before anything starts: a second run must touch nothing of the first
             self.lock.acquire(RunInfo(pid=os.getpid(), web=web_url))
         except AlreadyRunning as exc:
             print(f"{exc}. Stop it first (Ctrl-C where it runs), or give this one another THREADLINE_VAR_DIR.",

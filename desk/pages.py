@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -117,7 +118,18 @@ def _thread_context(thread_id: str) -> dict[str, Any]:
     zone = thread.customer.time_zone
     local = datetime.now(ZoneInfo(zone)).strftime("%-I:%M %p %a") if zone else None
     return {"thread": thread, "calls": calls.for_thread(thread_id, 10), "callbacks": callbacks.for_thread(thread_id),
-            "agent": _agents().get(current_agent_id() or ""), "local_time": local}
+            "agent": _agents().get(current_agent_id() or ""), "local_time": local, "recording_sid": recording_sid}
+
+
+# A recording of this Twilio account, as a voicemail's RecordingUrl names it.
+_RECORDING_URL = re.compile(r"^https?://[^/?#]+/2010-04-01/Accounts/(AC[0-9a-fA-F]{32})/Recordings/(RE[0-9a-fA-F]{32})"
+                            r"(?:\.\w+)?$")
+
+
+def recording_sid(url: str) -> str | None:
+    """The SID of the account's recording at url, which the desk plays through itself; None for any other link."""
+    match = _RECORDING_URL.match(url)
+    return match[2] if match and match[1] == current_app.config.get("TWILIO_ACCOUNT_SID") else None
 
 
 @bp.get("/threads/<thread_id>")
@@ -142,20 +154,34 @@ def call_recording(thread_id: str, sid: str) -> Response:
     record = calls.get(sid)
     if record is None or record.thread_id != thread_id or record.recording is None:
         abort(404)
+    return _play(record.recording.sid, f"call-{sid}.mp3")
+
+
+@bp.get("/threads/<thread_id>/recordings/<sid>")
+@login_required
+def message_recording(thread_id: str, sid: str) -> Response:
+    """A recording attached to one of the thread's messages (a voicemail), played as call recordings are."""
+    thread = visible_thread(thread_id)
+    if not any(recording_sid(a.url) == sid for message in thread.messages for a in message.attachments):
+        abort(404)
+    return _play(sid, f"voicemail-{sid}.mp3")
+
+
+def _play(recording: str, filename: str) -> Response:
+    """Stream a recording's MP3 from Twilio with the account's credentials, which the agent's browser lacks."""
     client = current_app.extensions["threadline.twilio"]
     if client is None:
         abort(503, "Twilio is not configured here: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set")
     try:
-        upstream = recording_media(client, record.recording.sid)
+        upstream = recording_media(client, recording)
     except requests.RequestException as exc:
-        current_app.logger.warning("recording %s could not be fetched: %s", record.recording.sid, exc)
+        current_app.logger.warning("recording %s could not be fetched: %s", recording, exc)
         abort(502, "Twilio could not be reached for the recording")
     if upstream.status_code != 200:
         upstream.close()
-        current_app.logger.warning("recording %s: Twilio answered %s", record.recording.sid, upstream.status_code)
+        current_app.logger.warning("recording %s: Twilio answered %s", recording, upstream.status_code)
         abort(502, "Twilio did not give the recording")
-    headers = {"Cache-Control": "private, no-store",
-               "Content-Disposition": f'inline; filename="call-{sid}.mp3"'}
+    headers = {"Cache-Control": "private, no-store", "Content-Disposition": f'inline; filename="{filename}"'}
     if upstream.headers.get("Content-Length"):
         headers["Content-Length"] = upstream.headers["Content-Length"]
     return Response(stream_with_context(upstream.iter_content(64 * 1024)), headers=headers, mimetype="audio/mpeg")

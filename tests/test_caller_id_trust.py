@@ -106,7 +106,7 @@ def test_matches_of_the_dialled_brand_are_found_behind_newer_threads_of_others(t
         line.thread(f"acme-{day}", brand="Acme", messages=said(day))
     line.script(CUSTOMER, hangup_after=1)
     call = line.finished(line.call_in(CUSTOMER, to=GLOBEX))
-    assert heard(call)[0].startswith("Hi Jane. Are you calling about Invoice missing.")
+    assert heard(call)[0].startswith("Hi Jane. Is this about Invoice missing?")
     ids = line.app.extensions["threadline.threads"].open_thread_ids_of_brand
     assert ids(CUSTOMER, "acme", 3) == ["acme-5", "acme-4", "acme-3"]
     assert ids(CUSTOMER, "globex", 3) == ["globex-1"]

@@ -17,7 +17,7 @@ from voice.numbers import AgentConfig
 
 ACCOUNT, KEY_SID, SECRET, APP_SID = "AC" + "1" * 32, "SK" + "2" * 32, "s" * 32, "AP" + "3" * 32
 TWILIO = {"TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_API_KEY_SID": KEY_SID, "TWILIO_API_KEY_SECRET": SECRET,
-          "TWILIO_TWIML_APP_SID": APP_SID}
+          "TWILIO_TWIML_APP_SID": APP_SID, "PUBLIC_BASE_URL": "https://support.example.com"}
 JSON = {"Accept": "application/json"}
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from rq import Queue
 
@@ -17,6 +18,7 @@ from tests.test_runner import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+FAKE_TWILIO = {"TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "x"}  # real Twilio: no TWILIO_API_BASE_URL
 
 
 def argv(command: str, env: dict[str, str]) -> list[str]:
@@ -41,7 +43,7 @@ def test_web_imports_the_factory_it_names_and_builds_an_app(redis_url, monkeypat
 
 
 def test_gunicorn_accepts_its_configuration(redis_url):
-    env = {**os.environ, "PORT": "8123", "REDIS_URL": redis_url}
+    env = {**os.environ, "PORT": "8123", "REDIS_URL": redis_url, "FORWARDED_ALLOW_IPS": "10.0.0.7,10.1.0.0/16"}
     result = subprocess.run([BIN / "gunicorn", "--check-config", "--print-config", "app:create_app()"],
                             cwd=ROOT, capture_output=True, text=True, env=env, check=True)
     settings = dict(line.split(" = ", 1) for line in result.stdout.splitlines() if " = " in line)
@@ -50,6 +52,7 @@ def test_gunicorn_accepts_its_configuration(redis_url):
     assert settings["worker_class"] == "gevent"
     assert settings["preload_app"] == "True"
     assert "%(U)s" in settings["access_log_format"] and "%(r)s" not in settings["access_log_format"]
+    assert "10.0.0.7" in settings["forwarded_allow_ips"] and "10.1.0.0/16" in settings["forwarded_allow_ips"]
 
 
 def test_worker_serves_the_apps_queue_on_the_apps_redis(app, redis_url):
@@ -90,3 +93,35 @@ def test_the_web_alone_says_once_what_its_configuration_lacks(redis_url):
     output = "".join(lines)
     assert output.count("THREADLINE_SECRET_KEY is not set") == 1, output
     assert output.count("THREADLINE_API_KEYS is not set: the API refuses every request until it is") == 1, output
+
+
+def refusal(name: str, redis_url: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Start one Procfile process as a platform would, and wait for it to stop by itself."""
+    environ = {k: v for k, v in os.environ.items() if k != "PUBLIC_BASE_URL" and not k.startswith("TWILIO_")}
+    environ.update(REDIS_URL=redis_url, HOST="127.0.0.1", PORT="0", **env)
+    args = argv(procfile()[name], environ)
+    return subprocess.run([BIN / args[0], *args[1:]], cwd=ROOT, env=environ, capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.mark.parametrize("name", ["web", "worker", "clock"])
+@pytest.mark.parametrize(("base", "says"), [
+    (None, "PUBLIC_BASE_URL is not set"),
+    ("http://support.example.com", "PUBLIC_BASE_URL must start with https://"),
+    ("support.example.com", "PUBLIC_BASE_URL must be an absolute address"),
+    ("/threadline", "PUBLIC_BASE_URL must be an absolute address"),
+])
+def test_with_twilio_each_process_refuses_to_start_without_an_https_public_url(redis_url, name, base, says):
+    result = refusal(name, redis_url, **FAKE_TWILIO, **({"PUBLIC_BASE_URL": base} if base else {}))
+    lines = (result.stdout + result.stderr).splitlines()
+    assert result.returncode != 0
+    assert len(lines) == 1 and lines[0].startswith(f"threadline: {says}"), lines
+
+
+@pytest.mark.parametrize("name", ["web", "worker", "clock"])
+def test_with_the_carrier_a_public_url_is_checked_only_when_given(redis_url, name):
+    result = refusal(name, redis_url, **FAKE_TWILIO, TWILIO_API_BASE_URL="http://127.0.0.1:9",
+                     PUBLIC_BASE_URL="127.0.0.1:8000")
+    lines = (result.stdout + result.stderr).splitlines()
+    assert result.returncode != 0
+    assert len(lines) == 1 and lines[0].startswith("threadline: PUBLIC_BASE_URL must be an absolute address"), lines

@@ -266,3 +266,21 @@ def test_a_run_never_takes_another_server_on_its_port_for_its_own(var_dir):
     assert "threadline: the web process did not come up; see its output above" in output
     assert "Threadline is listening" not in output
     assert wait_until_gone(var_dir) == []
+
+
+@pytest.mark.parametrize(("env", "says"), [
+    ({"TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "x"}, "PUBLIC_BASE_URL is not set"),
+    ({"TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "x", "PUBLIC_BASE_URL": "http://support.example.com"},
+     "PUBLIC_BASE_URL must start with https://"),
+    ({"PUBLIC_BASE_URL": "support.example.com"}, "PUBLIC_BASE_URL must be an absolute address"),  # the carrier
+])
+def test_a_public_url_twilio_could_not_use_stops_the_run_before_anything_starts(var_dir, env, says):
+    environ = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "PUBLIC_BASE_URL")
+               and not k.startswith("TWILIO_")}
+    environ.update(THREADLINE_VAR_DIR=str(var_dir), PORT=str(free_port()), CARRIER_PORT=str(free_port()), **env)
+    result = subprocess.run([sys.executable, "-m", "core.runner"], cwd=ROOT, env=environ, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1
+    lines = (result.stdout + result.stderr).splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"threadline: {says}"), lines
+    assert list(var_dir.iterdir()) == [] and processes_of(var_dir) == []

@@ -10,8 +10,8 @@ from core import keys
 from tests.carrier_support import AGENT, CUSTOMER, SUPPORT, wait_until
 from tests.voice_support import OTHER_AGENT, heard
 
-GREETING = ("Hi Jane. Are you calling about App crashes at login. Last message: The app closes as soon as I log "
-            "in? Press 1 or say yes. Press 2 or say no.")
+GREETING = "Hi Jane. Is this about App crashes at login? Press 1 or say yes, 2 or say no."
+LAST_WROTE = "Your last message: The app closes as soon as I log in."
 
 
 def steps(record) -> list[str]:
@@ -27,7 +27,7 @@ def test_a_known_caller_says_yes_and_reaches_an_agent_whose_screen_pops(line, re
     sid = line.call_in(CUSTOMER)
     call = line.finished(sid)
 
-    assert heard(call)[:2] == [GREETING, "Thanks. Connecting you to someone who can see your conversation."]
+    assert heard(call)[:3] == [GREETING, LAST_WROTE, "Thanks. Connecting you to someone who can see your conversation."]
     agent_leg = call["legs"][0]
     assert agent_leg["to"] == AGENT
     assert heard(agent_leg) == ["Acme call from Jane about App crashes at login. Last message: The app closes as "
@@ -109,7 +109,7 @@ def test_answering_no_leads_to_the_code_then_the_general_line(line):
     line.script(AGENT, keys=["1"], hangup_after=5)
     sid = line.call_in(CUSTOMER)
     call = line.finished(sid)
-    assert heard(call)[1] == "If the Acme app shows you a six digit call code, enter it now."
+    assert heard(call)[:3] == [GREETING, LAST_WROTE, "If the Acme app shows you a six digit call code, enter it now."]
     assert "Connecting you to the next available person at Acme." in heard(call)
     assert heard(call["legs"][0]) == ["Acme support call. Press 1 to accept."]
 
@@ -141,7 +141,7 @@ def test_nobody_available_takes_a_voicemail_into_the_thread(line):
     line.script(CUSTOMER, keys=["1"], record_seconds=6)
     sid = line.call_in(CUSTOMER)
     call = line.finished(sid)
-    assert heard(call)[1].startswith("Sorry, nobody can take your call right now.")
+    assert heard(call)[2].startswith("Sorry, nobody can take your call right now.")
     assert heard(call)[-1] == "Thank you. We have your message. Goodbye."
     thread = line.app.extensions["threadline.threads"].get("t-1")
     voicemail = thread.messages[-1]
@@ -187,7 +187,7 @@ def test_the_customers_locale_is_spoken_when_the_number_offers_it(line):
     line.script(AGENT, keys=["1"], hangup_after=5)
     call = line.finished(line.call_in(CUSTOMER))
     greeting = next(e for e in call["events"] if e["kind"] == "heard")
-    assert greeting["text"].startswith("Hola Lucía. ¿Llama por App crashes at login.")
+    assert greeting["text"] == "Hola Lucía. ¿Es sobre App crashes at login? Pulse 1 o diga sí, 2 o diga no."
     assert (greeting["language"], greeting["voice"]) == ("es-US", "Polly.Lupe")
     whisper = next(e for e in call["legs"][0]["events"] if e["kind"] == "heard")
     assert whisper["language"] == "en-US"  # the agent hears the number's own language

@@ -15,6 +15,7 @@ from tests.carrier_support import AGENT, CUSTOMER, Served, wait_until
 from tests.conftest import API_KEY
 from tests.test_desk_auth import HTML, PASSWORD, sign_in
 from tests.test_events import SECRET, Receiver, work_until
+from tests.test_voice_inbound import GREETING
 from tests.voice_support import Line, heard
 
 NOTICE = "This call may be recorded for quality and training."
@@ -66,7 +67,7 @@ def test_a_recorded_call_says_so_first_and_ends_with_its_recording_everywhere(li
     sid, call = recorded_call(line)
 
     assert heard(call)[0] == NOTICE
-    assert heard(call)[1].startswith("Hi Jane. Are you calling about App crashes at login.")
+    assert heard(call)[1] == GREETING
     record = stored(line, sid)
     recording = record.recording
     assert recording.sid.startswith("RE") and recording.url.startswith(line.carrier.url)
@@ -193,4 +194,30 @@ def test_the_desk_links_the_recording_and_plays_it_only_to_agents_of_the_thread(
     assert audio.status_code == 200 and audio.mimetype == "audio/mpeg"
     assert audio.data[:2] == b"\xff\xfb" and len(audio.data) % 144 == 0  # whole MPEG frames, from the carrier
     assert sam.get(f"/desk/threads/t-1/calls/CA{'0' * 32}/recording").status_code == 404
+    assert line.app.test_client().get(path).status_code == 401  # signed out
+
+
+def test_a_voicemail_plays_through_the_desk_and_other_links_stay_as_they_are(line):
+    line.agent("sam", name="Sam Lee", phone=AGENT, status="away")  # nobody available: a voicemail
+    line.agent("lee", name="Lee Park", phone="+14155550778", status="offline")
+    line.thread("t-1", messages=[{"id": "m1", "author": "customer", "text": "See the screenshot",
+                                  "sent_at": "2026-11-22T10:00:00Z",
+                                  "attachments": [{"name": "screenshot.png", "url": "https://files.example/s.png"}]}])
+    line.script(CUSTOMER, keys=["1"], record_seconds=3)
+    line.finished(line.call_in(CUSTOMER))
+    voicemail = next(m for m in line.app.extensions["threadline.threads"].get("t-1").messages if m.id != "m1")
+    recording = voicemail.attachments[0].url.rsplit("/", 1)[-1].split(".")[0]
+    path = f"/desk/threads/t-1/recordings/{recording}"
+    result = line.app.test_cli_runner().invoke(args=["agents", "set-password", "sam", "--password-stdin"],
+                                               input=PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
+    sam = line.app.test_client()
+    sign_in(sam)
+
+    page = sam.get("/desk/threads/t-1", headers=HTML).get_data(as_text=True)
+    assert f'href="{path}"' in page and voicemail.attachments[0].url not in page
+    assert 'href="https://files.example/s.png"' in page  # not a recording of the account: linked as given
+    audio = sam.get(path)
+    assert audio.status_code == 200 and audio.mimetype == "audio/mpeg" and audio.data[:2] == b"\xff\xfb"
+    assert sam.get(f"/desk/threads/t-1/recordings/RE{'0' * 32}").status_code == 404  # not in this thread
     assert line.app.test_client().get(path).status_code == 401  # signed out

@@ -9,16 +9,20 @@ from urllib.parse import urlencode
 import pytest
 from twilio.request_validator import RequestValidator
 
+from context.schemas import ThreadIn
 from core import keys
+from tests.conftest import thread_body
+from tests.voice_support import not_absolute, twiml_urls
 from voice.numbers import AgentConfig, NumberConfig
 
 TOKEN = "webhook-test-token"
 SUPPORT, CUSTOMER = "+14155550100", "+14155550123"
+BASE = "https://support.example.com"  # where Twilio reaches Threadline: what it signs
 
 
 @pytest.fixture
 def app(make_app):
-    app = make_app(TWILIO_AUTH_TOKEN=TOKEN, TWILIO_ACCOUNT_SID="AC" + "0" * 32)
+    app = make_app(TWILIO_AUTH_TOKEN=TOKEN, TWILIO_ACCOUNT_SID="AC" + "0" * 32, PUBLIC_BASE_URL=BASE)
     now = datetime.now(UTC)
     app.extensions["threadline.agents"].put("sam", AgentConfig(name="Sam", phone="+14155550777",
                                                                 status="available"), now)
@@ -27,7 +31,7 @@ def app(make_app):
     return app
 
 
-def signed(client, path: str, form: dict[str, str], *, base: str = "http://localhost", token: str = TOKEN,
+def signed(client, path: str, form: dict[str, str], *, base: str = BASE, token: str = TOKEN,
            headers: dict[str, str] | None = None):
     signature = RequestValidator(token).compute_signature(f"{base}{path}", form)
     return client.post(path, data=form, headers={"X-Twilio-Signature": signature, **(headers or {})})
@@ -57,22 +61,26 @@ def test_unsigned_or_forged_requests_are_refused_before_anything_is_written(clie
 
 def test_a_request_signed_with_another_token_or_for_other_params_is_refused(client):
     assert signed(client, "/voice/incoming", call_form(), token="other-token").status_code == 403
-    signature = RequestValidator(TOKEN).compute_signature("http://localhost/voice/incoming", call_form())
+    signature = RequestValidator(TOKEN).compute_signature(f"{BASE}/voice/incoming", call_form())
     tampered = client.post("/voice/incoming", data=call_form(From="+14155550199"),
                            headers={"X-Twilio-Signature": signature})
     assert tampered.status_code == 403
 
 
-def test_behind_a_proxy_the_public_url_is_what_is_signed(make_app):
-    app = make_app(TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL="https://support.example.com")
-    client = app.test_client()
-    assert signed(client, "/voice/status", call_form(), base="https://support.example.com").status_code == 204
+def test_behind_a_proxy_the_public_url_is_what_is_signed(client):
+    assert signed(client, "/voice/status", call_form()).status_code == 204
+    assert signed(client, "/voice/status", call_form(), base="http://localhost").status_code == 403
+
+
+def test_without_a_public_url_the_address_the_request_came_to_is_what_is_signed(make_app):
+    client = make_app(TWILIO_AUTH_TOKEN=TOKEN).test_client()  # no account: not Twilio itself, e.g. the carrier
+    assert signed(client, "/voice/status", call_form(), base="http://localhost").status_code == 204
     assert signed(client, "/voice/status", call_form()).status_code == 403
 
 
 def test_without_an_auth_token_every_webhook_is_refused(make_app):
     client = make_app(TWILIO_AUTH_TOKEN=None).test_client()
-    assert signed(client, "/voice/incoming", call_form()).status_code == 403
+    assert signed(client, "/voice/incoming", call_form(), base="http://localhost").status_code == 403
 
 
 def test_a_retried_webhook_is_answered_the_same_and_changes_nothing_twice(app, client, redis_client):
@@ -131,3 +139,34 @@ def test_a_dial_that_ended_completed_talked_only_if_the_agent_took_the_call(clie
                      DialCallDuration="30", **({"DialBridged": bridged} if bridged else {}))
     spoken = says(signed(client, f"/voice/dial-done{query}", form).data)
     assert any("message" in text for text in spoken) != talked, spoken
+
+
+def test_every_url_in_the_answers_is_absolute_under_the_public_url(app, client):
+    app.extensions["threadline.threads"].put("t-1", ThreadIn.model_validate(thread_body()))
+    query, agent_leg = "?" + urlencode({"thread": "t-1", "agent": "sam", "number": SUPPORT}), "CA" + "2" * 32
+    answers = [signed(client, "/voice/incoming", call_form()),  # the greeting: Gather, then Redirect
+               signed(client, "/voice/code?attempt=1", call_form()),  # asks for a code
+               signed(client, "/voice/general?" + urlencode({"number": SUPPORT}), call_form()),  # Dial, Number url
+               signed(client, f"/voice/whisper{query}", call_form(CallSid=agent_leg, ParentCallSid="CA" + "1" * 32)),
+               signed(client, f"/voice/dial-done{query}", call_form(DialCallStatus="no-answer"))]  # Record
+    assert [a.status_code for a in answers] == [200] * len(answers)
+    urls = [url for answer in answers for url in twiml_urls(answer.data)]
+    assert {url.partition("?")[0].removeprefix(f"{BASE}/voice/") for url in urls} == {
+        "confirm", "code", "general", "dial-done", "whisper", "whisper-accept", "voicemail"}
+    assert [url for answer in answers for url in not_absolute(answer.data, BASE)] == []
+
+
+@pytest.mark.parametrize(("message", "spoken"), [
+    ("The app closes as soon as I log in", "Your last message: The app closes as soon as I log in."),
+    ("Why does it crash?", "Your last message: Why does it crash?"),
+    ("   ", None)])
+def test_the_greeting_reaches_its_choices_first_and_ends_each_sentence(app, client, message, spoken):
+    body = thread_body(subject="App crashes at login.", messages=[
+        {"id": "m1", "author": "customer", "text": message, "sent_at": "2026-11-22T10:00:00Z"}])
+    app.extensions["threadline.threads"].put("t-1", ThreadIn.model_validate(body))
+    gather = ET.fromstring(signed(client, "/voice/incoming", call_form()).data).find("Gather")
+    said = [node.text for node in gather.iter("Say")]
+    # The subject's own full stop does not end the question, and the keys come before the customer's words.
+    assert said[0] == "Hi Jane. Is this about App crashes at login? Press 1 or say yes, 2 or say no."
+    assert said[1:] == ([spoken] if spoken else [])
+    assert len(said[0].split()) <= 20  # about six seconds of speech before the caller hears every choice

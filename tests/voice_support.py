@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
-from flask import Flask
+from flask import Flask, Response, request
 
 from carrier.server import CarrierServer
 from context.schemas import ThreadIn
@@ -29,6 +31,7 @@ class Line:
     carrier: CarrierServer
     app: Flask
     url: str
+    answers: list[tuple[str, bytes]] = field(default_factory=list)  # (path, TwiML) of every TwiML answer
 
     def script(self, phone: str, **behaviour: Any) -> None:
         response = requests.put(f"{self.carrier.url}/_carrier/phones/{phone}", json=behaviour, timeout=5)
@@ -63,6 +66,33 @@ class Line:
         return wait_until(lambda: self.app.extensions["threadline.calls"].get(sid), message="the call record")
 
 
+def twiml_urls(body: str | bytes) -> list[str]:
+    """Every URL a TwiML document hands Twilio: action, url, *Url and *Callback attributes, and Redirect's text."""
+    urls = []
+    for node in ET.fromstring(body).iter():
+        urls += [value for name, value in node.attrib.items()
+                 if name in ("action", "url") or name.endswith(("Url", "Callback"))]
+        if node.tag == "Redirect":
+            urls.append((node.text or "").strip())
+    return urls
+
+
+def not_absolute(body: str | bytes, base: str) -> list[str]:
+    """The URLs in a TwiML document that are not absolute ones under base (Threadline's public address)."""
+    return [url for url in twiml_urls(body)
+            if not (urlsplit(url).scheme in ("http", "https") and url.startswith(f"{base}/"))]
+
+
+def keep_answers(app: Flask, answers: list[tuple[str, bytes]]) -> None:
+    """Keep every TwiML document the app answers with, to check later."""
+
+    @app.after_request
+    def keep(response: Response) -> Response:
+        if response.mimetype == "text/xml":
+            answers.append((request.full_path, response.get_data()))
+        return response
+
+
 def heard(call: dict[str, Any]) -> list[str]:
     return [e.get("text") or e.get("url") for e in call["events"] if e["kind"] == "heard"]
 
@@ -83,11 +113,14 @@ def line(make_app: Any, line_config: dict[str, Any]) -> Iterator[Line]:
         number.voice_url = f"{served.url}/voice/incoming"
         number.status_callback = f"{served.url}/voice/status"
         result = Line(carrier, app, served.url)
+        keep_answers(app, result.answers)
         result.agent("sam", name="Sam Lee", phone=AGENT, status="available")
         result.agent("lee", name="Lee Park", phone=OTHER_AGENT, status="available")
         result.number()
         yield result
         served.stop()
+        # Twilio needs absolute URLs: every flow any test drove through the line handed it only those.
+        assert [(path, url) for path, body in result.answers for url in not_absolute(body, served.url)] == []
 
 
 def calls_to(line: Line, phone: str) -> list[dict[str, Any]]:

@@ -13,12 +13,13 @@ from callbacks.outcomes import FINAL_STATUSES, CallFacts, Outcome, classify, is_
 from callbacks.schemas import Callback, State
 from callbacks.store import CallbackNotFound, CallbackStore, Unchanged
 from callbacks.windows import next_slots, speak_time
+from core.urls import absolute_url
 from voice import twiml
 from voice.calls import CallStore
 from voice.prompts import prompt
 from voice.screenpop import publish
 from voice.security import answered_once, require_twilio_signature
-from voice.summary import first_name, speech_safe
+from voice.summary import first_name, speech_safe, spoken_subject
 from voice.webhooks import FALLBACK_SPEECH, about, connect_call, load_thread, speech_for
 
 bp = Blueprint("voice_callbacks", __name__, url_prefix="/voice/callback")
@@ -49,7 +50,7 @@ def _load() -> tuple[Callback | None, int]:
 
 def _url(endpoint: str, callback: Callback, attempt: int, **extra: str) -> str:
     params = {"cb": callback.id, "attempt": str(attempt), "claim": request.args.get("claim", ""), **extra}
-    return f"/voice/callback/{endpoint}?" + "&".join(f"{k}={v}" for k, v in params.items())
+    return absolute_url(f"/voice/callback/{endpoint}?" + "&".join(f"{k}={v}" for k, v in params.items()))
 
 
 def _goodbye(key: str, callback: Callback | None) -> str:
@@ -101,7 +102,7 @@ def answer() -> str:
                     attempt=attempt)
         return twiml.say_and_hang_up([text], speech)
     text = prompt(speech.language, "callback_greeting", name=greeting_name, brand=number.brand,
-                  summary=about(thread))
+                  subject=spoken_subject(thread))
     return twiml.ask([text], _url("choice", callback, attempt), _url("no-choice", callback, attempt), speech)
 
 

@@ -16,7 +16,9 @@ _EN = {
     "closed": "Thanks for calling {brand}. We are closed right now.",
     "welcome": "Thanks for calling {brand}.",
     "closed_voicemail": "Leave a message after the beep and we will add it to your conversation.",
-    "greet_one": "Hi{name}. Are you calling about {summary}? Press 1 or say yes. Press 2 or say no.",
+    # The choices come within a few seconds; what the customer last wrote follows for who needs it.
+    "greet_one": "Hi{name}. Is this about {subject}? Press 1 or say yes, 2 or say no.",
+    "last_wrote": "Your last message: {message}",
     "choose": "Hi{name}. Which conversation are you calling about?",
     "choose_option": "For {summary}, press {digit}.",
     "choose_other": "For something else, press 0.",
@@ -33,7 +35,7 @@ _EN = {
     "error": "Sorry, something went wrong on our side. Please try again later. Goodbye.",
     "goodbye": "Goodbye.",
     "a_customer": "a customer",
-    "callback_greeting": "Hi{name}, this is {brand} returning your message about {summary}. Press 1 to talk to "
+    "callback_greeting": "Hi{name}, this is {brand} returning your message about {subject}. Press 1 to talk to "
                          "someone now, 2 for a later time, 3 if you no longer need help.",
     "callback_voicemail": "Hi{name}, this is {brand} returning your message about {subject}. Sorry we missed you. "
                           "We will try again, or you can reply to us in the app.",
@@ -54,7 +56,8 @@ _ES = {
     "closed": "Gracias por llamar a {brand}. Ahora estamos cerrados.",
     "welcome": "Gracias por llamar a {brand}.",
     "closed_voicemail": "Deje un mensaje después del tono y lo añadiremos a su conversación.",
-    "greet_one": "Hola{name}. ¿Llama por {summary}? Pulse 1 o diga sí. Pulse 2 o diga no.",
+    "greet_one": "Hola{name}. ¿Es sobre {subject}? Pulse 1 o diga sí, 2 o diga no.",
+    "last_wrote": "Su último mensaje: {message}",
     "choose": "Hola{name}. ¿Por qué conversación llama?",
     "choose_option": "Para {summary}, pulse {digit}.",
     "choose_other": "Para otra cosa, pulse 0.",
@@ -78,8 +81,8 @@ _FR = {
     "closed": "Merci d'avoir appelé {brand}. Nous sommes fermés pour le moment.",
     "welcome": "Merci d'avoir appelé {brand}.",
     "closed_voicemail": "Laissez un message après le bip et nous l'ajouterons à votre conversation.",
-    "greet_one": "Bonjour{name}. Appelez-vous au sujet de {summary} ? Appuyez sur 1 ou dites oui. "
-                 "Appuyez sur 2 ou dites non.",
+    "greet_one": "Bonjour{name}. Est-ce au sujet de {subject} ? Appuyez sur 1 ou dites oui, 2 ou dites non.",
+    "last_wrote": "Votre dernier message : {message}",
     "choose": "Bonjour{name}. À propos de quelle conversation appelez-vous ?",
     "choose_option": "Pour {summary}, appuyez sur {digit}.",
     "choose_other": "Pour autre chose, appuyez sur 0.",

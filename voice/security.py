@@ -14,6 +14,7 @@ from flask import Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
 
 from core import keys
+from core.urls import absolute_url
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +28,10 @@ _PENDING = "\x00pending"
 
 
 def public_url() -> str:
-    """The URL Twilio signed: PUBLIC_BASE_URL (behind a proxy) or the request's own, with the raw query."""
-    base = current_app.config.get("PUBLIC_BASE_URL") or request.host_url.rstrip("/")
+    """The URL Twilio signed: the path on PUBLIC_BASE_URL (behind a proxy) or on the request's own, with the raw
+    query."""
     query = request.environ.get("QUERY_STRING", "")
-    return f"{base}{request.script_root}{request.path}" + (f"?{query}" if query else "")
+    return absolute_url(request.path) + (f"?{query}" if query else "")
 
 
 def require_twilio_signature() -> None:

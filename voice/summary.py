@@ -145,6 +145,18 @@ def first_name(name: str | None) -> str | None:
     return None
 
 
+def spoken_subject(thread: _Thread, limit: int = 60) -> str:
+    """The subject fit to set inside a spoken sentence: speech-safe, short, without closing punctuation."""
+    return speech_safe(thread.subject or "", limit).rstrip(".?!;: ")
+
+
+def last_words(thread: _Thread, limit: int = 160) -> str:
+    """The customer's last message, speech-safe, as a sentence that ends; empty when there is none to say."""
+    said = [m.text for m in thread.messages or () if m.author == "customer" and m.text and not m.text.isspace()]
+    message = speech_safe(said[-1], limit).rstrip(",;:- ") if said else ""
+    return message if not message or message.endswith((".", "?", "!")) else message + "."
+
+
 def thread_summary(thread: _Thread, limit: int = 200) -> str:
     """Speech-safe subject, then the customer's last message if it fits, in at most limit characters."""
     subject = speech_safe(thread.subject or "", limit)

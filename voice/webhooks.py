@@ -13,13 +13,14 @@ from werkzeug.exceptions import HTTPException
 from callbacks import dialer
 from context.schemas import Attachment, Author, Message, Thread, of_brand
 from context.store import ThreadNotFound, ThreadStore
+from core.urls import absolute_url
 from voice import twiml
 from voice.calls import CallStore
 from voice.numbers import Agent, AgentStore, CallerIdTrust, Number, NumberStore, voice_settings
 from voice.prompts import means_yes, prompt
 from voice.screenpop import publish
 from voice.security import answered_once, require_twilio_signature
-from voice.summary import first_name, speech_safe, thread_summary
+from voice.summary import first_name, last_words, speech_safe, spoken_subject, thread_summary
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,9 @@ def _masked(phone: str) -> str:
 
 
 def _url(endpoint: str, **params: str | None) -> str:
+    """The absolute URL of one of these webhooks, with the given query (empty values left out)."""
     query = urlencode({k: v for k, v in params.items() if v})
-    return f"/voice/{endpoint}" + (f"?{query}" if query else "")
+    return absolute_url(f"/voice/{endpoint}" + (f"?{query}" if query else ""))
 
 
 def _stores() -> tuple[NumberStore, AgentStore, ThreadStore, CallStore]:
@@ -126,7 +128,9 @@ def incoming() -> str:
         # Caller ID alone links nothing: the voicemail may go into the caller's one thread, the call stays unlinked.
         return _closed(number, first if len(found) == 1 else None, notice=True)
     if len(found) == 1:
-        texts, speech = _say(number, first, "greet_one", name=_greeting_name(first), summary=about(first))
+        texts, speech = _say(number, first, "greet_one", name=_greeting_name(first), subject=spoken_subject(first))
+        if last := last_words(first):
+            texts.append(prompt(speech.language, "last_wrote", message=last))
         return twiml.ask(texts, _url("confirm", thread=first.id), _url("code"), speech, with_speech=True,
                          before=recording_notice(number, speech))
     if found:
