@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from core.redis_server import EmbeddedRedis, connect
+from tests.readme_support import fresh_clone
 
 pytest_plugins = ["tests.browser", "tests.voice_support"]
 
@@ -88,3 +89,9 @@ def thread_body(**changes: Any) -> dict[str, Any]:
     }
     body.update(changes)
     return body
+
+
+@pytest.fixture
+def clone(tmp_path: Path) -> Iterator[Path]:
+    """A fresh clone of the repository, as a new user has it, with a ready .venv."""
+    yield from fresh_clone(tmp_path)

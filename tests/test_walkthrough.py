@@ -3,108 +3,22 @@ pressed during the greeting reaches it, the agent is connected and the desk pops
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import queue
 import re
 import shutil
-import signal
 import subprocess
-import sys
-import textwrap
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
-import pytest
 import requests
 
 from tests.carrier_support import wait_until
+from tests.readme_support import Terminal, clean_environment, shell_blocks, walkthrough
 from tests.test_runner import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 YOU, DEMO_NUMBER = "+14155550123", "+14155550100"
-
-
-def walkthrough() -> str:
-    """The README's text between the walk-through markers."""
-    text = (ROOT / "README.md").read_text()
-    start, end = text.index("<!-- walkthrough -->"), text.index("<!-- /walkthrough -->")
-    return text[start:end]
-
-
-def shell_blocks(text: str) -> list[str]:
-    """The `sh` code blocks, as a person would paste them."""
-    return [textwrap.dedent(block) for _, block in re.findall(r"^( *)```sh\n(.*?)^\1```", text, re.M | re.S)]
-
-
-def borrowed_venv(clone: Path) -> None:
-    """Give the clone a .venv that uses this interpreter's packages: bin/setup finds it installed and skips pip."""
-    venv, prefix = clone / ".venv", Path(sys.prefix)
-    (venv / "bin").mkdir(parents=True)
-    base = Path(sys.executable).resolve()
-    is_venv = (prefix / "pyvenv.cfg").exists()
-    (venv / "pyvenv.cfg").write_text(f"home = {base.parent}\n"
-                                     f"include-system-site-packages = {'false' if is_venv else 'true'}\n")
-    if is_venv:
-        (venv / "lib").symlink_to(prefix / "lib")
-        for tool in (prefix / "bin").iterdir():
-            if not tool.name.startswith(("python", "activate", "Activate")):
-                (venv / "bin" / tool.name).symlink_to(tool)
-    for name in ("python", "python3"):
-        (venv / "bin" / name).symlink_to(base)
-    digest = hashlib.sha256((clone / "requirements.txt").read_bytes() * 2).hexdigest()  # as bin/setup computes it
-    (venv / ".installed-requirements.txt").write_text(digest + "\n")
-
-
-class Terminal:
-    """The first terminal: `bin/run` with its output collected."""
-
-    def __init__(self, command: str, cwd: Path, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(["bash", "-c", command], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:  # type: ignore[union-attr]
-            self.lines.put(line)
-
-    def wait_for(self, text: str) -> None:
-        def seen() -> bool:
-            while not self.lines.empty():
-                self.output.append(self.lines.get())
-            return any(text in line for line in self.output) or self.process.poll() is not None
-        wait_until(seen, timeout=180, message=text)
-        assert any(text in line for line in self.output), "".join(self.output)
-
-    def stop(self) -> tuple[int, str]:
-        """Ctrl-C, as a person stops it; its exit code and everything it printed."""
-        os.killpg(self.process.pid, signal.SIGINT)
-        code = self.process.wait(60)
-        self.reader.join(30)
-        while not self.lines.empty():
-            self.output.append(self.lines.get())
-        return code, "".join(self.output)
-
-
-@pytest.fixture
-def clone(tmp_path: Path) -> Iterator[Path]:
-    target = tmp_path / "threadline"
-    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(target)], check=True)
-    borrowed_venv(target)
-    yield target
-    for proc in psutil.process_iter():  # nothing of this clone may outlive the test
-        try:
-            if str(target) in " ".join(proc.cmdline()) or proc.cwd() == str(target):
-                proc.kill()
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
 
 
 class Desk:
@@ -155,10 +69,7 @@ def test_the_readme_walkthrough_works_as_written(clone: Path) -> None:
                                    text).group(2, 1)  # type: ignore[union-attr]
 
     port, carrier_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TWILIO_", "THREADLINE_", "FLASK_")) and k not in ("REDIS_URL", "PUBLIC_BASE_URL",
-                                                                                      "HOST", "PORT")}
-    env.update(PORT=str(port), CARRIER_PORT=str(carrier_port))
+    env = clean_environment(PORT=str(port), CARRIER_PORT=str(carrier_port))
 
     def typed(block: str) -> str:  # the README's default ports, moved to free ones
         return block.replace("127.0.0.1:8000", f"127.0.0.1:{port}").replace("127.0.0.1:8700",
