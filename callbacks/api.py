@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 from flask import Blueprint, current_app
 
-from callbacks import dialer
+from callbacks import dialer, lifecycle
 from callbacks.schemas import (
     Adjusted,
     Callback,
@@ -19,10 +20,11 @@ from callbacks.schemas import (
     SlotQuery,
     State,
 )
-from callbacks.store import CallbackNotFound, CallbackStore, Unchanged, new_id
+from callbacks.store import CallbackNotFound, CallbackStore, new_id
 from callbacks.when import WhenError, parse_when
 from callbacks.windows import callee_zone, next_allowed, slots, speak_time
 from context.api import checked_thread_id, thread_store
+from context.events import EventType
 from context.store import ThreadNotFound
 from core.api import API_PREFIX, ApiError, require_api_key
 from core.openapi import API
@@ -63,7 +65,7 @@ def plan(when: str, number: Number, zone: str, now: datetime) -> tuple[datetime,
     if allowed is None:
         raise ApiError(422, "invalid_when", "when: no time in the next 45 days is inside both the calling window "
                        "and the number's opening hours", "when")
-    if allowed > requested + dialer.EARLY_TOLERANCE:
+    if allowed > requested + lifecycle.EARLY_TOLERANCE:
         return allowed, Adjusted(reason="outside the calling window or opening hours", requested=requested)
     return requested, None
 
@@ -104,8 +106,8 @@ def open_callback(thread_id: str, body: CallbackIn) -> tuple[Callback, bool]:
                         adjusted=adjusted, created_at=now, updated_at=now)
     stored, created = callback_store().create(callback)
     if created:
-        dialer.schedule(current_app.extensions["threadline.queue"], stored)
-        dialer.tell(stored, "callback.scheduled", f"We'll call you {stored.customer_local_time}.")
+        dialer.schedule(current_app.extensions["threadline.queue"], stored, now)
+        dialer.tell(stored, EventType.callback_scheduled, f"We'll call you {stored.customer_local_time}.")
     return stored, created
 
 
@@ -128,19 +130,12 @@ def reschedule_callback(callback_id: str, body: Reschedule) -> tuple[Callback, i
     number = _number(current.number)
     now = datetime.now(UTC)
     scheduled_for, adjusted = plan(body.when, number, current.callee_zone, now)
-
-    def move(callback: Callback) -> Callback:
-        if callback.state != State.scheduled:
-            raise Unchanged
-        callback.scheduled_for, callback.adjusted = scheduled_for, adjusted
-        callback.customer_local_time = speak_time(scheduled_for, callback.callee_zone, now)
-        return callback
-
-    moved = callback_store().update(callback_id, move)
+    moved = callback_store().update(callback_id, functools.partial(lifecycle.reschedule, when=scheduled_for,
+                                                                   adjusted=adjusted, now=now))
     if moved.scheduled_for != scheduled_for:
         raise ApiError(409, "conflict", f"the callback is {moved.state.value}, not scheduled", "callback_id")
-    dialer.schedule(current_app.extensions["threadline.queue"], moved)
-    dialer.tell(moved, "callback.rescheduled", f"We'll call you {moved.customer_local_time} instead.")
+    dialer.schedule(current_app.extensions["threadline.queue"], moved, now)
+    dialer.tell(moved, EventType.callback_rescheduled, f"We'll call you {moved.customer_local_time} instead.")
     return moved, 200
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from datetime import UTC, datetime
 
 from callbacks.recovery import sweep
 
@@ -24,7 +25,7 @@ def main() -> None:
     while not stop.is_set():
         with app.app_context():
             try:
-                found = sweep()
+                found = sweep(datetime.now(UTC))
                 if any(found.values()):
                     log.info("swept: %s", found)
             except Exception:  # a failed sweep is retried at the next tick

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
+from datetime import datetime, timedelta
 
 from flask import current_app
 from rq import Queue
@@ -12,20 +12,21 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from callbacks.dialer import callback_store, dial_job_id, finish_attempt, job_queue, reconcile, tell
-from callbacks.outcomes import FINAL_STATUSES, CallFacts, Outcome, classify
+from callbacks.outcomes import FINAL_STATUSES, CallFacts, CallStatus, Outcome, classify
 from callbacks.schemas import Attempt, Callback, State
+from context.events import EventType
 
 log = logging.getLogger(__name__)
 
 
-def sweep() -> dict[str, int]:
-    """Find what a killed worker may have left: overdue callbacks get their dial queued again, attempts claimed
-    with no call recorded are reconciled. Safe to run anywhere, any number of times: claims are atomic."""
-    config, now = current_app.config, time.time()
+def sweep(now: datetime) -> dict[str, int]:
+    """Find what a killed worker may have left as of now: overdue callbacks get their dial queued again, attempts
+    claimed with no call recorded are reconciled. Safe to run anywhere, any number of times: claims are atomic."""
+    config = current_app.config
     store, queue = callback_store(), job_queue()
     requeued = reconciled = 0
     grace = config["SWEEP_GRACE_SECONDS"]
-    for callback_id in store.overdue(now - grace):
+    for callback_id in store.overdue((now - timedelta(seconds=grace)).timestamp()):
         callback = store.get(callback_id)
         if callback.state == State.scheduled:
             if _dial_pending(queue, callback, now):
@@ -36,20 +37,20 @@ def sweep() -> dict[str, int]:
                 Job.fetch(job_id, connection=queue.connection).delete()
             queue.enqueue("callbacks.dialer.dial", callback.id, len(callback.attempts) + 1, job_id=job_id)
             requeued += 1
-    for callback_id in store.stuck(now - config["RECONCILE_AFTER_SECONDS"]):
+    for callback_id in store.stuck((now - timedelta(seconds=config["RECONCILE_AFTER_SECONDS"])).timestamp()):
         callback = store.get(callback_id)
         if callback.state not in (State.dialing, State.in_call) or not callback.attempts:
             continue
         last = callback.attempts[-1]
         if last.call_sid is None and callback.state == State.dialing:
-            log.info("callback %s: %s", callback_id, reconcile(callback, last.number))
+            log.info("callback %s: %s", callback_id, reconcile(callback, last.number, now))
             reconciled += 1
-        elif last.call_sid and now - last.claimed_at.timestamp() >= config["CALL_CHECK_SECONDS"]:
-            reconciled += _check_call(callback, last)
+        elif last.call_sid and (now - last.claimed_at).total_seconds() >= config["CALL_CHECK_SECONDS"]:
+            reconciled += _check_call(callback, last, now)
     return {"requeued": requeued, "reconciled": reconciled}
 
 
-def _dial_pending(queue: Queue, callback: Callback, now: float) -> bool:
+def _dial_pending(queue: Queue, callback: Callback, now: datetime) -> bool:
     """Whether the callback's dial job is still waiting, or started so recently that its worker may be alive."""
     try:
         job = Job.fetch(dial_job_id(callback), connection=queue.connection)
@@ -59,25 +60,25 @@ def _dial_pending(queue: Queue, callback: Callback, now: float) -> bool:
     if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
         return True
     started = job.started_at.timestamp() if job.started_at else 0
-    return status == JobStatus.STARTED and now - started < current_app.config["RECONCILE_AFTER_SECONDS"]
+    return status == JobStatus.STARTED and now.timestamp() - started < current_app.config["RECONCILE_AFTER_SECONDS"]
 
 
-def _check_call(callback: Callback, attempt: Attempt) -> int:
+def _check_call(callback: Callback, attempt: Attempt, now: datetime) -> int:
     """A call whose end we never heard of (a lost status callback): ask Twilio, and close the attempt if it ended."""
     client = current_app.extensions["threadline.twilio"]
     call = client.calls(attempt.call_sid).fetch()
     if call.status not in FINAL_STATUSES:
-        callback_store().check_again_after(callback.id, time.time())
+        callback_store().check_again_after(callback.id, now.timestamp())
         return 0
     # The Calls resource carries AnsweredBy; the answer request may have told us already.
     facts = CallFacts(call.status, answered_by=call.answered_by or attempt.answered_by)
     outcome = classify(facts, callback.mode, callback.state)
     if outcome is None:  # agent first, the agent took it: the customer's leg (a child of the agent's) decides
         children = client.calls.list(parent_call_sid=call.sid, limit=1)
-        status = children[0].status if children else "failed"
+        status = children[0].status if children else CallStatus.failed
         outcome = classify(CallFacts(status, leg="customer"), callback.mode, callback.state)
-    finish_attempt(callback.id, attempt.number, outcome)
+    finish_attempt(callback.id, attempt.number, outcome, now)
     if outcome == Outcome.completed:
-        tell(callback, "call.completed", "Thanks for talking with us.", attempt=attempt.number, call_sid=call.sid,
-             duration=call.duration)
+        tell(callback, EventType.call_completed, "Thanks for talking with us.", attempt=attempt.number,
+             call_sid=call.sid, duration=call.duration)
     return 1

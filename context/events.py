@@ -26,8 +26,9 @@ import secrets
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
 from types import TracebackType
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import redis
 import requests
@@ -41,12 +42,22 @@ from core.config import load as load_config
 
 log = logging.getLogger(__name__)
 
-EventType = Literal[
-    "callback.scheduled", "callback.rescheduled", "callback.canceled", "call.attempt_failed",
-    "call.voicemail_left", "call.connected", "call.completed", "callback.exhausted", "call.disposition",
-    "call.recording_ready",
-]
-EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+class EventType(StrEnum):
+    """What changed, as the messaging platform receives it in an event's type."""
+
+    callback_scheduled = "callback.scheduled"
+    callback_rescheduled = "callback.rescheduled"
+    callback_canceled = "callback.canceled"
+    call_attempt_failed = "call.attempt_failed"
+    call_voicemail_left = "call.voicemail_left"
+    call_connected = "call.connected"
+    call_completed = "call.completed"
+    callback_exhausted = "callback.exhausted"
+    call_disposition = "call.disposition"
+    call_recording_ready = "call.recording_ready"
+
+
+EVENT_TYPES: tuple[str, ...] = tuple(EventType)
 Delivery = Literal["pending", "delivered", "undeliverable", "not_configured"]
 
 SIGNATURE_HEADER = "Threadline-Signature"
@@ -211,7 +222,7 @@ class Outbox:
     def configured(self) -> bool:
         return bool(self.url and self.secret)
 
-    def emit(self, thread_id: str, type: str, data: dict[str, Any], message: str) -> Event:
+    def emit(self, thread_id: str, type: EventType, data: dict[str, Any], message: str) -> Event:
         """Record an event on the thread and queue its delivery (or keep it as not_configured)."""
         if type not in EVENT_TYPES:
             raise ValueError(f"unknown event type {type!r} (one of {', '.join(EVENT_TYPES)})")

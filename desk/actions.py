@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, request, url_for
 
-from callbacks import dialer
+from callbacks import dialer, lifecycle
 from callbacks.api import open_callback
 from callbacks.schemas import CallbackIn, Mode, State
-from callbacks.store import CallbackNotFound, CallbackStore, Unchanged
+from callbacks.store import CallbackNotFound, CallbackStore
 from callbacks.windows import allowed
+from context.events import EventType
 from core.api import ApiError
 from desk.access import numbers_of, thread_numbers
 from desk.auth import bp, current_agent_id, login_required
@@ -77,17 +79,11 @@ def _call_pending_now(callback_id: str) -> Any:
         flash("It's outside the customer's calling window (or the number's hours) now.")
         return _back(pending.thread_id)
 
-    def now_with_me(current: Any) -> Any:
-        if current.state != State.scheduled:
-            raise Unchanged
-        current.mode, current.agent_id, current.scheduled_for = Mode.agent_first, agent_id, now
-        return current
-
-    moved = _callbacks().update(callback_id, now_with_me)
+    moved = _callbacks().update(callback_id, functools.partial(lifecycle.call_now, agent_id=agent_id, now=now))
     if moved.state != State.scheduled or moved.scheduled_for != now:
         flash(f"That callback is {moved.state.value} already.")
         return _back(pending.thread_id)
-    dialer.schedule(current_app.extensions["threadline.queue"], moved)
+    dialer.schedule(current_app.extensions["threadline.queue"], moved, now)
     flash("Calling now: your phone rings first.")
     return _back(pending.thread_id)
 
@@ -108,7 +104,7 @@ def disposition(thread_id: str) -> Any:
     if latest is not None:
         calls.step(latest.sid, "disposition", value=chosen, agent_id=agent_id, notes=notes)
     current_app.extensions["threadline.outbox"].emit(
-        thread.id, "call.disposition",
+        thread.id, EventType.call_disposition,
         {"disposition": chosen, "notes": notes, "agent_id": agent_id, "call_sid": latest.sid if latest else None},
         DISPOSITIONS[chosen])
     flash("Saved, and sent to the conversation.")

@@ -10,7 +10,7 @@ import pytest
 import requests
 from rq import SimpleWorker
 
-from callbacks.dialer import claim_token
+from callbacks.lifecycle import claim_token
 from callbacks.recovery import sweep
 from callbacks.schemas import Attempt, State
 from tests.carrier_support import CUSTOMER, SUPPORT, wait_until
@@ -115,7 +115,7 @@ def test_the_sweeper_reaches_the_webhooks_outcome_for_the_same_facts(cb_line, sc
     wait_until(lambda: cb_line.app.extensions["threadline.twilio"].calls(sid).fetch().status in
                ("completed", "busy", "no-answer", "failed", "canceled"))
     with cb_line.app.app_context():
-        sweep()
+        sweep(datetime.now(UTC))
     swept = store.get(by_sweeper)
     assert (swept.attempts[0].outcome, swept.state) == (expected.attempts[0].outcome, expected.state)
 
@@ -135,7 +135,7 @@ def test_reconciling_lists_calls_by_date_and_adopts_none_from_before_the_claim(c
     store.update(callback_id, claim)
     app.config.update(RECONCILE_AFTER_SECONDS=-60)
     with app.app_context():
-        assert sweep()["reconciled"] == 1
+        assert sweep(datetime.now(UTC))["reconciled"] == 1
     again = store.get(callback_id)
     assert again.state == State.scheduled and again.attempts == []  # redialled, not adopted
     assert store.call_owner(earlier.sid) is None

@@ -8,12 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rq import SimpleWorker
 
 from callbacks.recovery import sweep
-from callbacks.schemas import State
+from callbacks.schemas import Attempt, State
 from core.runner import procfile
 from tests.carrier_support import SUPPORT, wait_until
 from tests.test_callbacks import AUTH
@@ -47,16 +48,17 @@ def test_killed_workers_never_dial_an_attempt_twice_nor_lose_a_callback(cb_line,
         time.sleep(rng.uniform(0.4, 1.6))
         os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work horse, wherever they are
         worker.wait()
+        # Real time, not a later `now`: a call the dead worker asked for may still be reaching the carrier.
         time.sleep(1.1)
         with app.app_context():
-            swept = sweep()
+            swept = sweep(datetime.now(UTC))
         recovered = {k: recovered.get(k, 0) + v for k, v in swept.items()}
 
     store, queue = app.extensions["threadline.callbacks"], app.extensions["threadline.queue"]
 
     def every_first_attempt_closed() -> bool:
         with app.app_context():
-            sweep()
+            sweep(datetime.now(UTC))
         SimpleWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=True)
         return all((cb := store.get(i)).attempts and cb.attempts[0].outcome for i in ids)
 
@@ -70,11 +72,13 @@ def test_killed_workers_never_dial_an_attempt_twice_nor_lose_a_callback(cb_line,
     print("recovered by the sweeper:", recovered)
 
 
+def _past_the_grace() -> datetime:
+    """A moment just past the sweep grace and reconcile delays of these tests (1 s at most)."""
+    return datetime.now(UTC) + timedelta(seconds=1.1)
+
+
 def _claim(app, callback_id: str) -> None:
     """What a worker does before it dies: the attempt is claimed, no call recorded."""
-    from datetime import UTC, datetime
-
-    from callbacks.schemas import Attempt
 
     def claim(callback):
         now = datetime.now(UTC)
@@ -99,7 +103,7 @@ def test_a_worker_that_died_after_claiming_but_before_dialling_is_redialled_once
     _claim(app, callback_id)
     cb_line.script("+14155550123", answer="busy")
     with app.app_context():
-        assert sweep() == {"requeued": 0, "reconciled": 1}
+        assert sweep(datetime.now(UTC)) == {"requeued": 0, "reconciled": 1}
     queue = app.extensions["threadline.queue"]
     SimpleWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=True)
     callback = wait_until(lambda: (c := app.extensions["threadline.callbacks"].get(callback_id)).attempts and
@@ -116,12 +120,12 @@ def test_a_worker_that_died_after_dialling_has_its_call_adopted_not_repeated(cb_
     call = app.extensions["threadline.twilio"].calls.create(
         to="+14155550123", from_=SUPPORT, twiml="<Response><Hangup/></Response>")  # placed, then the worker died
     with app.app_context():
-        assert sweep() == {"requeued": 0, "reconciled": 1}
+        assert sweep(datetime.now(UTC)) == {"requeued": 0, "reconciled": 1}
     callback = app.extensions["threadline.callbacks"].get(callback_id)
     assert callback.attempts[0].call_sid == call.sid and callback.state == State.dialing
     assert len(calls_to(cb_line, "+14155550123")) == 1
     with app.app_context():
-        assert sweep() == {"requeued": 0, "reconciled": 0}  # adopted: nothing left to do
+        assert sweep(datetime.now(UTC)) == {"requeued": 0, "reconciled": 0}  # adopted: nothing left to do
 
 
 def test_an_attempt_whose_end_was_never_heard_is_closed_from_twilios_record(cb_line):
@@ -142,7 +146,7 @@ def test_an_attempt_whose_end_was_never_heard_is_closed_from_twilios_record(cb_l
     store.update(callback_id, placed)
     wait_until(lambda: app.extensions["threadline.twilio"].calls(call.sid).fetch().status == "busy")
     with app.app_context():
-        assert sweep() == {"requeued": 0, "reconciled": 1}
+        assert sweep(datetime.now(UTC)) == {"requeued": 0, "reconciled": 1}
     closed = store.get(callback_id)
     assert closed.attempts[0].outcome == "busy" and closed.state == State.scheduled
     assert len(calls_to(cb_line, "+14155550123")) == 1
@@ -155,14 +159,14 @@ def test_a_callback_late_only_because_the_queue_is_long_is_not_queued_again(cb_l
                                           json={"number": SUPPORT}).get_json()
     queue = app.extensions["threadline.queue"]
     assert len(queue.job_ids) == 1  # its dial job waits in the queue
-    time.sleep(1.1)  # now it is overdue
+    later = _past_the_grace()  # now it is overdue
     with app.app_context():
-        assert sweep() == {"requeued": 0, "reconciled": 0}
+        assert sweep(later) == {"requeued": 0, "reconciled": 0}
     assert len(queue.job_ids) == 1
     queue.empty()  # the job is lost (a worker died with it)
     with app.app_context():
-        assert sweep()["requeued"] == 1
-        assert sweep()["requeued"] == 0  # the requeued job waits: not queued again
+        assert sweep(later)["requeued"] == 1
+        assert sweep(later)["requeued"] == 0  # the requeued job waits: not queued again
     assert callback_state(app, body["id"]) == State.scheduled
 
 

@@ -13,7 +13,6 @@ from twilio.request_validator import RequestValidator
 from callbacks import dialer
 from callbacks.schemas import State
 from callbacks.windows import allowed
-from core import keys
 from tests.carrier_support import CUSTOMER, SUPPORT, wait_until
 from tests.test_callbacks import AUTH, ask, callback
 from tests.voice_support import calls_to
@@ -26,7 +25,7 @@ def test_dial_jobs_racing_for_one_attempt_place_one_call(cb_line):
 
     def run() -> None:
         with cb_line.app.app_context():
-            results.append(dialer._dial(body["id"], 1))
+            results.append(dialer.dial_attempt(body["id"], 1, datetime.now(UTC)))
 
     racers = [threading.Thread(target=run) for _ in range(8)]
     for racer in racers:
@@ -43,7 +42,7 @@ def test_a_cancel_that_wins_the_race_leaves_the_due_dial_nothing_to_do(cb_line):
     client = cb_line.app.test_client()
     assert client.delete(f"/api/v1/callbacks/{body['id']}", headers=AUTH).status_code == 200
     with cb_line.app.app_context():
-        assert dialer._dial(body["id"], 1) == "not wanted"
+        assert dialer.dial_attempt(body["id"], 1, datetime.now(UTC)) == "not wanted"
     assert calls_to(cb_line, CUSTOMER) == []
 
 
@@ -51,7 +50,7 @@ def test_duplicate_and_late_status_callbacks_close_an_attempt_once(cb_line):
     cb_line.script(CUSTOMER, answer="busy")
     body = ask(cb_line).get_json()
     with cb_line.app.app_context():
-        dialer._dial(body["id"], 1)
+        dialer.dial_attempt(body["id"], 1, datetime.now(UTC))
     first = wait_until(lambda: (c := callback(cb_line, body["id"])).attempts[0].outcome and c)
     token = cb_line.app.config["TWILIO_AUTH_TOKEN"]
     path = f"/voice/callback/status?cb={body['id']}&attempt=1"
@@ -68,12 +67,11 @@ def test_duplicate_and_late_status_callbacks_close_an_attempt_once(cb_line):
 
 
 def test_the_dial_rate_is_shared_through_redis(cb_line, redis_client):
-    script = redis_client.register_script(dialer._RATE)
     now = int(time.time() * 1000)
-    assert [script(keys=[keys.DIAL_RATE], args=[now, 2, f"m{i}"]) for i in range(2)] == [0, 0]
-    wait = script(keys=[keys.DIAL_RATE], args=[now + 10, 2, "m2"])
+    assert [dialer.rate_wait(redis_client, now, 2, f"m{i}") for i in range(2)] == [0, 0]
+    wait = dialer.rate_wait(redis_client, now + 10, 2, "m2")
     assert 900 <= wait <= 1000  # the third call this second waits for the oldest to age out
-    assert script(keys=[keys.DIAL_RATE], args=[now + 1001, 2, "m3"]) == 0
+    assert dialer.rate_wait(redis_client, now + 1001, 2, "m3") == 0
 
 
 ZONES = ["America/Los_Angeles", "America/New_York", "Europe/London", "Asia/Kolkata", "Australia/Sydney",

@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, request
 
-from callbacks import dialer
-from callbacks.dialer import claim_token
-from callbacks.outcomes import FINAL_STATUSES, CallFacts, Outcome, classify, is_machine, leaves_message
+from callbacks import dialer, lifecycle
+from callbacks.lifecycle import claim_token
+from callbacks.outcomes import FINAL_STATUSES, CallFacts, CallStatus, Outcome, classify, is_machine, leaves_message
 from callbacks.schemas import Callback, State
-from callbacks.store import CallbackNotFound, CallbackStore, Unchanged
+from callbacks.store import CallbackNotFound, CallbackStore
 from callbacks.windows import next_slots, speak_time
+from context.events import EventType
 from core.urls import absolute_url
 from voice import twiml
 from voice.calls import CallStore
@@ -61,16 +62,6 @@ def _goodbye(key: str, callback: Callback | None) -> str:
     return twiml.say_and_hang_up([prompt(speech.language, key, brand=number.brand)], speech)
 
 
-def _answered(attempt: int, answered_by: str | None, machine: bool, current: Callback) -> Callback:
-    """The attempt's call was answered: remember by whom; a person is now in the call."""
-    if current.state != State.dialing or len(current.attempts) != attempt:
-        raise Unchanged
-    current.attempts[-1].answered_by = answered_by
-    if not machine:
-        current.state = State.in_call
-    return current
-
-
 @bp.post("/answer")
 @answered_once
 def answer() -> str:
@@ -84,22 +75,21 @@ def answer() -> str:
     if number is None or thread is None:
         return _goodbye("callback_not_needed", callback)
     # Kept on the attempt now: Twilio documents AnsweredBy on this request, not on the status callbacks that end it.
-    machine = is_machine(answered_by)
-    _store().update(callback.id, functools.partial(_answered, attempt, answered_by, machine))
+    _store().update(callback.id, functools.partial(lifecycle.answered, attempt=attempt, answered_by=answered_by))
     _calls().open(sid, "outbound-api", callback.number, callback.phone, "callback_answered",
                   callback_id=callback.id, attempt=attempt, answered_by=answered_by or "")
     _calls().link(sid, thread.id)
     speech = speech_for(number, thread)
     name = first_name(thread.customer.name)
     greeting_name = f" {name}" if name else ""
-    if machine:
+    if is_machine(answered_by):
         if not leaves_message(answered_by):
             return twiml.say_and_hang_up([], speech)  # a greeting still playing, or a fax: nobody would hear it
         # Only the brand, the subject and a first name: a voicemail can be heard by anyone.
         text = prompt(speech.language, "callback_voicemail", name=greeting_name, brand=number.brand,
                       subject=speech_safe(thread.subject, 100).rstrip(".?! "))
-        dialer.tell(callback, "call.voicemail_left", "We called and left you a voicemail. Reply here to pick a time.",
-                    attempt=attempt)
+        dialer.tell(callback, EventType.call_voicemail_left,
+                    "We called and left you a voicemail. Reply here to pick a time.", attempt=attempt)
         return twiml.say_and_hang_up([text], speech)
     text = prompt(speech.language, "callback_greeting", name=greeting_name, brand=number.brand,
                   subject=spoken_subject(thread))
@@ -127,16 +117,10 @@ def choice() -> str:
     if number is None or thread is None:
         return _goodbye("callback_not_needed", callback)
     if digits == "1":
-        def connected(current: Callback) -> Callback:
-            if current.state != State.in_call:
-                raise Unchanged  # canceled meanwhile
-            current.state = State.completed
-            return current
-
-        done = _store().update(callback.id, connected)
+        done = _store().update(callback.id, lifecycle.connected)  # unchanged when canceled meanwhile
         if done.state != State.completed:
             return _goodbye("callback_not_needed", callback)
-        dialer.tell(done, "call.connected", "You're on the phone with us now.", attempt=attempt, call_sid=sid)
+        dialer.tell(done, EventType.call_connected, "You're on the phone with us now.", attempt=attempt, call_sid=sid)
         return connect_call(number, sid, thread)
     if digits == "2":
         slots = next_slots(datetime.now(UTC), number, callback.callee_zone)
@@ -165,20 +149,11 @@ def slot() -> str:
         return _goodbye("callback_try_later", callback)
     when = datetime.fromtimestamp(int(offered[int(digits) - 1]), tz=UTC)
     now = datetime.now(UTC)
-
-    def later(current: Callback) -> Callback:
-        if current.state != State.in_call or len(current.attempts) != attempt:
-            raise Unchanged
-        current.attempts[-1].outcome, current.attempts[-1].ended_at = Outcome.rescheduled, now
-        current.state, current.scheduled_for = State.scheduled, when
-        current.customer_local_time = speak_time(when, current.callee_zone, now)
-        return current
-
-    moved = _store().update(callback.id, later)
+    moved = _store().update(callback.id, functools.partial(lifecycle.choose_later, attempt=attempt, when=when, now=now))
     if moved.state != State.scheduled:
         return _goodbye("callback_try_later", callback)
-    dialer.schedule(current_app.extensions["threadline.queue"], moved)
-    dialer.tell(moved, "callback.rescheduled", f"We'll call you {moved.customer_local_time}.")
+    dialer.schedule(current_app.extensions["threadline.queue"], moved, now)
+    dialer.tell(moved, EventType.callback_rescheduled, f"We'll call you {moved.customer_local_time}.")
     number = current_app.extensions["threadline.numbers"].get(moved.number)
     speech = speech_for(number, load_thread(moved.thread_id)) if number else FALLBACK_SPEECH
     return twiml.say_and_hang_up([prompt(speech.language, "slot_confirmed", time=moved.customer_local_time)], speech)
@@ -214,14 +189,7 @@ def agent_go() -> str:
     callback, attempt = _load()
     if callback is None or callback.state != State.dialing or request.form.get("Digits") != "1":
         return twiml.say_and_hang_up([], FALLBACK_SPEECH)
-
-    def dialling_customer(current: Callback) -> Callback:
-        if current.state != State.dialing:
-            raise Unchanged
-        current.state = State.in_call  # from here the customer's leg decides the outcome (customer-done)
-        return current
-
-    if _store().update(callback.id, dialling_customer).state != State.in_call:
+    if _store().update(callback.id, lifecycle.dialling_customer).state != State.in_call:
         return twiml.say_and_hang_up([], FALLBACK_SPEECH)
     number = current_app.extensions["threadline.numbers"].get(callback.number)
     speech = twiml.Speech(number.language, number.speech_voice(number.language)) if number else FALLBACK_SPEECH
@@ -258,11 +226,11 @@ def customer_done() -> str:
         # DialBridged is not sent in every flow: missing, the status alone decides.
         bridged = {"true": True, "false": False}.get(form.get("DialBridged", ""))
         outcome = classify(CallFacts(status, leg="customer", bridged=bridged), callback.mode, State.in_call)
-        dialer.finish_attempt(callback.id, attempt, outcome)
+        dialer.finish_attempt(callback.id, attempt, outcome, datetime.now(UTC))
         if outcome == Outcome.completed:
-            dialer.tell(callback, "call.completed", "Thanks for talking with us.", attempt=attempt,
+            dialer.tell(callback, EventType.call_completed, "Thanks for talking with us.", attempt=attempt,
                         duration=form.get("DialCallDuration"), call_sid=form.get("DialCallSid"))
-    return _goodbye("goodbye" if status == "completed" else "customer_unreached", callback)
+    return _goodbye("goodbye" if status == CallStatus.completed else "customer_unreached", callback)
 
 
 @bp.post("/status")
@@ -282,10 +250,10 @@ def status() -> Response:
                           sip_response_code=form.get("SipResponseCode"))
         outcome = classify(facts, current.mode, current.state)
         if outcome:
-            dialer.finish_attempt(callback.id, attempt, outcome)
+            dialer.finish_attempt(callback.id, attempt, outcome, datetime.now(UTC))
         if outcome == Outcome.completed:
             record = _calls().get(sid)
-            dialer.tell(callback, "call.completed", "Thanks for talking with us.", attempt=attempt,
+            dialer.tell(callback, EventType.call_completed, "Thanks for talking with us.", attempt=attempt,
                         duration=form.get("CallDuration"), call_sid=sid, agent_id=record.agent_id if record else None,
                         recording_url=record.recording_url if record else None)
     return Response(status=204)

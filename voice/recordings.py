@@ -10,6 +10,7 @@ from flask import Blueprint, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
+from context.events import EventType
 from voice.calls import CallRecording, CallStore, RecordingStored
 from voice.security import require_twilio_signature
 
@@ -73,7 +74,7 @@ def _tell(sid: str, recording: CallRecording) -> None:
     data = {"call_sid": sid, "recording_sid": recording.sid, "duration": recording.duration,
             "channels": recording.channels, "recording_url": recording.url, "agent_id": record.agent_id}
     current_app.extensions["threadline.outbox"].emit(
-        record.thread_id, "call.recording_ready", data,
+        record.thread_id, EventType.call_recording_ready, data,
         f"The recording of your call ({recording.length}) is kept with this conversation.")
 
 

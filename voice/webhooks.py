@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from callbacks import dialer
+from callbacks.outcomes import CallStatus
 from context.schemas import Attachment, Author, Message, Thread, of_brand
 from context.store import ThreadNotFound, ThreadStore
 from core.urls import absolute_url
@@ -273,7 +274,7 @@ def dial_done() -> str:
         return twiml.say_and_hang_up([prompt("en-US", "error")], FALLBACK_SPEECH)
     calls.step(sid, "dial_ended", status=status, agent_id=request.args.get("agent"),
                duration=request.form.get("DialCallDuration"), bridged=request.form.get("DialBridged"))
-    if status == "completed" and _bridged(sid, request.form.get("DialBridged")):
+    if status == CallStatus.completed and _bridged(sid, request.form.get("DialBridged")):
         texts, speech = _say(number, thread, "goodbye")
         return twiml.say_and_hang_up(texts, speech)
     texts, speech = _say(number, thread, "no_agent")
