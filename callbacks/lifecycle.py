@@ -51,9 +51,14 @@ def _require(condition: bool) -> None:
         raise Unchanged
 
 
+def _is_last(callback: Callback, attempt: int) -> bool:
+    """Whether attempt is the callback's latest (a stale attempt number names an earlier one, or none)."""
+    return 1 <= attempt == len(callback.attempts)
+
+
 def _same_claim(callback: Callback, attempt: int, claimed_at: datetime) -> bool:
     """Whether attempt is the last one, claimed at claimed_at, and still being dialled with no call recorded."""
-    return (callback.state == State.dialing and len(callback.attempts) == attempt
+    return (callback.state == State.dialing and _is_last(callback, attempt)
             and callback.attempts[-1].claimed_at == claimed_at and not callback.attempts[-1].call_sid)
 
 
@@ -70,7 +75,8 @@ def claim(callback: Callback, *, attempt: int, number: Number, to: str, agent_id
 
 def record_call(callback: Callback, *, attempt: int, claimed_at: datetime, call_sid: str) -> Callback:
     """The claimed attempt's call was placed: remember its sid (unless the claim was reconciled meanwhile)."""
-    _require(len(callback.attempts) == attempt and callback.attempts[-1].claimed_at == claimed_at)
+    _require(_is_last(callback, attempt) and callback.attempts[-1].claimed_at == claimed_at)
+    _require(not callback.attempts[-1].call_sid)  # adopted meanwhile: the reconciler found this very call
     placed = _copy(callback)
     placed.attempts[-1].call_sid = call_sid
     return placed
@@ -93,7 +99,7 @@ def redial(callback: Callback, *, attempt: int, claimed_at: datetime) -> Callbac
 
 def answered(callback: Callback, *, attempt: int, answered_by: str | None) -> Callback:
     """The attempt's call was answered: remember by whom; a person is now in the call, a machine is not."""
-    _require(callback.state == State.dialing and len(callback.attempts) == attempt)
+    _require(callback.state == State.dialing and _is_last(callback, attempt))
     picked = _copy(callback)
     picked.attempts[-1].answered_by = answered_by
     if not is_machine(answered_by):
@@ -119,7 +125,7 @@ def connected(callback: Callback) -> Callback:
 
 def choose_later(callback: Callback, *, attempt: int, when: datetime, now: datetime) -> Callback:
     """The customer, in the call, picked a later time: the attempt ends rescheduled and the callback waits."""
-    _require(callback.state == State.in_call and len(callback.attempts) == attempt)
+    _require(callback.state == State.in_call and _is_last(callback, attempt))
     later = _copy(callback)
     later.attempts[-1].outcome, later.attempts[-1].ended_at = Outcome.rescheduled, now
     return _due(later, when, now)
