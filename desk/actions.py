@@ -10,6 +10,7 @@ from flask import abort, current_app, flash, redirect, request, url_for
 
 from callbacks import dialer, lifecycle
 from callbacks.api import open_callback
+from callbacks.outcomes import Outcome
 from callbacks.schemas import CallbackIn, Mode, State
 from callbacks.store import CallbackNotFound, CallbackStore
 from callbacks.windows import allowed
@@ -23,7 +24,7 @@ from voice.calls import CallStore
 DISPOSITIONS = {
     "resolved": "Thanks for talking with us. We've marked this as solved; reply here if anything comes back.",
     "follow-up": "Thanks for talking with us. We'll follow up here with what we find.",
-    "no-answer": "We tried to reach you by phone. Reply here to pick a time that suits you.",
+    Outcome.no_answer: "We tried to reach you by phone. Reply here to pick a time that suits you.",
     "wrong-number": "We couldn't reach you on the number we have. Reply here with a better one.",
     "other": "Thanks for talking with us.",
 }
