@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import redis
 from flask import Response, current_app, request, stream_with_context
 
-from desk.auth import bp, current_agent_id, login_required
+from desk import bp
+from desk.auth import current_agent_id, login_required
 from voice import screenpop
 
 KEEPALIVE_SECONDS = 15

@@ -13,8 +13,9 @@ from flask import Response, abort, current_app, redirect, render_template, reque
 from callbacks.store import CallbackStore
 from callbacks.windows import speak_time
 from context.store import ThreadNotFound, ThreadStore
+from desk import bp
 from desk.access import can_see_thread, numbers_of
-from desk.auth import bp, check_csrf, current_agent_id, login_required
+from desk.auth import check_csrf, current_agent_id, login_required
 from voice import screenpop
 from voice.calls import CallStore
 from voice.numbers import AgentConfig, AgentStatus, AgentStore
