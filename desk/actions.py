@@ -16,8 +16,9 @@ from callbacks.store import CallbackNotFound, CallbackStore
 from callbacks.windows import allowed
 from context.events import EventType
 from core.api import ApiError
+from desk import bp
 from desk.access import numbers_of, thread_numbers
-from desk.auth import bp, current_agent_id, login_required
+from desk.auth import current_agent_id, login_required
 from desk.pages import visible_thread
 from voice.calls import CallStore
 

@@ -10,7 +10,8 @@ from flask import abort, current_app, flash, g, redirect, render_template, reque
 from pydantic import BaseModel
 
 from core.api import ApiError, validate
-from desk.auth import View, bp, current_agent_id, login_required
+from desk import bp
+from desk.auth import View, current_agent_id, login_required
 from voice import admin_api as admin
 from voice.cli import TextIntLoader  # safe YAML that keeps +14155550100 and 17:00 as text
 from voice.numbers import AgentConfig, AgentRole, NumberConfig

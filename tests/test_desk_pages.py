@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from desk.events import stream
+from desk.live import stream
 from tests.conftest import API_KEY, thread_body
 from tests.test_desk_auth import HTML, PASSWORD, sign_in, token_of
 from voice.numbers import AgentConfig, NumberConfig
@@ -59,6 +59,14 @@ def test_home_shows_status_and_upcoming_callbacks_and_changes_status_with_csrf(a
     changed = client.post("/desk/status", data={"status": "away", "csrf_token": token_of(home)}, headers=HTML)
     assert changed.status_code == 302
     assert app.extensions["threadline.agents"].get("sam").status == "away"
+
+
+def test_home_lists_recent_calls_with_times_in_words(redis_client, client):
+    pop = publish(redis_client, "sam", "CA1", "CA1a", "t-1")
+    sign_in(client)
+    page = client.get("/desk/", headers=HTML).get_data(as_text=True)
+    assert f"{pop.at.strftime('%b %d %H:%M UTC')} —" in page
+    assert pop.at.isoformat()[:19] not in page  # no machine timestamp in front of an agent
 
 
 def test_a_thread_is_shown_escaped_to_an_agent_of_its_number(client):
