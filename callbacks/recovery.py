@@ -57,7 +57,10 @@ def _dial_pending(queue: Queue, callback: Callback, now: datetime) -> bool:
     except NoSuchJobError:
         return False
     status = job.get_status(refresh=False)
-    if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+    if status == JobStatus.QUEUED:
+        # Still queued, unless a worker took it off the queue and died before marking it started.
+        return queue.get_job_position(job.id) is not None
+    if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED):
         return True
     started = job.started_at.timestamp() if job.started_at else 0
     return status == JobStatus.STARTED and now.timestamp() - started < current_app.config["RECONCILE_AFTER_SECONDS"]
