@@ -26,8 +26,8 @@ from context.api import checked_thread_id, thread_store
 from context.store import ThreadNotFound
 from core.api import API_PREFIX, ApiError, require_api_key
 from core.openapi import API
+from directory.models import Number
 from voice.admin_api import checked_number
-from voice.numbers import Number
 
 bp = Blueprint("callbacks", __name__, url_prefix=API_PREFIX)
 require_api_key(bp)

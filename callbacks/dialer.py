@@ -21,6 +21,7 @@ from callbacks.store import CallbackStore, Unchanged
 from callbacks.windows import allowed, next_allowed, speak_time
 from core import keys
 from core.urls import NoPublicURL, absolute_url, public_base
+from directory.routing import choose_agent
 
 log = logging.getLogger(__name__)
 
@@ -216,8 +217,6 @@ def _place(callback: Callback, attempt: int, number: Any) -> str:
 
 def _agent_for(callback: Callback, number: Any) -> Any:
     """The callback's agent when they are available, else who would take an inbound call on the thread."""
-    from voice.webhooks import choose_agent  # the same rule as for calls in
-
     agents = current_app.extensions["threadline.agents"]
     if callback.agent_id:
         chosen = agents.get(callback.agent_id)

@@ -17,8 +17,9 @@ from context.store import ThreadNotFound, ThreadStore
 from core import keys
 from desk.access import can_see_thread, numbers_of
 from desk.auth import bp, check_csrf, current_agent_id, login_required
+from directory.models import AgentConfig, AgentStatus
+from directory.store import AgentStore
 from voice.calls import CallStore
-from voice.numbers import AgentConfig, AgentStatus, AgentStore
 from voice.twilio_client import recording_media
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
