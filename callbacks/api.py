@@ -22,12 +22,11 @@ from callbacks.schemas import (
 from callbacks.store import CallbackNotFound, CallbackStore, Unchanged, new_id
 from callbacks.when import WhenError, parse_when
 from callbacks.windows import callee_zone, next_allowed, slots, speak_time
-from context.api import checked_thread_id, thread_store
-from context.store import ThreadNotFound
+from context.lookup import checked_thread_id, existing_thread
 from core.api import API_PREFIX, ApiError, require_api_key
 from core.openapi import API
 from directory.models import Number
-from voice.admin_api import checked_number
+from directory.service import checked_number
 
 bp = Blueprint("callbacks", __name__, url_prefix=API_PREFIX)
 require_api_key(bp)
@@ -86,10 +85,7 @@ def create_callback(thread_id: str, body: CallbackIn) -> tuple[Callback, int]:
 
 def open_callback(thread_id: str, body: CallbackIn) -> tuple[Callback, bool]:
     """Schedule a callback for the thread (or return its live one, and False); ApiError names what's wrong."""
-    try:
-        thread = thread_store().get(checked_thread_id(thread_id), newest=1)
-    except ThreadNotFound:
-        raise ApiError(404, "not_found", f"no thread with id {thread_id!r}", "thread_id") from None
+    thread = existing_thread(thread_id, newest=1)
     number = _number(body.number)
     if body.agent_id and body.agent_id not in number.agents:
         raise ApiError(422, "invalid_field", f"agent_id: {body.agent_id!r} doesn't answer {number.number}",

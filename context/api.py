@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 from blinker import Namespace
 from flask import Blueprint, current_app
 
+from context.lookup import checked_thread_id, existing_thread, no_such_thread, thread_store
 from context.schemas import (
-    THREAD_ID_PATTERN,
     CallCode,
     LogsAccepted,
     LogsIn,
@@ -19,7 +17,7 @@ from context.schemas import (
     ThreadList,
     ThreadStatus,
 )
-from context.store import MessageConflict, ThreadNotFound, ThreadStore
+from context.store import MessageConflict, ThreadNotFound
 from core.api import API_PREFIX, ApiError, require_api_key
 from core.openapi import API
 
@@ -30,22 +28,6 @@ _NOT_FOUND = ("no thread with that id", None)
 
 # Sent with thread_id= when a PUT resolves a thread: what waited on it (a callback) can stop.
 thread_resolved = Namespace().signal("thread-resolved")
-
-
-def thread_store() -> ThreadStore:
-    """The app's ThreadStore."""
-    return current_app.extensions["threadline.threads"]
-
-
-def checked_thread_id(thread_id: str) -> str:
-    if not re.match(THREAD_ID_PATTERN, thread_id):
-        raise ApiError(422, "invalid_field", "thread_id: 1-128 letters, digits or . _ : - (starting with a letter "
-                       "or digit)", "thread_id")
-    return thread_id
-
-
-def _not_found(thread_id: str) -> ApiError:
-    return ApiError(404, "not_found", f"no thread with id {thread_id!r}", "thread_id")
 
 
 @API.route(bp, "/threads/<thread_id>", "PUT", body=ThreadIn, summary="Create or replace a thread",
@@ -63,10 +45,7 @@ def put_thread(thread_id: str, body: ThreadIn) -> tuple[Thread, int]:
 @API.route(bp, "/threads/<thread_id>", "GET", summary="Read a whole thread",
            responses={200: ("the thread, phone in E.164", Thread), 404: _NOT_FOUND})
 def get_thread(thread_id: str) -> tuple[Thread, int]:
-    try:
-        return thread_store().get(checked_thread_id(thread_id)), 200
-    except ThreadNotFound:
-        raise _not_found(thread_id) from None
+    return existing_thread(thread_id), 200
 
 
 @API.route(bp, "/threads/<thread_id>/messages", "POST", body=Message, summary="Append one message",
@@ -78,7 +57,7 @@ def post_message(thread_id: str, body: Message) -> tuple[Message, int]:
     try:
         appended = thread_store().append_message(checked_thread_id(thread_id), body)
     except ThreadNotFound:
-        raise _not_found(thread_id) from None
+        raise no_such_thread(thread_id) from None
     except MessageConflict:
         raise ApiError(409, "conflict", f"message {body.id!r} already exists with other content", "id") from None
     return appended.message, 201 if appended.created else 200
@@ -91,7 +70,7 @@ def post_logs(thread_id: str, body: LogsIn) -> tuple[LogsAccepted, int]:
     try:
         stored = thread_store().append_logs(checked_thread_id(thread_id), entries)
     except ThreadNotFound:
-        raise _not_found(thread_id) from None
+        raise no_such_thread(thread_id) from None
     return LogsAccepted(accepted=len(entries), stored=stored), 201
 
 
@@ -99,10 +78,7 @@ def post_logs(thread_id: str, body: LogsIn) -> tuple[LogsAccepted, int]:
            description="Valid 15 minutes and once: a caller who enters it in the IVR is connected on this thread.",
            responses={201: ("the code", CallCode), 404: _NOT_FOUND})
 def post_call_code(thread_id: str) -> tuple[CallCode, int]:
-    try:
-        thread_store().get(checked_thread_id(thread_id))
-    except ThreadNotFound:
-        raise _not_found(thread_id) from None
+    existing_thread(thread_id)
     code, expires_at = current_app.extensions["threadline.callcodes"].issue(thread_id)
     return CallCode(code=code, expires_at=expires_at), 201
 
