@@ -22,7 +22,7 @@ from callbacks.schemas import (
 from callbacks.store import CallbackNotFound, CallbackStore, Unchanged, new_id
 from callbacks.when import WhenError, parse_when
 from callbacks.windows import callee_zone, next_allowed, slots, speak_time
-from context.lookup import checked_thread_id, existing_thread
+from context.lookup import NO_SUCH_THREAD, checked_thread_id, existing_thread
 from core.api import API_PREFIX, ApiError, require_api_key
 from core.openapi import API
 from directory.models import Number
@@ -71,7 +71,7 @@ def plan(when: str, number: Number, zone: str, now: datetime) -> tuple[datetime,
            description="One live callback per thread: asking again while one is live is a 409 whose "
                        "details give the live callback's id, to move it (PATCH) or cancel it (DELETE); the new "
                        "request changes nothing.",
-           responses={201: ("scheduled", Callback), 404: ("no thread with that id", None),
+           responses={201: ("scheduled", Callback), 404: NO_SUCH_THREAD,
                       409: ("the thread already has a live callback", None)})
 def create_callback(thread_id: str, body: CallbackIn) -> tuple[Callback, int]:
     stored, created = open_callback(thread_id, body)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from blinker import Namespace
 from flask import Blueprint, current_app
 
-from context.lookup import checked_thread_id, existing_thread, no_such_thread, thread_store
+from context.lookup import NO_SUCH_THREAD, checked_thread_id, existing_thread, no_such_thread, thread_store
 from context.schemas import (
     CallCode,
     LogsAccepted,
@@ -24,8 +24,6 @@ from core.openapi import API
 bp = Blueprint("threads", __name__, url_prefix=API_PREFIX)
 require_api_key(bp)
 
-_NOT_FOUND = ("no thread with that id", None)
-
 # Sent with thread_id= when a PUT resolves a thread: what waited on it (a callback) can stop.
 thread_resolved = Namespace().signal("thread-resolved")
 
@@ -43,7 +41,7 @@ def put_thread(thread_id: str, body: ThreadIn) -> tuple[Thread, int]:
 
 
 @API.route(bp, "/threads/<thread_id>", "GET", summary="Read a whole thread",
-           responses={200: ("the thread, phone in E.164", Thread), 404: _NOT_FOUND})
+           responses={200: ("the thread, phone in E.164", Thread), 404: NO_SUCH_THREAD})
 def get_thread(thread_id: str) -> tuple[Thread, int]:
     return existing_thread(thread_id), 200
 
@@ -51,7 +49,7 @@ def get_thread(thread_id: str) -> tuple[Thread, int]:
 @API.route(bp, "/threads/<thread_id>/messages", "POST", body=Message, summary="Append one message",
            description="Idempotent on the message id: the same message again answers 200; "
                        "other content under an id already used answers 409.",
-           responses={201: ("appended", Message), 200: ("already there", Message), 404: _NOT_FOUND,
+           responses={201: ("appended", Message), 200: ("already there", Message), 404: NO_SUCH_THREAD,
                       409: ("the id holds another message", None)})
 def post_message(thread_id: str, body: Message) -> tuple[Message, int]:
     try:
@@ -64,7 +62,7 @@ def post_message(thread_id: str, body: Message) -> tuple[Message, int]:
 
 
 @API.route(bp, "/threads/<thread_id>/logs", "POST", body=LogsIn, summary="Append one log entry or a list",
-           responses={201: ("appended", LogsAccepted), 404: _NOT_FOUND})
+           responses={201: ("appended", LogsAccepted), 404: NO_SUCH_THREAD})
 def post_logs(thread_id: str, body: LogsIn) -> tuple[LogsAccepted, int]:
     entries = body.entries()
     try:
@@ -76,7 +74,7 @@ def post_logs(thread_id: str, body: LogsIn) -> tuple[LogsAccepted, int]:
 
 @API.route(bp, "/threads/<thread_id>/call-code", "POST", summary="A six-digit code the app shows for calling in",
            description="Valid 15 minutes and once: a caller who enters it in the IVR is connected on this thread.",
-           responses={201: ("the code", CallCode), 404: _NOT_FOUND})
+           responses={201: ("the code", CallCode), 404: NO_SUCH_THREAD})
 def post_call_code(thread_id: str) -> tuple[CallCode, int]:
     existing_thread(thread_id)
     code, expires_at = current_app.extensions["threadline.callcodes"].issue(thread_id)

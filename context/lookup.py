@@ -10,6 +10,9 @@ from context.schemas import THREAD_ID_PATTERN, Thread
 from context.store import ThreadNotFound, ThreadStore
 from core.api import ApiError
 
+# How an API route documents that 404 (its OpenAPI response).
+NO_SUCH_THREAD = ("no thread with that id", None)
+
 
 def thread_store() -> ThreadStore:
     """The app's ThreadStore."""
