@@ -25,12 +25,7 @@ from core.api import ApiError, register_error_handlers, respond
 from core.health import bp as health_bp
 from core.openapi import docs_bp
 from core.redis_server import RedisUnavailable, connect, describe
-from desk import actions as _desk_actions  # noqa: F401  (its routes attach to the desk blueprint)
-from desk import admin as _desk_admin  # noqa: F401
-from desk import events as _desk_events  # noqa: F401
-from desk import pages as _desk_pages  # noqa: F401
-from desk import phone as _desk_phone  # noqa: F401
-from desk.auth import bp as desk_bp
+from desk import bp as desk_bp
 from desk.auth import configure_sessions
 from desk.passwords import forget_agent
 from directory.service import Directory, DirectoryError

@@ -122,6 +122,10 @@ class CallbackStore:
         ids = self.redis.zrevrange(keys.thread_callbacks(thread_id), 0, 99)
         return [self.get(i) for i in ids]
 
+    def soonest(self, limit: int) -> list[str]:
+        """Scheduled callbacks, the soonest due first."""
+        return self.redis.zrange(keys.DUE_CALLBACKS, 0, limit - 1)
+
     def overdue(self, before: float, limit: int = 500) -> list[str]:
         """Scheduled callbacks due before `before` (epoch s), oldest first."""
         return self.redis.zrangebyscore(keys.DUE_CALLBACKS, "-inf", before, start=0, num=limit)

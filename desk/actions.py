@@ -13,8 +13,9 @@ from callbacks.schemas import CallbackIn, Mode, State
 from callbacks.store import CallbackNotFound, CallbackStore, Unchanged
 from callbacks.windows import allowed
 from core.api import ApiError
+from desk import bp
 from desk.access import numbers_of, thread_numbers
-from desk.auth import bp, current_agent_id, login_required
+from desk.auth import current_agent_id, login_required
 from desk.pages import visible_thread
 from voice.calls import CallStore
 

@@ -9,7 +9,8 @@ import yaml
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from pydantic import BaseModel
 
-from desk.auth import View, bp, current_agent_id, login_required
+from desk import bp
+from desk.auth import View, current_agent_id, login_required
 from directory.models import AgentConfig, AgentRole, NumberConfig
 from directory.service import DirectoryError, NotFields, checked_agent_id, checked_number, parse_fields, validated
 from voice.sync import SyncReport, directory, sync_number

@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 import click
 import redis
 from flask import (
-    Blueprint,
     Flask,
     abort,
     current_app,
@@ -32,6 +31,7 @@ from flask import (
 
 from core import keys
 from core.keys import desk_session
+from desk import bp
 from desk.passwords import Passwords, PasswordSet, acceptable, known_agent, set_password, well_formed
 from desk.sessions import DeskSessions
 from voice.cli import agents_cli, reports
@@ -98,7 +98,6 @@ def check_csrf() -> None:
         abort(400, "The form's security token is missing or out of date: reload the page and try again.")
 
 
-bp = Blueprint("desk", __name__, url_prefix="/desk", template_folder="templates", static_folder="static")
 bp.context_processor(lambda: {"csrf_token": csrf_token})
 
 

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 import redis
 from flask import Response, current_app, request, stream_with_context
 
-from core import keys
-from desk.auth import bp, current_agent_id, login_required
+from desk import bp
+from desk.auth import current_agent_id, login_required
+from voice import screenpop
 
 KEEPALIVE_SECONDS = 15
 
@@ -21,14 +22,13 @@ def _frame(entry_id: str, payload: str) -> str:
 
 def stream(redis_client: redis.Redis, agent_id: str, last_id: str | None) -> Iterator[str]:
     """Subscribe first, then replay what the stream holds after last_id, then go live, skipping replayed ids."""
-    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(keys.agent_channel(agent_id))
+    pubsub = screenpop.listen(redis_client, agent_id)
     try:
         seen = last_id or "0-0"
         if last_id:
-            for entry_id, fields in redis_client.xrange(keys.agent_events(agent_id), min=f"({last_id}"):
+            for entry_id, event in screenpop.since(redis_client, agent_id, last_id):
                 seen = entry_id
-                yield _frame(entry_id, fields["event"])
+                yield _frame(entry_id, event)
         yield ": connected\n\n"
         beat = time.monotonic()
         while True:

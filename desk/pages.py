@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -14,11 +13,12 @@ from flask import Response, abort, current_app, redirect, render_template, reque
 from callbacks.store import CallbackStore
 from callbacks.windows import speak_time
 from context.store import ThreadNotFound, ThreadStore
-from core import keys
+from desk import bp
 from desk.access import can_see_thread, numbers_of
-from desk.auth import bp, check_csrf, current_agent_id, login_required
+from desk.auth import check_csrf, current_agent_id, login_required
 from directory.models import AgentConfig, AgentStatus
 from directory.store import AgentStore
+from voice import screenpop
 from voice.calls import CallStore
 from voice.twilio_client import recording_media
 
@@ -40,19 +40,16 @@ def _agents() -> AgentStore:
 
 
 def _recent_pops(agent_id: str, count: int = 10) -> list[dict[str, Any]]:
-    redis_client = current_app.extensions["threadline.redis"]
-    entries = redis_client.xrevrange(keys.agent_events(agent_id), count=count)
     threads: ThreadStore = current_app.extensions["threadline.threads"]
     pops = []
-    for entry_id, fields in entries:
-        event = json.loads(fields["event"])
+    for pop in screenpop.recent(current_app.extensions["threadline.redis"], agent_id, count):
         subject = None
-        if event.get("thread_id"):
+        if pop.thread_id:
             try:
-                subject = threads.get(event["thread_id"], newest=0).subject
+                subject = threads.get(pop.thread_id, newest=0).subject
             except ThreadNotFound:
                 subject = None
-        pops.append({**event, "id": entry_id, "subject": subject})
+        pops.append({**pop.model_dump(), "when": pop.at.strftime("%b %d %H:%M UTC"), "subject": subject})
     return pops
 
 
@@ -61,7 +58,7 @@ def _upcoming(agent_id: str, limit: int = 20) -> list[dict[str, Any]]:
     store: CallbackStore = current_app.extensions["threadline.callbacks"]
     mine, now = numbers_of(agent_id), datetime.now(UTC)
     upcoming = []
-    for callback_id in store.redis.zrange(keys.DUE_CALLBACKS, 0, 199):
+    for callback_id in store.soonest(200):
         callback = store.get(callback_id)
         if callback.number in mine:
             late = max(0, int((now - callback.scheduled_for).total_seconds() // 60))

@@ -10,7 +10,8 @@ from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VoiceGrant
 
 from core.api import ApiError
-from desk.auth import bp, current_agent_id, login_required
+from desk import bp
+from desk.auth import current_agent_id, login_required
 from voice.sync import directory
 
 TOKEN_TTL_SECONDS = 600  # short: the browser asks again before it runs out

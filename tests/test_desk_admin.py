@@ -14,7 +14,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-import desk.admin  # noqa: F401  (registers the admin pages on the desk blueprint before any app is built)
 from carrier.server import CarrierServer
 from directory.models import AgentConfig, Hours, NumberConfig
 from tests.test_desk_auth import HTML, PASSWORD, sign_in, token_of

@@ -61,6 +61,14 @@ def test_home_shows_status_and_upcoming_callbacks_and_changes_status_with_csrf(a
     assert app.extensions["threadline.agents"].get("sam").status == "away"
 
 
+def test_home_lists_recent_calls_with_times_in_words(redis_client, client):
+    pop = publish(redis_client, "sam", "CA1", "CA1a", "t-1")
+    sign_in(client)
+    page = client.get("/desk/", headers=HTML).get_data(as_text=True)
+    assert f"{pop.at.strftime('%b %d %H:%M UTC')} —" in page
+    assert pop.at.isoformat()[:19] not in page  # no machine timestamp in front of an agent
+
+
 def test_a_thread_is_shown_escaped_to_an_agent_of_its_number(client):
     sign_in(client)
     response = client.get("/desk/threads/t-1", headers=HTML)

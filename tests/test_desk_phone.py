@@ -11,7 +11,6 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-import desk.phone  # noqa: F401  (registers /desk/token on the desk blueprint before any app is built)
 from directory.models import AgentConfig
 from tests.test_desk_auth import PASSWORD, sign_in
 

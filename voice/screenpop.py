@@ -24,6 +24,26 @@ class ScreenPop(BaseModel):
     id: str | None = None  # the stream entry id (absent inside the stream entry itself)
 
 
+def listen(redis_client: redis.Redis, agent_id: str) -> redis.client.PubSub:
+    """A subscription to the agent's live screen pops (subscribe before catching up, so nothing falls between)."""
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(keys.agent_channel(agent_id))
+    return pubsub
+
+
+def since(redis_client: redis.Redis, agent_id: str, last_id: str) -> list[tuple[str, str]]:
+    """The agent's screen pops after the stream id last_id, oldest first: (id, event JSON)."""
+    return [(entry_id, fields["event"])
+            for entry_id, fields in redis_client.xrange(keys.agent_events(agent_id), min=f"({last_id}")]
+
+
+def recent(redis_client: redis.Redis, agent_id: str, count: int) -> list[ScreenPop]:
+    """The agent's newest screen pops, newest first, each with its stream id."""
+    entries = redis_client.xrevrange(keys.agent_events(agent_id), count=count)
+    return [ScreenPop.model_validate_json(fields["event"]).model_copy(update={"id": entry_id})
+            for entry_id, fields in entries]
+
+
 def publish(redis_client: redis.Redis, agent_id: str, call_sid: str, agent_call_sid: str | None,
             thread_id: str | None) -> ScreenPop:
     """Record the event on the agent's stream, then announce it to open desks."""
