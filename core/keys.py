@@ -74,13 +74,13 @@ def webhook(fingerprint: str) -> str:
     return f"{PREFIX}:webhook:{fingerprint}"
 
 
-def agent_events(agent_id: str) -> str:
-    """Stream: an agent's events (screen pops), so a reloading desk catches up."""
+def screen_pops(agent_id: str) -> str:
+    """Stream: an agent's screen pops, so a reloading desk catches up."""
     return f"{PREFIX}:agent:{agent_id}:events"
 
 
-def agent_channel(agent_id: str) -> str:
-    """Pub/sub channel: an agent's events, live."""
+def screen_pop_channel(agent_id: str) -> str:
+    """Pub/sub channel: an agent's screen pops, live."""
     return f"{PREFIX}:agent:{agent_id}:live"
 
 

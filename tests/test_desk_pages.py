@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from desk.events import stream
+from desk.live import stream
 from directory.models import AgentConfig, NumberConfig
 from tests.conftest import API_KEY, thread_body
 from tests.test_desk_auth import HTML, PASSWORD, sign_in, token_of

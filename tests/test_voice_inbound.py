@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import requests
 
-from core import keys
 from tests.carrier_support import AGENT, CUSTOMER, SUPPORT, wait_until
 from tests.voice_support import OTHER_AGENT, heard
+from voice import screenpop
 
 GREETING = "Hi Jane. Is this about App crashes at login? Press 1 or say yes, 2 or say no."
 LAST_WROTE = "Your last message: The app closes as soon as I log in."
@@ -22,8 +20,7 @@ def test_a_known_caller_says_yes_and_reaches_an_agent_whose_screen_pops(line, re
     line.thread("t-1")
     line.script(CUSTOMER, keys=["1"], hangup_after=400)
     line.script(AGENT, keys=["1"], hangup_after=30)
-    desk = redis_client.pubsub()
-    desk.subscribe(keys.agent_channel("sam"))
+    desk = screenpop.listen(redis_client, "sam")
     sid = line.call_in(CUSTOMER)
     call = line.finished(sid)
 
@@ -34,12 +31,10 @@ def test_a_known_caller_says_yes_and_reaches_an_agent_whose_screen_pops(line, re
                                 "soon as I log in. Press 1 to accept."]
     assert heard(call)[-1] == "Goodbye."
 
-    pops = redis_client.xrange(keys.agent_events("sam"))
-    assert len(pops) == 1
-    event = json.loads(pops[0][1]["event"])
-    assert (event["thread_id"], event["call_sid"], event["agent_call_sid"]) == ("t-1", sid, agent_leg["sid"])
-    live = [m for m in iter(lambda: desk.get_message(timeout=1), None) if m["type"] == "message"]
-    assert [json.loads(m["data"]) for m in live] == [{**event, "id": pops[0][0]}]  # live names its stream entry
+    [pop] = screenpop.recent(redis_client, "sam", 10)
+    assert (pop.thread_id, pop.call_sid, pop.agent_call_sid) == ("t-1", sid, agent_leg["sid"])
+    live = [m for m in (desk.get_message(timeout=0.5) for _ in range(6)) if m]  # the desk's subscription got it
+    assert [screenpop.ScreenPop.model_validate_json(m["data"]) for m in live] == [pop]  # live names its entry
     desk.close()
 
     record = wait_until(lambda: (r := line.history(sid)) and r.status == "completed" and r)

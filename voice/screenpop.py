@@ -27,19 +27,19 @@ class ScreenPop(BaseModel):
 def listen(redis_client: redis.Redis, agent_id: str) -> redis.client.PubSub:
     """A subscription to the agent's live screen pops (subscribe before catching up, so nothing falls between)."""
     pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(keys.agent_channel(agent_id))
+    pubsub.subscribe(keys.screen_pop_channel(agent_id))
     return pubsub
 
 
 def since(redis_client: redis.Redis, agent_id: str, last_id: str) -> list[tuple[str, str]]:
     """The agent's screen pops after the stream id last_id, oldest first: (id, event JSON)."""
     return [(entry_id, fields["event"])
-            for entry_id, fields in redis_client.xrange(keys.agent_events(agent_id), min=f"({last_id}")]
+            for entry_id, fields in redis_client.xrange(keys.screen_pops(agent_id), min=f"({last_id}")]
 
 
 def recent(redis_client: redis.Redis, agent_id: str, count: int) -> list[ScreenPop]:
     """The agent's newest screen pops, newest first, each with its stream id."""
-    entries = redis_client.xrevrange(keys.agent_events(agent_id), count=count)
+    entries = redis_client.xrevrange(keys.screen_pops(agent_id), count=count)
     return [ScreenPop.model_validate_json(fields["event"]).model_copy(update={"id": entry_id})
             for entry_id, fields in entries]
 
@@ -50,7 +50,7 @@ def publish(redis_client: redis.Redis, agent_id: str, call_sid: str, agent_call_
     event = ScreenPop(agent_id=agent_id, call_sid=call_sid, agent_call_sid=agent_call_sid, thread_id=thread_id,
                       at=datetime.now(UTC))
     # The stream entry's id travels with the live message, so a desk that caught up from the stream can skip it.
-    event.id = redis_client.xadd(keys.agent_events(agent_id), {"event": event.model_dump_json()},
+    event.id = redis_client.xadd(keys.screen_pops(agent_id), {"event": event.model_dump_json()},
                                  maxlen=STREAM_LENGTH, approximate=True)
-    redis_client.publish(keys.agent_channel(agent_id), event.model_dump_json())
+    redis_client.publish(keys.screen_pop_channel(agent_id), event.model_dump_json())
     return event

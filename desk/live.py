@@ -1,4 +1,4 @@
-"""Server-Sent Events for the desk: an agent's screen pops, live from Redis pub/sub, caught up from the stream."""
+"""The desk's live screen pops: Server-Sent Events fed by Redis pub/sub, caught up from the agent's stream."""
 
 from __future__ import annotations
 
