@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -20,18 +21,20 @@ from context.events import Outbox
 from context.events_api import bp as events_bp
 from context.store import ThreadStore
 from core import config as config_module
-from core.api import register_error_handlers
+from core.api import ApiError, register_error_handlers, respond
 from core.health import bp as health_bp
 from core.openapi import docs_bp
 from core.redis_server import RedisUnavailable, connect, describe
 from desk import bp as desk_bp
 from desk.auth import configure_sessions
+from desk.passwords import forget_agent
+from directory.service import Directory, DirectoryError
+from directory.store import AgentStore, NumberStore
 from voice.admin_api import bp as admin_bp
 from voice.callback_calls import bp as voice_callbacks_bp
 from voice.calls import CallStore
 from voice.cli import agents_cli, numbers_cli
 from voice.history import bp as calls_bp
-from voice.numbers import AgentStore, NumberStore
 from voice.recordings import bp as voice_recordings_bp
 from voice.twilio_client import make_client
 from voice.webhooks import bp as voice_bp
@@ -56,8 +59,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["threadline.queue"] = Queue(app.config["QUEUE_NAME"], connection=rq_connection)
     app.extensions["threadline.threads"] = ThreadStore(
         redis_client, max_messages=app.config["MAX_MESSAGES_PER_THREAD"], max_logs=app.config["MAX_LOGS_PER_THREAD"])
-    app.extensions["threadline.numbers"] = NumberStore(redis_client)
-    app.extensions["threadline.agents"] = AgentStore(redis_client)
+    directory = Directory(NumberStore(redis_client), AgentStore(redis_client),
+                          forget_agent=functools.partial(forget_agent, redis_client))
+    app.extensions["threadline.directory"] = directory
+    app.extensions["threadline.numbers"] = directory.numbers
+    app.extensions["threadline.agents"] = directory.agents
     app.extensions["threadline.calls"] = CallStore(redis_client)
     app.extensions["threadline.callcodes"] = CallCodes(redis_client)
     app.extensions["threadline.callbacks"] = CallbackStore(redis_client)
@@ -68,6 +74,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["threadline.twilio"] = make_client(sid, token, app.config["TWILIO_API_BASE_URL"]) \
         if sid and token else None
     register_error_handlers(app)
+    app.register_error_handler(DirectoryError, _refused)
     for blueprint in (health_bp, docs_bp, threads_bp, events_bp, calls_bp, admin_bp, callbacks_bp, voice_bp,
                       voice_callbacks_bp, voice_recordings_bp, desk_bp):
         app.register_blueprint(blueprint)
@@ -82,6 +89,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 def _home() -> Response:
     """The site's root leads people to the desk."""
     return redirect(url_for("desk.home"))
+
+
+def _refused(exc: DirectoryError) -> Response:
+    """A directory operation refused during a request: answered as every API error is."""
+    return respond(ApiError(exc.status, exc.code, exc.message, exc.field, exc.details))
 
 
 def _cancel_callbacks(app: Flask, thread_id: str) -> None:

@@ -158,7 +158,7 @@ class Processes:
 def seed(app: Any, count: int, answer: str, carrier: CarrierServer) -> None:
     """A number open around the clock, one available agent, a thread per customer, and how each phone answers."""
     from context.schemas import ThreadIn
-    from voice.numbers import AgentConfig, NumberConfig
+    from directory.models import AgentConfig, NumberConfig
 
     now = datetime.now(UTC)
     app.extensions["threadline.agents"].put(

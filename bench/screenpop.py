@@ -104,7 +104,7 @@ def seed(redis_url: str, desks: int, signed_in: int) -> list[str]:
     from desk.auth import SESSION_LIFETIME
     from desk.passwords import Passwords
     from desk.sessions import DeskSessions
-    from voice.numbers import AgentConfig, NumberConfig
+    from directory.models import AgentConfig, NumberConfig
 
     seed_callers(redis_url)
     app = create_app({"REDIS_URL": redis_url, "THREADLINE_API_KEYS": [API_KEY], "SECRET_KEY": SECRET_KEY})

@@ -87,7 +87,7 @@ def seed(redis_url: str) -> None:
     """A support number, an available agent and one open thread for each of CUSTOMERS callers, via the app's stores."""
     from app import create_app
     from context.schemas import ThreadIn
-    from voice.numbers import AgentConfig, NumberConfig
+    from directory.models import AgentConfig, NumberConfig
 
     app = create_app({"REDIS_URL": redis_url, "THREADLINE_API_KEYS": [API_KEY]})
     now = datetime.now(UTC)

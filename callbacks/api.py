@@ -23,13 +23,12 @@ from callbacks.schemas import (
 from callbacks.store import CallbackNotFound, CallbackStore, new_id
 from callbacks.when import WhenError, parse_when
 from callbacks.windows import callee_zone, next_allowed, slots, speak_time
-from context.api import checked_thread_id, thread_store
 from context.events import EventType
-from context.store import ThreadNotFound
+from context.lookup import NO_SUCH_THREAD, checked_thread_id, existing_thread
 from core.api import API_PREFIX, ApiError, require_api_key
 from core.openapi import API
-from voice.admin_api import checked_number
-from voice.numbers import Number
+from directory.models import Number
+from directory.service import checked_number
 
 bp = Blueprint("callbacks", __name__, url_prefix=API_PREFIX)
 require_api_key(bp)
@@ -74,7 +73,7 @@ def plan(when: str, number: Number, zone: str, now: datetime) -> tuple[datetime,
            description="One live callback per thread: asking again while one is live is a 409 whose "
                        "details give the live callback's id, to move it (PATCH) or cancel it (DELETE); the new "
                        "request changes nothing.",
-           responses={201: ("scheduled", Callback), 404: ("no thread with that id", None),
+           responses={201: ("scheduled", Callback), 404: NO_SUCH_THREAD,
                       409: ("the thread already has a live callback", None)})
 def create_callback(thread_id: str, body: CallbackIn) -> tuple[Callback, int]:
     stored, created = open_callback(thread_id, body)
@@ -88,10 +87,7 @@ def create_callback(thread_id: str, body: CallbackIn) -> tuple[Callback, int]:
 
 def open_callback(thread_id: str, body: CallbackIn) -> tuple[Callback, bool]:
     """Schedule a callback for the thread (or return its live one, and False); ApiError names what's wrong."""
-    try:
-        thread = thread_store().get(checked_thread_id(thread_id), newest=1)
-    except ThreadNotFound:
-        raise ApiError(404, "not_found", f"no thread with id {thread_id!r}", "thread_id") from None
+    thread = existing_thread(thread_id, newest=1)
     number = _number(body.number)
     if body.agent_id and body.agent_id not in number.agents:
         raise ApiError(422, "invalid_field", f"agent_id: {body.agent_id!r} doesn't answer {number.number}",

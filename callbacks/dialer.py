@@ -28,6 +28,7 @@ from callbacks.windows import allowed, next_allowed
 from context.events import EventType
 from core import keys
 from core.urls import NoPublicURL, absolute_url, public_base
+from directory.routing import choose_agent
 
 log = logging.getLogger(__name__)
 
@@ -211,8 +212,6 @@ def _place(callback: Callback, attempt: int, number: Any, now: datetime) -> str:
 
 def _agent_for(callback: Callback, number: Any) -> Any:
     """The callback's agent when they are available, else who would take an inbound call on the thread."""
-    from voice.webhooks import choose_agent  # the same rule as for calls in
-
     agents = current_app.extensions["threadline.agents"]
     if callback.agent_id:
         chosen = agents.get(callback.agent_id)

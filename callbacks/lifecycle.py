@@ -17,7 +17,7 @@ from callbacks.store import Unchanged
 from callbacks.windows import allowed, next_allowed, speak_time
 
 if TYPE_CHECKING:
-    from voice.numbers import Number
+    from directory.models import Number
 
 EARLY_TOLERANCE = timedelta(seconds=1)  # a claim may come this early: RQ's scheduler counts whole seconds
 JITTER = (0.9, 1.1)  # a retry waits the number's retry_minutes times a factor drawn from this range

@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints
 
 from context.schemas import Strict, TimeZone
-from voice.numbers import E164, AgentId
+from directory.models import E164, AgentId
 
 
 class Mode(StrEnum):

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import timezone as phone_timezones
 
-from voice.numbers import DAYS, Number
+from directory.models import DAYS, Number
 
 HORIZON = timedelta(days=45)
 STEP = timedelta(minutes=30)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 from blinker import Namespace
 from flask import Blueprint, current_app
 
+from context.lookup import NO_SUCH_THREAD, checked_thread_id, existing_thread, no_such_thread, thread_store
 from context.schemas import (
-    THREAD_ID_PATTERN,
     CallCode,
     LogsAccepted,
     LogsIn,
@@ -19,33 +17,15 @@ from context.schemas import (
     ThreadList,
     ThreadStatus,
 )
-from context.store import MessageConflict, ThreadNotFound, ThreadStore
+from context.store import MessageConflict, ThreadNotFound
 from core.api import API_PREFIX, ApiError, require_api_key
 from core.openapi import API
 
 bp = Blueprint("threads", __name__, url_prefix=API_PREFIX)
 require_api_key(bp)
 
-_NOT_FOUND = ("no thread with that id", None)
-
 # Sent with thread_id= when a PUT resolves a thread: what waited on it (a callback) can stop.
 thread_resolved = Namespace().signal("thread-resolved")
-
-
-def thread_store() -> ThreadStore:
-    """The app's ThreadStore."""
-    return current_app.extensions["threadline.threads"]
-
-
-def checked_thread_id(thread_id: str) -> str:
-    if not re.match(THREAD_ID_PATTERN, thread_id):
-        raise ApiError(422, "invalid_field", "thread_id: 1-128 letters, digits or . _ : - (starting with a letter "
-                       "or digit)", "thread_id")
-    return thread_id
-
-
-def _not_found(thread_id: str) -> ApiError:
-    return ApiError(404, "not_found", f"no thread with id {thread_id!r}", "thread_id")
 
 
 @API.route(bp, "/threads/<thread_id>", "PUT", body=ThreadIn, summary="Create or replace a thread",
@@ -61,48 +41,42 @@ def put_thread(thread_id: str, body: ThreadIn) -> tuple[Thread, int]:
 
 
 @API.route(bp, "/threads/<thread_id>", "GET", summary="Read a whole thread",
-           responses={200: ("the thread, phone in E.164", Thread), 404: _NOT_FOUND})
+           responses={200: ("the thread, phone in E.164", Thread), 404: NO_SUCH_THREAD})
 def get_thread(thread_id: str) -> tuple[Thread, int]:
-    try:
-        return thread_store().get(checked_thread_id(thread_id)), 200
-    except ThreadNotFound:
-        raise _not_found(thread_id) from None
+    return existing_thread(thread_id), 200
 
 
 @API.route(bp, "/threads/<thread_id>/messages", "POST", body=Message, summary="Append one message",
            description="Idempotent on the message id: the same message again answers 200; "
                        "other content under an id already used answers 409.",
-           responses={201: ("appended", Message), 200: ("already there", Message), 404: _NOT_FOUND,
+           responses={201: ("appended", Message), 200: ("already there", Message), 404: NO_SUCH_THREAD,
                       409: ("the id holds another message", None)})
 def post_message(thread_id: str, body: Message) -> tuple[Message, int]:
     try:
         appended = thread_store().append_message(checked_thread_id(thread_id), body)
     except ThreadNotFound:
-        raise _not_found(thread_id) from None
+        raise no_such_thread(thread_id) from None
     except MessageConflict:
         raise ApiError(409, "conflict", f"message {body.id!r} already exists with other content", "id") from None
     return appended.message, 201 if appended.created else 200
 
 
 @API.route(bp, "/threads/<thread_id>/logs", "POST", body=LogsIn, summary="Append one log entry or a list",
-           responses={201: ("appended", LogsAccepted), 404: _NOT_FOUND})
+           responses={201: ("appended", LogsAccepted), 404: NO_SUCH_THREAD})
 def post_logs(thread_id: str, body: LogsIn) -> tuple[LogsAccepted, int]:
     entries = body.entries()
     try:
         stored = thread_store().append_logs(checked_thread_id(thread_id), entries)
     except ThreadNotFound:
-        raise _not_found(thread_id) from None
+        raise no_such_thread(thread_id) from None
     return LogsAccepted(accepted=len(entries), stored=stored), 201
 
 
 @API.route(bp, "/threads/<thread_id>/call-code", "POST", summary="A six-digit code the app shows for calling in",
            description="Valid 15 minutes and once: a caller who enters it in the IVR is connected on this thread.",
-           responses={201: ("the code", CallCode), 404: _NOT_FOUND})
+           responses={201: ("the code", CallCode), 404: NO_SUCH_THREAD})
 def post_call_code(thread_id: str) -> tuple[CallCode, int]:
-    try:
-        thread_store().get(checked_thread_id(thread_id))
-    except ThreadNotFound:
-        raise _not_found(thread_id) from None
+    existing_thread(thread_id)
     code, expires_at = current_app.extensions["threadline.callcodes"].issue(thread_id)
     return CallCode(code=code, expires_at=expires_at), 201
 

@@ -7,11 +7,11 @@ from typing import Annotated
 from flask import Blueprint, current_app
 from pydantic import BaseModel, Field
 
-from context.api import checked_thread_id
 from context.events import EventRecord, thread_events, undeliverable_events
+from context.lookup import NO_SUCH_THREAD, checked_thread_id, no_such_thread
 from context.schemas import Strict
 from core import keys
-from core.api import API_PREFIX, ApiError, require_api_key
+from core.api import API_PREFIX, require_api_key
 from core.openapi import API
 
 bp = Blueprint("events", __name__, url_prefix=API_PREFIX)
@@ -34,12 +34,12 @@ class EventsQuery(Strict):
 
 @API.route(bp, "/threads/<thread_id>/events", "GET", query=EventsQuery, summary="A thread's outbound events",
            description="Newest first. " + _DELIVERY,
-           responses={200: ("the events with their delivery state", EventList), 404: ("no thread with that id", None)})
+           responses={200: ("the events with their delivery state", EventList), 404: NO_SUCH_THREAD})
 def list_thread_events(thread_id: str, query: EventsQuery) -> tuple[EventList, int]:
     client = current_app.extensions["threadline.redis"]
     events = thread_events(client, checked_thread_id(thread_id), query.limit)
     if not events and not client.exists(keys.thread(thread_id)):
-        raise ApiError(404, "not_found", f"no thread with id {thread_id!r}", "thread_id")
+        raise no_such_thread(thread_id)
     return EventList(events=events), 200
 
 

@@ -11,6 +11,8 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
+from core.validation import problems
+
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
@@ -37,23 +39,8 @@ class ApiError(Exception):
         return {"error": body}
 
 
-def field_path(loc: tuple[int | str, ...]) -> str:
-    """Turn a pydantic location such as ('messages', 0, 'author') into 'messages[0].author'."""
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path
-
-
 def _error_from_validation(exc: ValidationError, prefix: tuple[str, ...] = ()) -> ApiError:
-    details = []
-    for err in exc.errors(include_url=False):
-        kind = err["type"]
-        code = {"missing": "missing_field", "extra_forbidden": "unknown_field"}.get(kind, "invalid_field")
-        message = err["msg"].removeprefix("Value error, ")
-        if kind == "extra_forbidden":
-            message = "unknown field"
-        details.append({"code": code, "field": field_path(prefix + tuple(err["loc"])), "message": message})
+    details = problems(exc, prefix)
     first = details[0]
     return ApiError(422, first["code"], f"{first['field']}: {first['message']}", first["field"], details)
 
@@ -102,7 +89,8 @@ def _is_api_request() -> bool:
     return request.path.startswith(API_PREFIX + "/") or request.path == API_PREFIX
 
 
-def _respond(error: ApiError) -> Any:
+def respond(error: ApiError) -> Any:
+    """The JSON response that answers error."""
     response = jsonify(error.to_dict())
     response.status_code = error.status
     if error.status == 401:
@@ -115,7 +103,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Any:
-        return _respond(exc)
+        return respond(exc)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
@@ -126,11 +114,11 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(exc, RequestEntityTooLarge):
             limit = current_app.config["MAX_CONTENT_LENGTH"]
             message = f"the body is larger than the limit of {limit} bytes"
-        return _respond(ApiError(status, _HTTP_CODES.get(status, "http_error"), message))
+        return respond(ApiError(status, _HTTP_CODES.get(status, "http_error"), message))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:
         log.exception("unexpected error on %s %s", request.method, request.path)
         if not _is_api_request():
             return InternalServerError()
-        return _respond(ApiError(500, "internal_error", "an unexpected error occurred; it has been logged"))
+        return respond(ApiError(500, "internal_error", "an unexpected error occurred; it has been logged"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import current_app
 
 from callbacks.store import CallbackStore
+from directory.store import NumberStore
 from voice.calls import CallStore
-from voice.numbers import NumberStore
 
 
 def numbers_of(agent_id: str) -> set[str]:

@@ -1,4 +1,4 @@
-"""Desk administration for admin agents: support numbers and agents edited as YAML, saved by the admin API's code."""
+"""Desk administration for admin agents: support numbers and agents edited as YAML, saved by the directory."""
 
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ import yaml
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from pydantic import BaseModel
 
-from core.api import ApiError, validate
 from desk import bp
 from desk.auth import View, current_agent_id, login_required
-from voice import admin_api as admin
-from voice.cli import TextIntLoader  # safe YAML that keeps +14155550100 and 17:00 as text
-from voice.numbers import AgentConfig, AgentRole, NumberConfig
+from directory.models import AgentConfig, AgentRole, NumberConfig
+from directory.service import DirectoryError, NotFields, checked_agent_id, checked_number, parse_fields, validated
+from voice.sync import SyncReport, directory, sync_number
 
 MAX_CONFIG_CHARS = 100_000
 FORCE_BUTTON = "Detach and sync"
@@ -29,7 +28,7 @@ def admin_required(view: View) -> View:
 
     @functools.wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        agent = admin.agent_store().get(current_agent_id() or "")
+        agent = directory().agents.get(current_agent_id() or "")
         if agent is None or agent.role != AgentRole.admin:
             abort(403)
         g.desk_admin = agent
@@ -52,20 +51,17 @@ def skeleton(model: type[BaseModel]) -> str:
 
 
 def from_yaml(model: type[BaseModel], text: str) -> Any:
-    """model validated from the YAML text, or a 422 ApiError naming the field ("config" when the YAML is bad)."""
+    """model validated from the YAML text, or a 422 DirectoryError naming the field ("config" when the YAML is bad)."""
     if len(text) > MAX_CONFIG_CHARS:
-        raise ApiError(422, "invalid_yaml", f"config: longer than {MAX_CONFIG_CHARS} characters", "config")
+        raise DirectoryError(422, "invalid_yaml", f"config: longer than {MAX_CONFIG_CHARS} characters", "config")
     try:
-        data = yaml.load(text, Loader=TextIntLoader)  # a SafeLoader: no Python objects
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ApiError(422, "invalid_yaml", f"config: not valid YAML: {problem}{where}", "config") from None
-    if not isinstance(data, dict):
-        raise ApiError(422, "invalid_yaml", "config: expected YAML fields, one per line, such as `name: Sam Lee`",
-                       "config")
-    return validate(model, data)
+        data = parse_fields(text)
+    except NotFields:
+        raise DirectoryError(422, "invalid_yaml", "config: expected YAML fields, one per line, such as "
+                             "`name: Sam Lee`", "config") from None
+    except ValueError as exc:
+        raise DirectoryError(422, "invalid_yaml", f"config: {exc}", "config") from None
+    return validated(model, data)
 
 
 # --- Pages ---------------------------------------------------------------------------------------------------------
@@ -76,8 +72,8 @@ def _page(template: str, status: int = 200, **context: Any) -> Any:
     return response
 
 
-def _form(kind: str, key: str | None, text: str, error: ApiError | None = None, new_key: str = "",
-          sync_error: ApiError | None = None) -> Any:
+def _form(kind: str, key: str | None, text: str, error: DirectoryError | None = None, new_key: str = "",
+          sync_error: DirectoryError | None = None) -> Any:
     """The edit form of a number or agent (key None: the form that adds one); sync_error: a number's failed sync."""
     model = NumberConfig if kind == "number" else AgentConfig
     key_field = "number" if kind == "number" else "agent_id"
@@ -93,10 +89,10 @@ def _form(kind: str, key: str | None, text: str, error: ApiError | None = None, 
 def _configured_number(raw: str) -> str:
     """The number in E.164 when it is configured; 404 otherwise."""
     try:
-        e164 = admin.checked_number(raw)
-    except ApiError:
+        e164 = checked_number(raw)
+    except DirectoryError:
         abort(404)
-    if admin.number_store().get(e164) is None:
+    if directory().numbers.get(e164) is None:
         abort(404)
     return e164
 
@@ -104,10 +100,10 @@ def _configured_number(raw: str) -> str:
 def _existing_agent(raw: str) -> str:
     """The agent id when the agent exists; 404 otherwise."""
     try:
-        agent_id = admin.checked_agent_id(raw)
-    except ApiError:
+        agent_id = checked_agent_id(raw)
+    except DirectoryError:
         abort(404)
-    if admin.agent_store().get(agent_id) is None:
+    if directory().agents.get(agent_id) is None:
         abort(404)
     return agent_id
 
@@ -121,7 +117,7 @@ def _done(message: str) -> Any:
 @admin_required
 def admin_index() -> Any:
     """Every support number and agent, with links to edit them."""
-    return _page("desk/admin_index.html", numbers=admin.number_store().all(), agents=admin.agent_store().all())
+    return _page("desk/admin_index.html", numbers=directory().numbers.all(), agents=directory().agents.all())
 
 
 @bp.route("/admin/numbers/new", methods=["GET", "POST"])
@@ -132,12 +128,12 @@ def admin_number_new() -> Any:
         return _form("number", None, skeleton(NumberConfig))
     raw, text = request.form.get("number", "").strip(), request.form.get("config", "")
     try:
-        e164 = admin.checked_number(raw)
-        if admin.number_store().get(e164) is not None:
-            raise ApiError(409, "already_configured", f"number: {e164} is already configured: edit it from the list",
-                           "number")
-        admin.put_number(e164, from_yaml(NumberConfig, text))
-    except ApiError as exc:
+        e164 = checked_number(raw)
+        if directory().numbers.get(e164) is not None:
+            raise DirectoryError(409, "already_configured", f"number: {e164} is already configured: edit it from "
+                                 "the list", "number")
+        directory().set_number(e164, from_yaml(NumberConfig, text))
+    except DirectoryError as exc:
         return _form("number", None, text, exc, new_key=raw)
     return _done(f"Added {e164}.")
 
@@ -148,16 +144,16 @@ def admin_number(number: str) -> Any:
     """A support number's configuration as YAML; saving replaces it, validated exactly as the admin API does."""
     e164 = _configured_number(number)
     if request.method == "GET":
-        return _form("number", e164, as_yaml(admin.get_number(e164), NumberConfig))
+        return _form("number", e164, as_yaml(directory().number(e164), NumberConfig))
     text = request.form.get("config", "")
     try:
-        admin.put_number(e164, from_yaml(NumberConfig, text))
-    except ApiError as exc:
+        directory().set_number(e164, from_yaml(NumberConfig, text))
+    except DirectoryError as exc:
         return _form("number", e164, text, exc)
     return _done(f"Saved {e164}.")
 
 
-def sync_summary(report: admin.SyncReport) -> str:
+def sync_summary(report: SyncReport) -> str:
     """What a sync changed on the Twilio number, in a sentence."""
     if not report.changes:
         return f"{report.number} already pointed at Threadline on Twilio: nothing changed."
@@ -172,10 +168,10 @@ def admin_number_sync(number: str) -> Any:
     """Point the Twilio number at Threadline; one attached to a TwiML App or SIP trunk is shown with a way to force."""
     e164 = _configured_number(number)
     try:
-        report = admin.sync_number(e164, request.form.get("force") == "1",
-                                   remedy=f"Press “{FORCE_BUTTON}” to detach it and point it at Threadline.")
-    except ApiError as exc:
-        return _form("number", e164, as_yaml(admin.get_number(e164), NumberConfig), sync_error=exc)
+        report = sync_number(e164, request.form.get("force") == "1",
+                             remedy=f"Press “{FORCE_BUTTON}” to detach it and point it at Threadline.")
+    except DirectoryError as exc:
+        return _form("number", e164, as_yaml(directory().number(e164), NumberConfig), sync_error=exc)
     flash(sync_summary(report))
     return redirect(url_for("desk.admin_number", number=e164), 303)
 
@@ -186,8 +182,8 @@ def admin_number_delete(number: str) -> Any:
     """Remove a support number's configuration."""
     e164 = _configured_number(number)
     try:
-        admin.delete_number(e164)
-    except ApiError:
+        directory().remove_number(e164)
+    except DirectoryError:
         abort(404)  # removed meanwhile
     return _done(f"Removed {e164}.")
 
@@ -200,12 +196,12 @@ def admin_agent_new() -> Any:
         return _form("agent", None, skeleton(AgentConfig))
     raw, text = request.form.get("agent_id", "").strip(), request.form.get("config", "")
     try:
-        agent_id = admin.checked_agent_id(raw)
-        if admin.agent_store().get(agent_id) is not None:
-            raise ApiError(409, "already_exists", f"agent_id: agent {agent_id!r} already exists: edit it from the "
-                           "list", "agent_id")
-        admin.put_agent(agent_id, from_yaml(AgentConfig, text))
-    except ApiError as exc:
+        agent_id = checked_agent_id(raw)
+        if directory().agents.get(agent_id) is not None:
+            raise DirectoryError(409, "already_exists", f"agent_id: agent {agent_id!r} already exists: edit it "
+                                 "from the list", "agent_id")
+        directory().set_agent(agent_id, from_yaml(AgentConfig, text))
+    except DirectoryError as exc:
         return _form("agent", None, text, exc, new_key=raw)
     return _done(f"Added agent {agent_id}.")
 
@@ -216,11 +212,11 @@ def admin_agent(agent_id: str) -> Any:
     """An agent's record as YAML; saving replaces it, validated exactly as the admin API does."""
     checked = _existing_agent(agent_id)
     if request.method == "GET":
-        return _form("agent", checked, as_yaml(admin.get_agent(checked), AgentConfig))
+        return _form("agent", checked, as_yaml(directory().agent(checked), AgentConfig))
     text = request.form.get("config", "")
     try:
-        admin.put_agent(checked, from_yaml(AgentConfig, text))
-    except ApiError as exc:
+        directory().set_agent(checked, from_yaml(AgentConfig, text))
+    except DirectoryError as exc:
         return _form("agent", checked, text, exc)
     return _done(f"Saved agent {checked}.")
 
@@ -231,9 +227,9 @@ def admin_agent_delete(agent_id: str) -> Any:
     """Remove an agent; refused (409, with the numbers that list it) while a number still lists the agent."""
     checked = _existing_agent(agent_id)
     try:
-        admin.delete_agent(checked)
-    except ApiError as exc:
+        directory().remove_agent(checked)
+    except DirectoryError as exc:
         if exc.status == 404:
             abort(404)  # removed meanwhile
-        return _form("agent", checked, as_yaml(admin.get_agent(checked), AgentConfig), exc)
+        return _form("agent", checked, as_yaml(directory().agent(checked), AgentConfig), exc)
     return _done(f"Removed agent {checked}.")

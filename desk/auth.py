@@ -28,16 +28,14 @@ from flask import (
     session,
     url_for,
 )
-from pydantic import BaseModel
 
 from core import keys
-from core.api import ApiError
 from core.keys import desk_session
 from desk import bp
-from desk.passwords import Passwords, acceptable, well_formed
+from desk.passwords import Passwords, PasswordSet, acceptable, known_agent, set_password, well_formed
 from desk.sessions import DeskSessions
-from voice import admin_api as admin
 from voice.cli import agents_cli, reports
+from voice.sync import directory
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +199,7 @@ def login() -> Any:
     wait = store.locked(agent_id)
     if wait:
         return _locked_form(wait, agent_id, next_url)
-    known = well_formed(agent_id) and admin.agent_store().get(agent_id) is not None
+    known = well_formed(agent_id) and directory().agents.get(agent_id) is not None
     if not (store.verify(agent_id, password) and known):
         wait = store.locked(agent_id)
         if wait:
@@ -234,13 +232,6 @@ def logout() -> Any:
 
 # --- `flask agents set-password` -----------------------------------------------------------------------------------
 
-class PasswordSet(BaseModel):
-    """What `agents set-password` did."""
-
-    agent_id: str
-    sessions_ended: int
-
-
 def _acceptable_at_prompt(password: str) -> str:
     try:
         acceptable(password)
@@ -255,17 +246,11 @@ def _acceptable_at_prompt(password: str) -> str:
 @reports
 def set_password_command(agent_id: str, password_stdin: bool) -> PasswordSet:
     """Set an agent's desk password (at least 10 characters); ends the agent's desk sessions and any lock-out."""
-    checked = admin.checked_agent_id(agent_id)
-    if admin.agent_store().get(checked) is None:
-        raise ApiError(404, "not_found", f"unknown agent {checked!r}", "agent_id")
+    checked = known_agent(directory().agents, agent_id)  # before asking for a password it can't take
     if password_stdin:
         password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
     else:
         # Checked as typed, so a password that can't be used is refused before it is asked for again.
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True,
                                 value_proc=_acceptable_at_prompt)
-    try:
-        passwords().set(checked, password)
-    except ValueError as exc:
-        raise ApiError(422, "invalid_field", f"password: {exc}", "password") from None
-    return PasswordSet(agent_id=checked, sessions_ended=desk_sessions().end_all(checked))
+    return set_password(directory().agents, passwords(), desk_sessions(), checked, password)

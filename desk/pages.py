@@ -16,9 +16,10 @@ from context.store import ThreadNotFound, ThreadStore
 from desk import bp
 from desk.access import can_see_thread, numbers_of
 from desk.auth import check_csrf, current_agent_id, login_required
+from directory.models import AgentConfig, AgentStatus
+from directory.store import AgentStore
 from voice import screenpop
 from voice.calls import CallStore
-from voice.numbers import AgentConfig, AgentStatus, AgentStore
 from voice.twilio_client import recording_media
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "

@@ -1,4 +1,4 @@
-"""Agents' desk passwords: argon2 hashes in Redis, and the lock-out after repeated failures."""
+"""Agents' desk passwords: argon2 hashes in Redis, the lock-out after repeated failures, and setting one."""
 
 from __future__ import annotations
 
@@ -14,10 +14,13 @@ from typing import Any
 import redis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from core.keys import agent_password, login_attempts, login_lock
-from voice.numbers import AgentId
+from desk.sessions import DeskSessions
+from directory.models import AgentId
+from directory.service import DirectoryError, checked_agent_id
+from directory.store import AgentStore
 
 log = logging.getLogger(__name__)
 
@@ -160,3 +163,35 @@ class Passwords:
                     pipe.execute()
             except redis.WatchError:
                 pass
+
+
+class PasswordSet(BaseModel):
+    """What setting a password did."""
+
+    agent_id: str
+    sessions_ended: int
+
+
+def known_agent(agents: AgentStore, agent_id: str) -> str:
+    """The agent id when it is valid and the agent exists, else a DirectoryError naming agent_id."""
+    checked = checked_agent_id(agent_id)
+    if agents.get(checked) is None:
+        raise DirectoryError(404, "not_found", f"unknown agent {checked!r}", "agent_id")
+    return checked
+
+
+def set_password(agents: AgentStore, passwords: Passwords, sessions: DeskSessions, agent_id: str,
+                 password: str) -> PasswordSet:
+    """Set an existing agent's desk password, ending its desk sessions and any lock-out; DirectoryError when not."""
+    checked = known_agent(agents, agent_id)
+    try:
+        passwords.set(checked, password)
+    except ValueError as exc:
+        raise DirectoryError(422, "invalid_field", f"password: {exc}", "password") from None
+    return PasswordSet(agent_id=checked, sessions_ended=sessions.end_all(checked))
+
+
+def forget_agent(redis_client: redis.Redis, agent_id: str) -> None:
+    """Forget a removed agent's password, lock-out and desk sessions, so one made again under its id starts afresh."""
+    Passwords(redis_client).delete(agent_id)
+    DeskSessions(redis_client).end_all(agent_id)

@@ -21,10 +21,10 @@ import pytest
 import requests
 from twilio.request_validator import RequestValidator
 
+from directory.models import AgentConfig, NumberConfig
 from tests.carrier_support import AGENT, CUSTOMER, SUPPORT
 from tests.test_runner import free_port
 from tests.voice_support import not_absolute, twiml_urls
-from voice.numbers import AgentConfig, NumberConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

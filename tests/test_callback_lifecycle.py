@@ -16,7 +16,7 @@ from callbacks.outcomes import RETRIED, AnsweredBy, Outcome
 from callbacks.schemas import LIVE, Adjusted, Attempt, Callback, Mode, State
 from callbacks.store import Unchanged
 from callbacks.windows import allowed
-from voice.numbers import Number, NumberConfig
+from directory.models import Number, NumberConfig
 
 NOON = datetime(2026, 3, 4, 17, 0, tzinfo=UTC)  # a Wednesday, noon in New York
 FINAL = [s for s in State if s not in LIVE]

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from callbacks.windows import allowed, callee_zone, localize, next_allowed, next_slots, slots, speak_time
-from voice.numbers import Number, NumberConfig
+from directory.models import Number, NumberConfig
 
 NY = ZoneInfo("America/New_York")
 LA = ZoneInfo("America/Los_Angeles")

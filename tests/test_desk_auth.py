@@ -16,7 +16,7 @@ from werkzeug.test import TestResponse
 
 from core import keys
 from desk import auth, passwords
-from voice.numbers import AgentConfig
+from directory.models import AgentConfig
 
 PASSWORD = "correct horse battery"
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}

@@ -9,9 +9,9 @@ import pytest
 from flask import Flask
 
 from desk.live import stream
+from directory.models import AgentConfig, NumberConfig
 from tests.conftest import API_KEY, thread_body
 from tests.test_desk_auth import HTML, PASSWORD, sign_in, token_of
-from voice.numbers import AgentConfig, NumberConfig
 from voice.screenpop import publish
 
 SUPPORT, OTHER = "+14155550100", "+14155550200"

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from core import keys
-from voice.numbers import Number, NumberConfig
+from directory.models import Number, NumberConfig
 
 NY = ZoneInfo("America/New_York")
 WEEKDAYS = {day: [["09:00", "12:00"], ["13:00", "17:30"]] for day in ("mon", "tue", "wed", "thu", "fri")}

@@ -11,9 +11,9 @@ from twilio.request_validator import RequestValidator
 
 from context.schemas import ThreadIn
 from core import keys
+from directory.models import AgentConfig, NumberConfig
 from tests.conftest import thread_body
 from tests.voice_support import not_absolute, twiml_urls
-from voice.numbers import AgentConfig, NumberConfig
 
 TOKEN = "webhook-test-token"
 SUPPORT, CUSTOMER = "+14155550100", "+14155550123"

@@ -15,9 +15,9 @@ from flask import Flask, Response, request
 
 from carrier.server import CarrierServer
 from context.schemas import ThreadIn
+from directory.models import AgentConfig, NumberConfig
 from tests.carrier_support import AGENT, SUPPORT, Served, wait_until
 from tests.conftest import API_KEY, thread_body
-from voice.numbers import AgentConfig, NumberConfig
 
 SCALE = 0.005
 ALWAYS = {"start": "00:00", "end": "24:00"}

@@ -1,1 +1,1 @@
-"""Voice: Twilio webhooks, TwiML builders and the Twilio REST client."""
+"""Voice: what Twilio hears (webhooks and TwiML, syncing a number with Twilio), and the admin API and CLI."""

@@ -1,29 +1,22 @@
-"""`flask numbers` and `flask agents`: the admin API's operations from the command line."""
+"""`flask numbers` and `flask agents`: the directory's operations from the command line."""
 
 from __future__ import annotations
 
 import functools
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 from flask import current_app
 from flask.cli import AppGroup
 from pydantic import BaseModel
 
-from context.schemas import Strict
 from core import instance
-from core.api import ApiError, validate
 from core.instance import RunInfo
-from voice import admin_api as admin
-from voice.admin_api import SyncReport
-from voice.numbers import (
+from directory.models import (
     Agent,
     AgentConfig,
-    AgentId,
     AgentList,
     AgentRole,
     AgentStatus,
@@ -32,26 +25,23 @@ from voice.numbers import (
     NumberConfig,
     NumberList,
 )
+from directory.service import (
+    Applied,
+    ConfigFile,
+    DirectoryError,
+    checked_agent_id,
+    checked_number,
+    read_file,
+    validated,
+)
+from voice.sync import SyncReport, directory, sync_number
 from voice.twilio_client import make_client
 
 numbers_cli = AppGroup("numbers", help="Configure support numbers and point them at Threadline.")
 agents_cli = AppGroup("agents", help="Configure the agents who answer support numbers.")
 
+_CLI_FORCE = "Sync again with --force to detach it."
 _FILE_HELP = "a JSON (.json) or YAML file with the fields; options given override it"
-
-
-class ConfigFile(Strict):
-    """A whole configuration: agents by id and numbers by their E.164 form."""
-
-    agents: dict[AgentId, AgentConfig] = {}
-    numbers: dict[str, NumberConfig] = {}
-
-
-class Applied(BaseModel):
-    """What `numbers apply` wrote."""
-
-    agents: list[Agent]
-    numbers: list[Number]
 
 
 class Removed(BaseModel):
@@ -60,61 +50,31 @@ class Removed(BaseModel):
     removed: str
 
 
-class TextIntLoader(yaml.SafeLoader):
-    """Safe YAML that keeps integers as written: +14155550100 and 17:00 stay text, the schemas read counts."""
-
-
-TextIntLoader.add_constructor("tag:yaml.org,2002:int", lambda loader, node: loader.construct_scalar(node))
-
-
-def _file_error(path: str, problem: str) -> ApiError:
-    return ApiError(400, "invalid_file", f"--file: {path}: {problem}", "--file")
-
-
-def read_file(path: str) -> dict[str, Any]:
-    """The mapping in a JSON (.json) or YAML file; any problem is an ApiError naming the file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _file_error(path, getattr(exc, "strerror", None) or str(exc)) from None
-    try:
-        data = json.loads(text) if path.lower().endswith(".json") else yaml.load(text, Loader=TextIntLoader)
-    except json.JSONDecodeError as exc:
-        raise _file_error(path, f"not valid JSON: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise _file_error(path, f"not valid YAML: {getattr(exc, 'problem', None) or exc}{where}") from None
-    if not isinstance(data, dict):
-        raise _file_error(path, "expected a mapping of field names to values")
-    return data
-
-
 def merged(model: type[BaseModel], stored: BaseModel | None, file: str | None, options: dict[str, Any]) -> Any:
     """model validated from the file (else the stored record's fields) with the options given set over it."""
     if file:
-        base = read_file(file)
+        base = read_file(file, "--file")
     elif stored is not None:
         base = stored.model_dump(mode="json", include=set(model.model_fields))
     else:
         base = {}
-    return validate(model, {**base, **{name: value for name, value in options.items() if value is not None}})
+    return validated(model, {**base, **{name: value for name, value in options.items() if value is not None}})
 
 
-def _one_line(error: ApiError) -> str:
+def _one_line(error: DirectoryError) -> str:
     if error.field and not error.message.startswith(error.field):
         return f"{error.field}: {error.message}"
     return error.message
 
 
 def reports(command: Callable[..., BaseModel]) -> Callable[..., None]:
-    """Print the command's result as JSON; an ApiError becomes `error: <field>: <why>` and exit code 1."""
+    """Print the command's result as JSON; a DirectoryError becomes `error: <field>: <why>` and exit code 1."""
 
     @functools.wraps(command)
     def run(**kwargs: Any) -> None:
         try:
             result = command(**kwargs)
-        except ApiError as exc:
+        except DirectoryError as exc:
             click.echo(f"error: {_one_line(exc)}", err=True)
             raise click.exceptions.Exit(1) from None
         click.echo(json.dumps(result.model_dump(mode="json"), indent=2))
@@ -144,7 +104,7 @@ _JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="print JSON,
 @_JSON_OPTION
 def list_numbers(as_json: bool) -> None:
     """List the configured support numbers."""
-    numbers = admin.number_store().all()
+    numbers = directory().numbers.all()
     rows = [[n.number, n.label, n.brand, n.time_zone, ", ".join(n.agents) or "nobody",
              "recorded" if n.record_calls else "not recorded"] for n in numbers]
     listing(NumberList(numbers=numbers), as_json, ["Number", "Label", "Brand", "Time zone", "Agents", "Calls"],
@@ -156,7 +116,7 @@ def list_numbers(as_json: bool) -> None:
 @reports
 def show_number(number: str) -> Number:
     """Show one support number's configuration."""
-    return admin.get_number(admin.checked_number(number))
+    return directory().number(checked_number(number))
 
 
 @numbers_cli.command("set")
@@ -175,10 +135,10 @@ def show_number(number: str) -> Number:
 @reports
 def set_number(number: str, file: str | None, agents: tuple[str, ...], **options: Any) -> Number:
     """Create or change a support number: from --file, else its stored configuration, with the options over it."""
-    e164 = admin.checked_number(number)
-    stored = admin.number_store().get(e164)
+    e164 = checked_number(number)
+    stored = directory().numbers.get(e164)
     config = merged(NumberConfig, stored, file, {**options, "agents": list(agents) or None})
-    return admin.put_number(e164, config)[0]
+    return directory().set_number(e164, config)[0]
 
 
 @numbers_cli.command("apply")
@@ -187,16 +147,7 @@ def set_number(number: str, file: str | None, agents: tuple[str, ...], **options
 @reports
 def apply_file(file: str) -> Applied:
     """Write a whole configuration, agents first; nothing is written unless all of it is valid."""
-    config: ConfigFile = validate(ConfigFile, read_file(file))
-    numbers: dict[str, NumberConfig] = {}
-    for written, number in config.numbers.items():
-        e164 = admin.checked_number(written, f"numbers.{written}")
-        if e164 in numbers:
-            raise ApiError(422, "invalid_field", f"numbers.{written}: {e164} is listed twice", f"numbers.{written}")
-        admin.check_agents(number.agents, prefix=f"numbers.{written}.", planned=config.agents.keys())
-        numbers[e164] = number
-    agents = [admin.put_agent(agent_id, agent)[0] for agent_id, agent in config.agents.items()]
-    return Applied(agents=agents, numbers=[admin.put_number(e164, number)[0] for e164, number in numbers.items()])
+    return directory().apply(validated(ConfigFile, read_file(file, "--file")))
 
 
 @numbers_cli.command("remove")
@@ -204,8 +155,8 @@ def apply_file(file: str) -> Applied:
 @reports
 def remove_number(number: str) -> Removed:
     """Remove a support number's configuration."""
-    e164 = admin.checked_number(number)
-    admin.delete_number(e164)
+    e164 = checked_number(number)
+    directory().remove_number(e164)
     return Removed(removed=e164)
 
 
@@ -214,17 +165,17 @@ def remove_number(number: str) -> Removed:
 @click.option("--force", is_flag=True, help="detach the number from a TwiML App or SIP trunk (while it is attached "
                                              "to one, Twilio never calls its Voice URL)")
 @reports
-def sync_number(number: str, force: bool) -> SyncReport:
+def sync_command(number: str, force: bool) -> SyncReport:
     """Point the Twilio number's Voice URL and status callback at PUBLIC_BASE_URL (beside bin/run: its carrier's)."""
-    e164 = admin.checked_number(number)
+    e164 = checked_number(number)
     run = _beside_a_local_carrier()
     if run is None or run.carrier is None:
-        return admin.sync_number(e164, force, remedy="Sync again with --force to detach it.")
+        return sync_number(e164, force, _CLI_FORCE)
     real = "sync is for a real Twilio number: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and PUBLIC_BASE_URL"
     if e164 != run.carrier.number:
-        raise ApiError(404, "not_found", f"bin/run's local carrier has only the number {run.carrier.number}; {real}",
-                       "number")
-    report = admin.sync_number(e164, force, remedy="Sync again with --force to detach it.")
+        raise DirectoryError(404, "not_found", f"bin/run's local carrier has only the number "
+                             f"{run.carrier.number}; {real}", "number")
+    report = sync_number(e164, force, _CLI_FORCE)
     click.echo(f"bin/run ({run.describe()}) plays Twilio with a local carrier, and it already points the demo number "
                f"{e164} at Threadline (this sync ran against that carrier). {real[0].upper()}{real[1:]}.", err=True)
     return report
@@ -247,7 +198,7 @@ def _beside_a_local_carrier() -> RunInfo | None:
 @_JSON_OPTION
 def list_agents(as_json: bool) -> None:
     """List the agents."""
-    agents = admin.agent_store().all()
+    agents = directory().agents.all()
     rows = [[a.id, a.name, a.status.value, a.role.value,
              a.phone or (f"browser ({a.client_identity})" if a.client_identity else "not reachable")] for a in agents]
     listing(AgentList(agents=agents), as_json, ["Agent", "Name", "Status", "Role", "Rings"], rows,
@@ -259,7 +210,7 @@ def list_agents(as_json: bool) -> None:
 @reports
 def show_agent(agent_id: str) -> Agent:
     """Show one agent."""
-    return admin.get_agent(admin.checked_agent_id(agent_id))
+    return directory().agent(checked_agent_id(agent_id))
 
 
 @agents_cli.command("set")
@@ -273,9 +224,9 @@ def show_agent(agent_id: str) -> Agent:
 @reports
 def set_agent(agent_id: str, file: str | None, **options: Any) -> Agent:
     """Create or change an agent: from --file, else its stored record, with the options over it."""
-    checked = admin.checked_agent_id(agent_id)
-    stored = admin.agent_store().get(checked)
-    return admin.put_agent(checked, merged(AgentConfig, stored, file, options))[0]
+    checked = checked_agent_id(agent_id)
+    stored = directory().agents.get(checked)
+    return directory().set_agent(checked, merged(AgentConfig, stored, file, options))[0]
 
 
 @agents_cli.command("remove")
@@ -283,6 +234,6 @@ def set_agent(agent_id: str, file: str | None, **options: Any) -> Agent:
 @reports
 def remove_agent(agent_id: str) -> Removed:
     """Remove an agent no number lists."""
-    checked = admin.checked_agent_id(agent_id)
-    admin.delete_agent(checked)
+    checked = checked_agent_id(agent_id)
+    directory().remove_agent(checked)
     return Removed(removed=checked)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app
 
-from context.api import checked_thread_id, thread_store
-from context.store import ThreadNotFound
-from core.api import API_PREFIX, ApiError, require_api_key
+from context.lookup import NO_SUCH_THREAD, existing_thread
+from core.api import API_PREFIX, require_api_key
 from core.openapi import API
 from voice.calls import CallList, CallStore
 
@@ -17,11 +16,8 @@ require_api_key(bp)
 @API.route(bp, "/threads/<thread_id>/calls", "GET", summary="A thread's calls, newest first",
            description="Each call with its times, status, duration, the agent who took it, its recording and "
                        "every step: keys pressed, speech heard, agents rung.",
-           responses={200: ("the calls", CallList), 404: ("no thread with that id", None)})
+           responses={200: ("the calls", CallList), 404: NO_SUCH_THREAD})
 def thread_calls(thread_id: str) -> tuple[CallList, int]:
-    try:
-        thread_store().get(checked_thread_id(thread_id))
-    except ThreadNotFound:
-        raise ApiError(404, "not_found", f"no thread with id {thread_id!r}", "thread_id") from None
+    existing_thread(thread_id)
     calls: CallStore = current_app.extensions["threadline.calls"]
     return CallList(calls=calls.for_thread(thread_id)), 200

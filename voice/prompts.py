@@ -1,14 +1,6 @@
-"""What the IVR says, per language: the supported languages, their default voices, and the prompt texts."""
+"""What the IVR says, per language: the prompt texts and the words that mean yes."""
 
 from __future__ import annotations
-
-# Say languages a number may use, with a Polly voice that speaks each.
-VOICES = {
-    "en-US": "Polly.Joanna", "en-GB": "Polly.Amy", "en-AU": "Polly.Nicole", "en-IN": "Polly.Aditi",
-    "es-US": "Polly.Lupe", "es-ES": "Polly.Lucia", "es-MX": "Polly.Mia",
-    "fr-FR": "Polly.Celine", "fr-CA": "Polly.Chantal",
-}
-LANGUAGES = frozenset(VOICES)
 
 _EN = {
     "unknown_number": "Sorry, this number is not in service. Goodbye.",
@@ -103,10 +95,6 @@ _FR = {
 _CATALOGS = {"en": _EN, "es": _ES, "fr": _FR}
 YES_WORDS = {"en": ("yes", "yeah", "yep", "correct", "right"), "es": ("sí", "si", "claro", "correcto"),
              "fr": ("oui", "exact", "ouais")}
-
-
-def default_voice(language: str) -> str:
-    return VOICES.get(language, VOICES["en-US"])
 
 
 def prompt(language: str, key: str, /, **values: str) -> str:

@@ -15,9 +15,11 @@ from callbacks.outcomes import CallStatus
 from context.schemas import Attachment, Author, Message, Thread, of_brand
 from context.store import ThreadNotFound, ThreadStore
 from core.urls import absolute_url
+from directory.models import CallerIdTrust, Number, voice_settings
+from directory.routing import choose_agent
+from directory.store import AgentStore, NumberStore
 from voice import twiml
 from voice.calls import CallStore
-from voice.numbers import Agent, AgentStore, CallerIdTrust, Number, NumberStore, voice_settings
 from voice.prompts import means_yes, prompt
 from voice.screenpop import publish
 from voice.security import answered_once, require_twilio_signature
@@ -227,19 +229,6 @@ def general() -> str:
     if number is None:
         return twiml.say_and_hang_up([prompt("en-US", "error")], FALLBACK_SPEECH)
     return connect_call(number, request.form.get("CallSid", ""), None)
-
-
-def choose_agent(number: Number, thread: Thread | None, agents: AgentStore) -> Agent | None:
-    """The agent who last wrote in the thread when available, else the number's first available agent."""
-    available = [a for a in agents.many(number.agents) if a and a.takes_calls]
-    if thread:
-        for message in reversed(thread.messages):
-            if message.author == Author.agent and message.name:
-                for agent in available:
-                    if message.name in (agent.id, agent.name):
-                        return agent
-                break
-    return available[0] if available else None
 
 
 def connect_call(number: Number, sid: str, thread: Thread | None) -> str:
