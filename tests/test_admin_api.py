@@ -11,8 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from carrier.server import CarrierServer
-from tests.conftest import API_KEY
-from tests.test_runner import free_port
+from tests.support.api import API_KEY
+from tests.support.processes import free_port
 from voice.twilio_client import make_client
 
 ADMIN = {"Authorization": "Bearer admin-key"}

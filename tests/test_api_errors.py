@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import API_KEY, thread_body
+from tests.support.api import API_KEY, thread_body
 
 URL = "/api/v1/threads"
 

@@ -138,3 +138,21 @@ def test_callbacks_import_nothing_from_voice_or_desk():
                                        "app with app.create_app; another step gives jobs their app from one helper")
 def test_callbacks_import_nothing_from_app():
     assert "app" not in _imports_of("callbacks")
+
+
+def _test_imports(path: Path) -> Iterator[str]:
+    """The modules under tests/ that a test file imports, at any level."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+            yield node.module
+
+
+def test_no_test_module_imports_another():
+    tests = ROOT / "tests"
+    found = {path.relative_to(ROOT).as_posix(): sorted({name for name in _test_imports(path)
+                                                         if name.startswith(("tests.test_", "tests.conftest"))})
+             for path in tests.rglob("*.py")}
+    assert {path: names for path, names in found.items() if names} == {}

@@ -22,11 +22,10 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from directory.models import AgentConfig, NumberConfig
-from tests.carrier_support import AGENT, CUSTOMER, SUPPORT
-from tests.test_runner import free_port
-from tests.voice_support import not_absolute, twiml_urls
+from tests.support.carrier import AGENT, CUSTOMER, SUPPORT
+from tests.support.processes import ROOT, free_port
+from tests.support.voice import not_absolute, twiml_urls
 
-ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PROXY_ADDRESS = "127.0.0.2"  # not 127.0.0.1, which gunicorn trusts by default
 PUBLIC = "https://support.example.com"  # what Twilio calls, and signs

@@ -13,9 +13,9 @@ from rq import SimpleWorker
 from callbacks.lifecycle import claim_token
 from callbacks.recovery import sweep
 from callbacks.schemas import Attempt, State
-from tests.carrier_support import CUSTOMER, SUPPORT, wait_until
-from tests.conftest import API_KEY
-from tests.voice_support import Line, calls_to, heard
+from tests.support.api import API_KEY
+from tests.support.carrier import CUSTOMER, SUPPORT, heard, wait_until
+from tests.support.voice import Line, calls_to
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 VOICEMAIL = ("Hi Jane, this is Acme returning your message about App crashes at login. Sorry we missed you. "

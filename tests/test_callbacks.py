@@ -7,31 +7,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from rq import SimpleWorker
 
 from callbacks.schemas import State
-from tests.carrier_support import AGENT, CUSTOMER, SUPPORT, wait_until
-from tests.conftest import API_KEY, thread_body
-from tests.voice_support import ALWAYS, Line, calls_to, heard
-
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
-
-
-def ask(line: Line, **body: Any) -> Any:
-    response = line.app.test_client().post("/api/v1/threads/t-1/callbacks",
-                                           json={"when": "asap", "number": SUPPORT, **body}, headers=AUTH)
-    assert response.status_code in (200, 201), response.get_data(as_text=True)
-    return response
-
-
-def work(line: Line) -> None:
-    """Run every queued job with a real RQ worker (in this process, so the test sees its effects)."""
-    queue = line.app.extensions["threadline.queue"]
-    SimpleWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=True)
-
-
-def callback(line: Line, callback_id: str) -> Any:
-    return line.app.extensions["threadline.callbacks"].get(callback_id)
+from tests.support.api import AUTH, thread_body
+from tests.support.callbacks import ask, callback, work
+from tests.support.carrier import AGENT, CUSTOMER, SUPPORT, heard, wait_until
+from tests.support.voice import ALWAYS, Line, calls_to
 
 
 def settled(line: Line, callback_id: str, *states: State) -> Any:

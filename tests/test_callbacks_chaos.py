@@ -16,12 +16,11 @@ from rq import SimpleWorker
 from callbacks.recovery import sweep
 from callbacks.schemas import Attempt, State
 from core.runner import procfile
-from tests.carrier_support import SUPPORT, wait_until
-from tests.test_callbacks import AUTH
-from tests.test_procfile import argv
-from tests.voice_support import calls_to
+from tests.support.api import AUTH
+from tests.support.carrier import SUPPORT, wait_until
+from tests.support.processes import ROOT, argv
+from tests.support.voice import calls_to
 
-ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 

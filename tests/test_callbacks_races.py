@@ -13,9 +13,10 @@ from twilio.request_validator import RequestValidator
 from callbacks import dialer
 from callbacks.schemas import State
 from callbacks.windows import allowed
-from tests.carrier_support import CUSTOMER, SUPPORT, wait_until
-from tests.test_callbacks import AUTH, ask, callback
-from tests.voice_support import calls_to
+from tests.support.api import AUTH
+from tests.support.callbacks import ask, callback
+from tests.support.carrier import CUSTOMER, SUPPORT, wait_until
+from tests.support.voice import calls_to
 
 
 def test_dial_jobs_racing_for_one_attempt_place_one_call(cb_line):

@@ -9,11 +9,10 @@ import pytest
 from flask.testing import FlaskClient
 
 from directory.models import NumberConfig
-from tests.carrier_support import AGENT, CUSTOMER, wait_until
-from tests.conftest import thread_body
-from tests.test_desk_auth import HTML, PASSWORD, sign_in
-from tests.test_voice_inbound import GREETING
-from tests.voice_support import Line, heard
+from tests.support.api import thread_body
+from tests.support.carrier import AGENT, CUSTOMER, heard, wait_until
+from tests.support.desk import HTML, PASSWORD, sign_in
+from tests.support.voice import GREETING, Line
 
 GLOBEX, KIM = "+14155550200", "+14155550779"
 SECRETS = ("Jane", "App crashes", "The app closes")  # the customer's name, subject and message

@@ -10,7 +10,18 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 
 from carrier.server import CarrierServer
-from tests.carrier_support import AGENT, CUSTOMER, SUPPORT, Served, VoiceApp, wait_until
+from tests.support.carrier import (
+    AGENT,
+    CUSTOMER,
+    SUPPORT,
+    Served,
+    VoiceApp,
+    finished,
+    heard,
+    script,
+    timeline,
+    wait_until,
+)
 from voice.twilio_client import make_client
 
 SCALE = 0.005
@@ -36,28 +47,6 @@ def voice_app(carrier: CarrierServer) -> Iterator[VoiceApp]:
 @pytest.fixture
 def twilio(carrier: CarrierServer) -> Any:
     return make_client(carrier.state.account_sid, carrier.state.auth_token, carrier.url)
-
-
-def script(carrier: CarrierServer, phone: str, **behaviour: Any) -> None:
-    response = requests.put(f"{carrier.url}/_carrier/phones/{phone}", json=behaviour, timeout=5)
-    assert response.status_code == 200, response.text
-
-
-def timeline(carrier: CarrierServer, sid: str) -> dict[str, Any]:
-    return requests.get(f"{carrier.url}/_carrier/calls/{sid}", timeout=5).json()
-
-
-def finished(carrier: CarrierServer, sid: str) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
-        call = timeline(carrier, sid)
-        ended = call["status"] in ("completed", "busy", "failed", "no-answer", "canceled")
-        return call if ended and all(leg["status"] not in ("queued", "ringing", "in-progress")
-                                     for leg in call["legs"]) else None
-    return wait_until(done, message=f"call {sid} to end")
-
-
-def heard(call: dict[str, Any]) -> list[str]:
-    return [e.get("text") or e.get("url") for e in call["events"] if e["kind"] == "heard"]
 
 
 def place(twilio: Any, voice_app: VoiceApp, path: str, to: str = CUSTOMER, **kwargs: Any) -> str:

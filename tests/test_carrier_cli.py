@@ -6,13 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
-from tests.carrier_support import SUPPORT
-from tests.test_runner import free_port
+from tests.support.carrier import SUPPORT
+from tests.support.processes import ROOT, free_port
 from voice.twilio_client import make_client
 
-ROOT = Path(__file__).resolve().parent.parent
 SID, TOKEN = "AC" + "a1" * 16, "carrier-cli-token"
 
 

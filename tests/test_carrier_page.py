@@ -10,7 +10,7 @@ import requests
 from playwright.sync_api import Page, expect
 
 from carrier.server import CarrierServer
-from tests.carrier_support import AGENT, CUSTOMER, SUPPORT, Served, VoiceApp, wait_until
+from tests.support.carrier import AGENT, CUSTOMER, SUPPORT, Served, VoiceApp, wait_until
 from voice.twilio_client import make_client
 
 

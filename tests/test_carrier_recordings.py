@@ -17,9 +17,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from carrier.server import CarrierServer
-from tests.carrier_support import AGENT, CUSTOMER, SUPPORT, Served, wait_until
-from tests.test_carrier_calls import finished, script
-from tests.test_carrier_rest import check
+from tests.support.carrier import AGENT, CUSTOMER, SUPPORT, Served, check, finished, script, wait_until
 from voice.twilio_client import make_client
 
 SCALE = 0.005

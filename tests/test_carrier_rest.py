@@ -2,56 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import requests
 from twilio.base.exceptions import TwilioRestException
 
 from carrier.server import CarrierServer
-from tests.carrier_support import CUSTOMER, SUPPORT, wait_until
+from tests.support.carrier import CUSTOMER, SUPPORT, check, wait_until
 from voice.twilio_client import make_client
 
-OAI = Path(__file__).resolve().parent / "twilio-oai" / "twilio_api_v2010.json"
 HOLD = "<Response><Pause length='600'/></Response>"
-
-
-def _json_schema(node: Any) -> Any:
-    """OpenAPI 3.0 schema -> JSON Schema: `nullable` becomes an explicit null."""
-    if isinstance(node, list):
-        return [_json_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    converted = {k: _json_schema(v) for k, v in node.items() if k not in ("nullable", "x-twilio", "examples")}
-    if node.get("nullable"):
-        if "$ref" in converted:
-            return {"anyOf": [{"$ref": converted.pop("$ref")}, {"type": "null"}]}
-        if "type" in converted:
-            converted["type"] = [converted["type"], "null"]
-        if "enum" in converted:
-            converted["enum"] = [*converted["enum"], None]
-    return converted
-
-
-@cache
-def _document() -> dict[str, Any]:
-    return _json_schema(json.loads(OAI.read_text()))
-
-
-def check(response: requests.Response, path: str, method: str) -> dict[str, Any]:
-    """Validate a response body against the schema Twilio publishes for that path, method and status."""
-    document = _document()
-    responses = document["paths"][f"/2010-04-01/Accounts/{{AccountSid}}/{path}"][method]["responses"]
-    schema = responses[str(response.status_code)]["content"]["application/json"]["schema"]
-    body = response.json()
-    jsonschema.Draft202012Validator({**schema, "components": document["components"]}).validate(body)
-    return body
 
 
 @pytest.fixture

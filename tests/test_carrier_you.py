@@ -13,12 +13,19 @@ import pytest
 import requests
 
 from carrier.server import CarrierServer
-from tests.carrier_support import AGENT, CUSTOMER, LONG_PROMPT, SUPPORT, Served, VoiceApp, wait_until
-from tests.test_carrier_calls import finished, timeline
-from tests.test_runner import free_port
+from tests.support.carrier import (
+    AGENT,
+    CUSTOMER,
+    LONG_PROMPT,
+    SUPPORT,
+    Served,
+    VoiceApp,
+    finished,
+    timeline,
+    wait_until,
+)
+from tests.support.processes import ROOT, free_port
 from voice.twilio_client import make_client
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from werkzeug.test import TestResponse
 
 from carrier.server import CarrierServer
 from directory.models import AgentConfig, Hours, NumberConfig
-from tests.test_desk_auth import HTML, PASSWORD, sign_in, token_of
+from tests.support.desk import HTML, PASSWORD, sign_in, token_of
 from voice.twilio_client import make_client
 
 SUPPORT = "+14155550100"

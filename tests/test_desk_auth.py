@@ -17,9 +17,7 @@ from werkzeug.test import TestResponse
 from core import keys
 from desk import auth, passwords
 from directory.models import AgentConfig
-
-PASSWORD = "correct horse battery"
-HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+from tests.support.desk import HTML, PASSWORD, sign_in, token_of
 
 
 def desk(app: Flask) -> Flask:
@@ -54,19 +52,6 @@ def app(make_app: Any) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
-
-
-def token_of(response: TestResponse) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True))
-    assert match, response.get_data(as_text=True)
-    return match.group(1)
-
-
-def sign_in(client: FlaskClient, agent_id: str = "sam", password: str = PASSWORD, **form: str) -> TestResponse:
-    """Open the form, then send it with its token."""
-    token = token_of(client.get("/desk/login", headers=HTML))
-    return client.post("/desk/login", data={"csrf_token": token, "agent_id": agent_id, "password": password, **form},
-                       headers=HTML)
 
 
 def signed_in_as(client: FlaskClient) -> str | None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.carrier_support import AGENT, CUSTOMER
-from tests.test_desk_auth import PASSWORD
-from tests.voice_support import Line
+from tests.support.carrier import AGENT, CUSTOMER
+from tests.support.desk import PASSWORD
+from tests.support.voice import Line
 
 HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script><a href="javascript:window.pwned=3">x</a>'
 

@@ -10,8 +10,8 @@ from flask import Flask
 
 from desk.live import stream
 from directory.models import AgentConfig, NumberConfig
-from tests.conftest import API_KEY, thread_body
-from tests.test_desk_auth import HTML, PASSWORD, sign_in, token_of
+from tests.support.api import API_KEY, thread_body
+from tests.support.desk import HTML, PASSWORD, sign_in, token_of
 from voice.screenpop import publish
 
 SUPPORT, OTHER = "+14155550100", "+14155550200"

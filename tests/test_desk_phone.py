@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from directory.models import AgentConfig
-from tests.test_desk_auth import PASSWORD, sign_in
+from tests.support.desk import PASSWORD, sign_in
 
 ACCOUNT, KEY_SID, SECRET, APP_SID = "AC" + "1" * 32, "SK" + "2" * 32, "s" * 32, "AP" + "3" * 32
 TWILIO = {"TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_API_KEY_SID": KEY_SID, "TWILIO_API_KEY_SECRET": SECRET,

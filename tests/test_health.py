@@ -11,8 +11,8 @@ from app import create_app
 from core.instance import INSTANCE_HEADER
 from core.redis_server import EmbeddedRedis
 from core.runner import procfile
-from tests.carrier_support import wait_until
-from tests.test_procfile import BIN, ROOT, argv
+from tests.support.carrier import wait_until
+from tests.support.processes import BIN, ROOT, argv
 
 
 def test_healthz_and_readyz_report_ok(client):

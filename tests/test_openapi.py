@@ -7,7 +7,7 @@ import re
 import jsonschema
 import pytest
 
-from tests.conftest import thread_body
+from tests.support.api import thread_body
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from context.schemas import Message, ThreadIn
 from context.store import ThreadStore
 from core import keys
-from tests.conftest import thread_body
+from tests.support.api import thread_body
 
 PHONE = "+14155550123"
 OTHER = "+14155550199"

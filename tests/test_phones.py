@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from context.phones import region_of_locale, to_e164
-from tests.conftest import thread_body
+from tests.support.api import thread_body
 
 
 @pytest.mark.parametrize(("raw", "region", "e164"), [

@@ -5,8 +5,6 @@ from __future__ import annotations
 import importlib
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -14,18 +12,9 @@ from rq import Queue
 
 from core import config
 from core.runner import procfile
-from tests.test_runner import free_port
+from tests.support.processes import BIN, ROOT, argv, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 FAKE_TWILIO = {"TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "x"}  # real Twilio: no TWILIO_API_BASE_URL
-
-
-def argv(command: str, env: dict[str, str]) -> list[str]:
-    """The arguments bash makes of a Procfile command line."""
-    out = subprocess.run(["bash", "-c", f'set -- {command}; printf "%s\\n" "$@"'], env=env, check=True,
-                         capture_output=True, text=True).stdout
-    return out.splitlines()
 
 
 def test_procfile_has_a_web_and_a_worker_process():

@@ -9,9 +9,9 @@ import pytest
 
 from callbacks.schemas import State
 from core import config
-from tests.carrier_support import AGENT, CUSTOMER
-from tests.test_callbacks import ask, callback, work
-from tests.voice_support import calls_to
+from tests.support.callbacks import ask, callback, work
+from tests.support.carrier import AGENT, CUSTOMER
+from tests.support.voice import calls_to
 
 TWILIO = {"TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "x"}
 CARRIER = {**TWILIO, "TWILIO_API_BASE_URL": "http://127.0.0.1:8700"}

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import requests
 
-from tests.carrier_support import wait_until
-from tests.readme_support import ROOT, Terminal, clean_environment, shell_blocks, walkthrough
-from tests.test_runner import free_port
+from tests.support.carrier import wait_until
+from tests.support.processes import free_port
+from tests.support.readme import ROOT, Terminal, clean_environment, shell_blocks, walkthrough
 
 # Blocks not run here, each known by a line it holds, and why.
 NOT_RUN_HERE = {

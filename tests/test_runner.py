@@ -7,7 +7,6 @@ import json
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,16 +18,10 @@ import psutil
 import pytest
 import requests
 
-from tests.conftest import thread_body
+from tests.support.api import thread_body
+from tests.support.processes import ROOT, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 KEY = "runner-key"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Run:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import thread_body
+from tests.support.api import thread_body
 
 URL = "/api/v1/threads"
 

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import requests
 
-from tests.carrier_support import AGENT, CUSTOMER, SUPPORT, wait_until
-from tests.voice_support import OTHER_AGENT, heard
+from tests.support.carrier import AGENT, CUSTOMER, SUPPORT, heard, wait_until
+from tests.support.voice import GREETING, LAST_WROTE, OTHER_AGENT
 from voice import screenpop
-
-GREETING = "Hi Jane. Is this about App crashes at login? Press 1 or say yes, 2 or say no."
-LAST_WROTE = "Your last message: The app closes as soon as I log in."
 
 
 def steps(record) -> list[str]:

@@ -11,12 +11,11 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from context.events import thread_events
-from tests.carrier_support import AGENT, CUSTOMER, Served, wait_until
-from tests.conftest import API_KEY
-from tests.test_desk_auth import HTML, PASSWORD, sign_in
-from tests.test_events import SECRET, Receiver, work_until
-from tests.test_voice_inbound import GREETING
-from tests.voice_support import Line, heard
+from tests.support.api import API_KEY
+from tests.support.carrier import AGENT, CUSTOMER, Served, heard, wait_until
+from tests.support.desk import HTML, PASSWORD, sign_in
+from tests.support.events import SECRET, Receiver, work_until
+from tests.support.voice import GREETING, Line
 
 NOTICE = "This call may be recorded for quality and training."
 API = {"Authorization": f"Bearer {API_KEY}"}

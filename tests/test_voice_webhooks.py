@@ -12,8 +12,8 @@ from twilio.request_validator import RequestValidator
 from context.schemas import ThreadIn
 from core import keys
 from directory.models import AgentConfig, NumberConfig
-from tests.conftest import thread_body
-from tests.voice_support import not_absolute, twiml_urls
+from tests.support.api import thread_body
+from tests.support.voice import not_absolute, twiml_urls
 
 TOKEN = "webhook-test-token"
 SUPPORT, CUSTOMER = "+14155550100", "+14155550123"

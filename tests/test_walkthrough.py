@@ -14,9 +14,9 @@ from typing import Any
 
 import requests
 
-from tests.carrier_support import wait_until
-from tests.readme_support import Terminal, clean_environment, shell_blocks, walkthrough
-from tests.test_runner import free_port
+from tests.support.carrier import wait_until
+from tests.support.processes import free_port
+from tests.support.readme import Terminal, clean_environment, shell_blocks, walkthrough
 
 YOU, DEMO_NUMBER = "+14155550123", "+14155550100"
 

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import psutil
 
-from tests.carrier_support import wait_until
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.carrier import wait_until
+from tests.support.processes import ROOT
 
 
 def walkthrough() -> str:

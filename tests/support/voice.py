@@ -16,12 +16,15 @@ from flask import Flask, Response, request
 from carrier.server import CarrierServer
 from context.schemas import ThreadIn
 from directory.models import AgentConfig, NumberConfig
-from tests.carrier_support import AGENT, SUPPORT, Served, wait_until
-from tests.conftest import API_KEY, thread_body
+from tests.support.api import API_KEY, thread_body
+from tests.support.carrier import AGENT, SUPPORT, Served, wait_until
 
 SCALE = 0.005
 ALWAYS = {"start": "00:00", "end": "24:00"}
 OTHER_AGENT = "+14155550778"
+# What a known caller (the thread_body customer) hears first on the line.
+GREETING = "Hi Jane. Is this about App crashes at login? Press 1 or say yes, 2 or say no."
+LAST_WROTE = "Your last message: The app closes as soon as I log in."
 
 
 @dataclass
@@ -91,10 +94,6 @@ def keep_answers(app: Flask, answers: list[tuple[str, bytes]]) -> None:
         if response.mimetype == "text/xml":
             answers.append((request.full_path, response.get_data()))
         return response
-
-
-def heard(call: dict[str, Any]) -> list[str]:
-    return [e.get("text") or e.get("url") for e in call["events"] if e["kind"] == "heard"]
 
 
 @pytest.fixture

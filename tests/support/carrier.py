@@ -1,21 +1,30 @@
-"""A webhook app written only with twilio's VoiceResponse, served over real HTTP, and helpers for carrier tests."""
+"""A webhook app written only with twilio's VoiceResponse, served over real HTTP, and helpers for carrier tests:
+scripting phones, reading call timelines, and checking answers against Twilio's published schema."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+import jsonschema
+import requests
 from flask import Flask, Response, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 from werkzeug.serving import make_server
 
+from carrier.server import CarrierServer
+
 AGENT = "+14155550777"
 SUPPORT = "+14155550100"
 CUSTOMER = "+14155550123"
+OAI = Path(__file__).resolve().parents[1] / "twilio-oai" / "twilio_api_v2010.json"
 # About two minutes of speech: a key or a word is always pressed before it ends.
 LONG_PROMPT = " ".join(["Please listen carefully, as our menu options have changed."] * 35) + " Press 1 for support."
 
@@ -189,3 +198,61 @@ def wait_until(check: Callable[[], Any], timeout: float = 15, message: str = "co
             return value
         time.sleep(0.01)
     raise AssertionError(f"timed out waiting for {message}")
+
+
+def script(carrier: CarrierServer, phone: str, **behaviour: Any) -> None:
+    """Tell the carrier how a phone behaves (answers, presses, is busy...)."""
+    response = requests.put(f"{carrier.url}/_carrier/phones/{phone}", json=behaviour, timeout=5)
+    assert response.status_code == 200, response.text
+
+
+def timeline(carrier: CarrierServer, sid: str) -> dict[str, Any]:
+    """The carrier's record of a call: status, legs and events."""
+    return requests.get(f"{carrier.url}/_carrier/calls/{sid}", timeout=5).json()
+
+
+def finished(carrier: CarrierServer, sid: str) -> dict[str, Any]:
+    """The call's record once it and all its legs have ended."""
+    def done() -> dict[str, Any] | None:
+        call = timeline(carrier, sid)
+        ended = call["status"] in ("completed", "busy", "failed", "no-answer", "canceled")
+        return call if ended and all(leg["status"] not in ("queued", "ringing", "in-progress")
+                                     for leg in call["legs"]) else None
+    return wait_until(done, message=f"call {sid} to end")
+
+
+def heard(call: dict[str, Any]) -> list[str]:
+    """What the callee heard, in order: spoken text or played URLs."""
+    return [e.get("text") or e.get("url") for e in call["events"] if e["kind"] == "heard"]
+
+
+def _json_schema(node: Any) -> Any:
+    """OpenAPI 3.0 schema -> JSON Schema: `nullable` becomes an explicit null."""
+    if isinstance(node, list):
+        return [_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {k: _json_schema(v) for k, v in node.items() if k not in ("nullable", "x-twilio", "examples")}
+    if node.get("nullable"):
+        if "$ref" in converted:
+            return {"anyOf": [{"$ref": converted.pop("$ref")}, {"type": "null"}]}
+        if "type" in converted:
+            converted["type"] = [converted["type"], "null"]
+        if "enum" in converted:
+            converted["enum"] = [*converted["enum"], None]
+    return converted
+
+
+@cache
+def _document() -> dict[str, Any]:
+    return _json_schema(json.loads(OAI.read_text()))
+
+
+def check(response: requests.Response, path: str, method: str) -> dict[str, Any]:
+    """Validate a response body against the schema Twilio publishes for that path, method and status."""
+    document = _document()
+    responses = document["paths"][f"/2010-04-01/Accounts/{{AccountSid}}/{path}"][method]["responses"]
+    schema = responses[str(response.status_code)]["content"]["application/json"]["schema"]
+    body = response.json()
+    jsonschema.Draft202012Validator({**schema, "components": document["components"]}).validate(body)
+    return body

@@ -1,0 +1,25 @@
+"""Real processes in tests: the repository root, the venv's commands, free ports and Procfile command lines."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def argv(command: str, env: dict[str, str]) -> list[str]:
+    """The arguments bash makes of a Procfile command line."""
+    out = subprocess.run(["bash", "-c", f'set -- {command}; printf "%s\\n" "$@"'], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return out.splitlines()
