@@ -13,6 +13,7 @@ from tests.support.api import AUTH, thread_body
 from tests.support.callbacks import ask, callback, work
 from tests.support.carrier import AGENT, CUSTOMER, SUPPORT, heard, wait_until
 from tests.support.voice import ALWAYS, Line, calls_to
+from voice import screenpop
 
 
 def settled(line: Line, callback_id: str, *states: State) -> Any:
@@ -194,7 +195,7 @@ def test_agent_first_rings_the_agent_who_then_has_the_customer_dialled(cb_line, 
     assert heard(customer_leg)[0].startswith("Hi Jane, this is Acme returning your message about App crashes")
     done = settled(cb_line, body["id"], State.completed)
     assert done.attempts[0].outcome == "completed"
-    assert redis_client.xlen("tl:agent:sam:events") == 1  # the screen popped when the agent answered
+    assert len(screenpop.recent(redis_client, "sam", 10)) == 1  # the screen popped when the agent answered
 
 
 @pytest.mark.parametrize(("agent", "customer", "outcome"), [

@@ -19,9 +19,9 @@ from context.events import (
     _mark_failed,
     get_event,
     sign,
+    undeliverable_events,
     verify,
 )
-from core import keys
 from tests.support.api import thread_body
 from tests.support.carrier import Served
 from tests.support.events import SECRET, Receiver, work_until
@@ -111,7 +111,7 @@ def test_failing_twice_then_delivered_after_scheduled_retries(events_app, receiv
     record = get_event(events_app.extensions["threadline.redis"], event.id)
     assert record is not None and record.attempts == 3
     assert record.last_error == "HTTP 503: try later"  # why the earlier attempts failed, kept
-    assert not events_app.extensions["threadline.redis"].zcard(keys.UNDELIVERED_EVENTS)
+    assert not undeliverable_events(events_app.extensions["threadline.redis"])
 
 
 def test_always_failing_ends_undeliverable_kept_and_listed(events_app, receiver, worker_env, client_for):
@@ -175,8 +175,8 @@ def test_record_keeping_never_double_marks(events_app):
     assert not _mark_failed(client, event.id, "late failure", final=True)  # nor does a late failure
     record = get_event(client, event.id)
     assert record is not None and record.delivery == "delivered" and record.attempts == 2
-    assert record.last_error == "HTTP 500" and not client.zcard(keys.UNDELIVERED_EVENTS)
-    assert not _mark_failed(client, "ev_missing", "x", final=True) and not client.exists(keys.event("ev_missing"))
+    assert record.last_error == "HTTP 500" and not undeliverable_events(client)
+    assert not _mark_failed(client, "ev_missing", "x", final=True) and get_event(client, "ev_missing") is None
 
 
 # --- the API ----------------------------------------------------------------------------------------------------

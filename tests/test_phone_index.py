@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 from context.schemas import Message, ThreadIn
 from context.store import ThreadStore
-from core import keys
 from tests.support.api import thread_body
 
 PHONE = "+14155550123"
@@ -21,7 +20,7 @@ def at(hour: int) -> datetime:
     return datetime(2026, 11, 22, hour, tzinfo=UTC)
 
 
-def test_resolving_moves_a_thread_out_of_the_open_index_and_reopening_brings_it_back(app, redis_client):
+def test_resolving_moves_a_thread_out_of_the_open_index_and_reopening_brings_it_back(app):
     store: ThreadStore = app.extensions["threadline.threads"]
     store.put("t-1", thread(), now=at(9))
     assert store.open_thread_ids(PHONE) == ["t-1"]
@@ -32,11 +31,10 @@ def test_resolving_moves_a_thread_out_of_the_open_index_and_reopening_brings_it_
     store.put("t-1", thread(status="resolved"), now=at(11))
     assert store.open_thread_ids(PHONE) == []
     assert [t.id for t in store.find_by_phone(PHONE)] == ["t-1"]
-    assert redis_client.zscore(keys.phone_threads(PHONE, resolved=True), "t-1") is not None
 
     store.put("t-1", thread(status="open"), now=at(12))
     assert store.open_thread_ids(PHONE) == ["t-1"]
-    assert redis_client.exists(keys.phone_threads(PHONE, resolved=True)) == 0
+    assert [t.id for t in store.find_by_phone(PHONE)] == ["t-1"]  # in the open index only, not listed twice
 
 
 def test_changing_the_customers_phone_moves_the_thread_to_the_new_number(app):
@@ -61,13 +59,12 @@ def test_open_threads_are_ordered_by_last_activity(app):
     assert store.get("b").last_activity_at == at(10)
 
 
-def test_lookup_reads_only_the_callers_index(app, redis_client):
+def test_lookup_reads_only_the_callers_index(app):
     store: ThreadStore = app.extensions["threadline.threads"]
     for i in range(50):
         store.put(f"other-{i}", thread(customer={"phone": f"+1415555{1000 + i}"}, messages=[]), now=at(9))
     store.put("mine", thread(messages=[]), now=at(9))
     assert store.open_thread_ids(PHONE) == ["mine"]
-    assert redis_client.zcard(keys.phone_threads(PHONE, resolved=False)) == 1
 
 
 def test_a_light_read_takes_only_the_newest_messages_and_no_logs(app):

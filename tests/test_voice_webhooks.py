@@ -56,7 +56,7 @@ def test_a_signed_request_is_answered_with_twiml(client):
 def test_unsigned_or_forged_requests_are_refused_before_anything_is_written(client, redis_client, headers):
     response = client.post("/voice/incoming", data=call_form(), headers=headers)
     assert response.status_code == 403
-    assert redis_client.exists(keys.call("CA" + "1" * 32)) == 0
+    assert client.application.extensions["threadline.calls"].get("CA" + "1" * 32) is None
 
 
 def test_a_request_signed_with_another_token_or_for_other_params_is_refused(client):
