@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,16 +23,7 @@ from context.events import (
     verify,
 )
 from tests.support.api import thread_body
-from tests.support.carrier import Served
 from tests.support.events import SECRET, Receiver, work_until
-
-
-@pytest.fixture
-def receiver() -> Iterator[tuple[Receiver, str]]:
-    state = Receiver()
-    served = Served(state.build())
-    yield state, f"{served.url}/hooks/threadline"
-    served.stop()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ call.recording_ready delivered to the platform; the recording callback taken onc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ from twilio.request_validator import RequestValidator
 
 from context.events import thread_events
 from tests.support.api import API_KEY
-from tests.support.carrier import AGENT, CUSTOMER, Served, heard, wait_until
+from tests.support.carrier import AGENT, CUSTOMER, heard, wait_until
 from tests.support.desk import HTML, PASSWORD, sign_in
 from tests.support.events import SECRET, Receiver, work_until
 from tests.support.voice import GREETING, Line
@@ -22,19 +21,11 @@ API = {"Authorization": f"Bearer {API_KEY}"}
 
 
 @pytest.fixture
-def platform() -> Iterator[tuple[Receiver, str]]:
-    receiver = Receiver()
-    served = Served(receiver.build())
-    yield receiver, f"{served.url}/hooks/threadline"
-    served.stop()
-
-
-@pytest.fixture
-def line_config(platform: tuple[Receiver, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def line_config(receiver: tuple[Receiver, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Events go to the platform's receiver, from the app and from the worker that delivers them."""
-    monkeypatch.setenv("THREADLINE_WEBHOOK_URL", platform[1])
+    monkeypatch.setenv("THREADLINE_WEBHOOK_URL", receiver[1])
     monkeypatch.setenv("THREADLINE_WEBHOOK_SECRET", SECRET)
-    return {"THREADLINE_WEBHOOK_URL": platform[1], "THREADLINE_WEBHOOK_SECRET": SECRET}
+    return {"THREADLINE_WEBHOOK_URL": receiver[1], "THREADLINE_WEBHOOK_SECRET": SECRET}
 
 
 def recorded_call(line: Line) -> tuple[str, dict[str, Any]]:
@@ -62,7 +53,7 @@ def carrier_callbacks(call: dict[str, Any]) -> list[dict[str, str]]:
     return [hook["params"] for hook in call["webhooks"] if hook["kind"] == "recording"]
 
 
-def test_a_recorded_call_says_so_first_and_ends_with_its_recording_everywhere(line, platform):
+def test_a_recorded_call_says_so_first_and_ends_with_its_recording_everywhere(line, receiver):
     sid, call = recorded_call(line)
 
     assert heard(call)[0] == NOTICE
@@ -77,10 +68,10 @@ def test_a_recorded_call_says_so_first_and_ends_with_its_recording_everywhere(li
     assert listed["calls"][0]["recording"] == {"sid": recording.sid, "url": recording.url,
                                                "duration": recording.duration, "channels": 2}
 
-    receiver, _ = platform
+    platform, _ = receiver
     queue = line.app.extensions["threadline.queue"]
-    work_until(queue, lambda: any(h["body"]["type"] == "call.recording_ready" for h in receiver.hits))
-    [hit] = [h for h in receiver.hits if h["body"]["type"] == "call.recording_ready"]
+    work_until(queue, lambda: any(h["body"]["type"] == "call.recording_ready" for h in platform.hits))
+    [hit] = [h for h in platform.hits if h["body"]["type"] == "call.recording_ready"]
     assert hit["valid"] and hit["body"]["thread_id"] == "t-1"
     assert hit["body"]["data"] == {"call_sid": sid, "recording_sid": recording.sid, "duration": recording.duration,
                                    "channels": 2, "recording_url": recording.url, "agent_id": "sam"}

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from flask import Flask, Response, request
 from rq import Queue, SimpleWorker
 
 from context.events import SIGNATURE_HEADER, verify
+from tests.support.carrier import Served
 
 SECRET = "whsec-test-0123456789"
 
@@ -44,6 +46,15 @@ class Receiver:
             return Response("try later", status=503) if failing else Response(status=204)
 
         return app
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[Receiver, str]]:
+    """The platform's endpoint served over real HTTP, and its URL."""
+    state = Receiver()
+    served = Served(state.build())
+    yield state, f"{served.url}/hooks/threadline"
+    served.stop()
 
 
 def work_until(queue: Queue, done: Callable[[], bool], timeout: float = 10) -> None:
