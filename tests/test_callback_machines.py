@@ -133,9 +133,9 @@ def test_reconciling_lists_calls_by_date_and_adopts_none_from_before_the_claim(c
         return callback
 
     store.update(callback_id, claim)
-    app.config.update(RECONCILE_AFTER_SECONDS=-60)
+    past_reconcile = datetime.now(UTC) + timedelta(seconds=10 + app.config["RECONCILE_AFTER_SECONDS"] + 1)
     with app.app_context():
-        assert sweep(datetime.now(UTC))["reconciled"] == 1
+        assert sweep(past_reconcile)["reconciled"] == 1
     again = store.get(callback_id)
     assert again.state == State.scheduled and again.attempts == []  # redialled, not adopted
     assert store.call_owner(earlier.sid) is None
