@@ -13,26 +13,27 @@ from werkzeug.wrappers import Response
 
 from callbacks import dialer
 from callbacks.api import bp as callbacks_bp
-from callbacks.store import CallbackStore
+from callbacks.store import CALLBACKS, CallbackStore
 from context.api import bp as threads_bp
 from context.api import thread_resolved
-from context.callcodes import CallCodes
-from context.events import Outbox
+from context.callcodes import CALL_CODES, CallCodes
+from context.events import OUTBOX, Outbox
 from context.events_api import bp as events_bp
-from context.store import ThreadStore
+from context.store import THREADS, ThreadStore
 from core import config as config_module
 from core.api import ApiError, register_error_handlers, respond
+from core.extensions import QUEUE, REDIS, TWILIO
 from core.health import bp as health_bp
 from core.openapi import docs_bp
 from core.redis_server import RedisUnavailable, connect, describe
 from desk import bp as desk_bp
 from desk.auth import configure_sessions
 from desk.passwords import forget_agent
-from directory.service import Directory, DirectoryError
-from directory.store import AgentStore, NumberStore
+from directory.service import DIRECTORY, Directory, DirectoryError
+from directory.store import AGENTS, NUMBERS, AgentStore, NumberStore
 from voice.admin_api import bp as admin_bp
 from voice.callback_calls import bp as voice_callbacks_bp
-from voice.calls import CallStore
+from voice.calls import CALLS, CallStore
 from voice.cli import agents_cli, numbers_cli
 from voice.history import bp as calls_bp
 from voice.recordings import bp as voice_recordings_bp
@@ -54,25 +55,22 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     except RedisUnavailable as exc:
         # One line, no traceback: SystemExit with a message is printed as is.
         raise SystemExit(f"threadline: {exc} (start Threadline with bin/run, or set REDIS_URL)") from None
-    app.extensions["threadline.redis"] = redis_client
+    REDIS.install(app, redis_client)
     rq_connection = connect(app.config["REDIS_URL"], check=False, decode=False)
-    app.extensions["threadline.queue"] = Queue(app.config["QUEUE_NAME"], connection=rq_connection)
-    app.extensions["threadline.threads"] = ThreadStore(
-        redis_client, max_messages=app.config["MAX_MESSAGES_PER_THREAD"], max_logs=app.config["MAX_LOGS_PER_THREAD"])
-    directory = Directory(NumberStore(redis_client), AgentStore(redis_client),
-                          forget_agent=functools.partial(forget_agent, redis_client))
-    app.extensions["threadline.directory"] = directory
-    app.extensions["threadline.numbers"] = directory.numbers
-    app.extensions["threadline.agents"] = directory.agents
-    app.extensions["threadline.calls"] = CallStore(redis_client)
-    app.extensions["threadline.callcodes"] = CallCodes(redis_client)
-    app.extensions["threadline.callbacks"] = CallbackStore(redis_client)
-    app.extensions["threadline.outbox"] = Outbox(redis_client, app.extensions["threadline.queue"],
-                                                 app.config["THREADLINE_WEBHOOK_URL"],
-                                                 app.config["THREADLINE_WEBHOOK_SECRET"])
+    queue = QUEUE.install(app, Queue(app.config["QUEUE_NAME"], connection=rq_connection))
+    THREADS.install(app, ThreadStore(redis_client, max_messages=app.config["MAX_MESSAGES_PER_THREAD"],
+                                     max_logs=app.config["MAX_LOGS_PER_THREAD"]))
+    directory = DIRECTORY.install(app, Directory(NumberStore(redis_client), AgentStore(redis_client),
+                                                 forget_agent=functools.partial(forget_agent, redis_client)))
+    NUMBERS.install(app, directory.numbers)
+    AGENTS.install(app, directory.agents)
+    CALLS.install(app, CallStore(redis_client))
+    CALL_CODES.install(app, CallCodes(redis_client))
+    CALLBACKS.install(app, CallbackStore(redis_client))
+    OUTBOX.install(app, Outbox(redis_client, queue, app.config["THREADLINE_WEBHOOK_URL"],
+                               app.config["THREADLINE_WEBHOOK_SECRET"]))
     sid, token = app.config["TWILIO_ACCOUNT_SID"], app.config["TWILIO_AUTH_TOKEN"]
-    app.extensions["threadline.twilio"] = make_client(sid, token, app.config["TWILIO_API_BASE_URL"]) \
-        if sid and token else None
+    TWILIO.install(app, make_client(sid, token, app.config["TWILIO_API_BASE_URL"]) if sid and token else None)
     register_error_handlers(app)
     app.register_error_handler(DirectoryError, _refused)
     for blueprint in (health_bp, docs_bp, threads_bp, events_bp, calls_bp, admin_bp, callbacks_bp, voice_bp,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from datetime import UTC, datetime
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 
 from callbacks import dialer, lifecycle
 from callbacks.schemas import (
@@ -20,15 +20,17 @@ from callbacks.schemas import (
     SlotQuery,
     State,
 )
-from callbacks.store import CallbackNotFound, CallbackStore, new_id
+from callbacks.store import CALLBACKS, CallbackNotFound, new_id
 from callbacks.when import WhenError, parse_when
 from callbacks.windows import callee_zone, next_allowed, slots, speak_time
 from context.events import EventType
 from context.lookup import NO_SUCH_THREAD, checked_thread_id, existing_thread
 from core.api import API_PREFIX, ApiError, require_api_key
+from core.extensions import QUEUE
 from core.openapi import API
 from directory.models import Number
 from directory.service import checked_number
+from directory.store import NUMBERS
 
 bp = Blueprint("callbacks", __name__, url_prefix=API_PREFIX)
 require_api_key(bp)
@@ -36,12 +38,8 @@ require_api_key(bp)
 _NOT_FOUND = ("no such callback", None)
 
 
-def callback_store() -> CallbackStore:
-    return current_app.extensions["threadline.callbacks"]
-
-
 def _number(e164: str) -> Number:
-    number: Number | None = current_app.extensions["threadline.numbers"].get(e164)
+    number: Number | None = NUMBERS.get().get(e164)
     if number is None:
         raise ApiError(422, "invalid_field", f"number: {e164} is not a support number Threadline serves", "number")
     return number
@@ -49,7 +47,7 @@ def _number(e164: str) -> Number:
 
 def _callback(callback_id: str) -> Callback:
     try:
-        return callback_store().get(callback_id)
+        return CALLBACKS.get().get(callback_id)
     except CallbackNotFound:
         raise ApiError(404, "not_found", f"no callback with id {callback_id!r}", "callback_id") from None
 
@@ -100,9 +98,9 @@ def open_callback(thread_id: str, body: CallbackIn) -> tuple[Callback, bool]:
                         number=number.number, phone=phone, callee_zone=zone, agent_id=body.agent_id,
                         scheduled_for=scheduled_for, customer_local_time=speak_time(scheduled_for, zone, now),
                         adjusted=adjusted, created_at=now, updated_at=now)
-    stored, created = callback_store().create(callback)
+    stored, created = CALLBACKS.get().create(callback)
     if created:
-        dialer.schedule(current_app.extensions["threadline.queue"], stored, now)
+        dialer.schedule(QUEUE.get(), stored, now)
         dialer.tell(stored, EventType.callback_scheduled, f"We'll call you {stored.customer_local_time}.")
     return stored, created
 
@@ -116,7 +114,7 @@ def get_callback(callback_id: str) -> tuple[Callback, int]:
 @API.route(bp, "/threads/<thread_id>/callbacks", "GET", summary="A thread's callbacks, newest first",
            responses={200: ("them", CallbackList)})
 def list_callbacks(thread_id: str) -> tuple[CallbackList, int]:
-    return CallbackList(callbacks=callback_store().for_thread(checked_thread_id(thread_id))), 200
+    return CallbackList(callbacks=CALLBACKS.get().for_thread(checked_thread_id(thread_id))), 200
 
 
 @API.route(bp, "/callbacks/<callback_id>", "PATCH", body=Reschedule, summary="Reschedule a callback",
@@ -126,11 +124,11 @@ def reschedule_callback(callback_id: str, body: Reschedule) -> tuple[Callback, i
     number = _number(current.number)
     now = datetime.now(UTC)
     scheduled_for, adjusted = plan(body.when, number, current.callee_zone, now)
-    moved = callback_store().update(callback_id, functools.partial(lifecycle.reschedule, when=scheduled_for,
+    moved = CALLBACKS.get().update(callback_id, functools.partial(lifecycle.reschedule, when=scheduled_for,
                                                                    adjusted=adjusted, now=now))
     if moved.scheduled_for != scheduled_for:
         raise ApiError(409, "conflict", f"the callback is {moved.state.value}, not scheduled", "callback_id")
-    dialer.schedule(current_app.extensions["threadline.queue"], moved, now)
+    dialer.schedule(QUEUE.get(), moved, now)
     dialer.tell(moved, EventType.callback_rescheduled, f"We'll call you {moved.customer_local_time} instead.")
     return moved, 200
 
@@ -139,7 +137,7 @@ def reschedule_callback(callback_id: str, body: Reschedule) -> tuple[Callback, i
            responses={200: ("canceled", Callback), 404: _NOT_FOUND, 409: ("it has already ended", None)})
 def cancel_callback(callback_id: str, body: Cancel) -> tuple[Callback, int]:
     _callback(callback_id)
-    canceled = dialer.cancel(callback_store(), callback_id, body.reason)
+    canceled = dialer.cancel(CALLBACKS.get(), callback_id, body.reason)
     if canceled is None:
         current = _callback(callback_id)
         raise ApiError(409, "conflict", f"the callback is {current.state.value}", "callback_id")

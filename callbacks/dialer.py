@@ -23,12 +23,15 @@ from callbacks import lifecycle
 from callbacks.lifecycle import EARLY_TOLERANCE
 from callbacks.outcomes import Outcome
 from callbacks.schemas import Callback, Mode, State
-from callbacks.store import CallbackStore
+from callbacks.store import CALLBACKS, CallbackStore
 from callbacks.windows import allowed, next_allowed
-from context.events import EventType
+from context.events import OUTBOX, EventType
+from context.store import THREADS
 from core import keys
+from core.extensions import QUEUE, REDIS, TWILIO
 from core.urls import NoPublicURL, absolute_url, public_base
 from directory.routing import choose_agent
+from directory.store import AGENTS, NUMBERS
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +49,6 @@ end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return tonumber(oldest[2]) + 1000 - tonumber(ARGV[1])
 """
-
-
-def callback_store() -> CallbackStore:
-    return current_app.extensions["threadline.callbacks"]
-
-
-def job_queue() -> Queue:
-    return current_app.extensions["threadline.queue"]
 
 
 def schedule(queue: Queue, callback: Callback, now: datetime) -> None:
@@ -74,7 +69,7 @@ def dial_job_id(callback: Callback) -> str:
 
 def tell(callback: Callback, event: EventType, message: str, **data: Any) -> None:
     """Send the change back into the thread, for the platform to post."""
-    outbox = current_app.extensions.get("threadline.outbox")
+    outbox = OUTBOX.get()
     if outbox is not None:
         outbox.emit(callback.thread_id, event, {"callback_id": callback.id, "state": callback.state.value, **data},
                     message)
@@ -92,9 +87,9 @@ def cancel(store: CallbackStore, callback_id: str, reason: str) -> Callback | No
 
 def cancel_for_thread(thread_id: str, reason: str) -> None:
     """Cancel the thread's callback if it is still waiting (the customer called in, or the thread is resolved)."""
-    live = callback_store().live_for_thread(thread_id)
+    live = CALLBACKS.get().live_for_thread(thread_id)
     if live is not None and live.state == State.scheduled:
-        cancel(callback_store(), live.id, reason)
+        cancel(CALLBACKS.get(), live.id, reason)
 
 
 def rate_wait(redis_client: Any, now_ms: int, limit: float, member: str) -> int:
@@ -104,7 +99,7 @@ def rate_wait(redis_client: Any, now_ms: int, limit: float, member: str) -> int:
 
 def _take_rate_slot(limit: float) -> float:
     """Block until the shared budget allows one more call (by the wall clock, as every worker reads it): s waited."""
-    redis_client, waited = current_app.extensions["threadline.redis"], 0.0
+    redis_client, waited = REDIS.get(), 0.0
     while True:
         now_ms = int(time.time() * 1000)
         wait = rate_wait(redis_client, now_ms, limit, f"{now_ms}-{random.random()}")
@@ -137,9 +132,9 @@ def dial(callback_id: str, attempt: int) -> str:
 
 def dial_attempt(callback_id: str, attempt: int, now: datetime) -> str:
     """Place the call for the callback's attempt as of now, if it is still wanted. Returns what it did."""
-    store = callback_store()
+    store = CALLBACKS.get()
     callback = store.get(callback_id)
-    number = current_app.extensions["threadline.numbers"].get(callback.number)
+    number = NUMBERS.get().get(callback.number)
     if callback.state == State.dialing and callback.attempts and callback.attempts[-1].number == attempt:
         age = (now - callback.attempts[-1].claimed_at).total_seconds()
         if age < current_app.config["RECONCILE_AFTER_SECONDS"]:
@@ -184,7 +179,7 @@ def dial_attempt(callback_id: str, attempt: int, now: datetime) -> str:
 
 
 def _place(callback: Callback, attempt: int, number: Any, now: datetime) -> str:
-    client = current_app.extensions["threadline.twilio"]
+    client = TWILIO.get()
     claimed = callback.attempts[-1]
     query = f"cb={callback.id}&attempt={attempt}&claim={lifecycle.claim_token(claimed)}"
     if callback.mode == Mode.agent_first:
@@ -203,21 +198,21 @@ def _place(callback: Callback, attempt: int, number: Any, now: datetime) -> str:
         log.warning("callback %s attempt %s: Twilio refused the call (%s)", callback.id, attempt, exc.code)
         finish_attempt(callback.id, attempt, outcome, now)
         return outcome
-    callback_store().remember_call(call.sid, callback.id, attempt)
+    CALLBACKS.get().remember_call(call.sid, callback.id, attempt)
     # Unchanged when reconciled meanwhile: the remembered call is found by its owner record.
-    callback_store().update(callback.id, functools.partial(lifecycle.record_call, attempt=attempt,
+    CALLBACKS.get().update(callback.id, functools.partial(lifecycle.record_call, attempt=attempt,
                                                            claimed_at=claimed.claimed_at, call_sid=call.sid))
     return f"dialled {call.sid}"
 
 
 def _agent_for(callback: Callback, number: Any) -> Any:
     """The callback's agent when they are available, else who would take an inbound call on the thread."""
-    agents = current_app.extensions["threadline.agents"]
+    agents = AGENTS.get()
     if callback.agent_id:
         chosen = agents.get(callback.agent_id)
         if chosen is not None and chosen.takes_calls:
             return chosen
-    thread = current_app.extensions["threadline.threads"].get(callback.thread_id, newest=20)
+    thread = THREADS.get().get(callback.thread_id, newest=20)
     return choose_agent(number, thread, agents)
 
 
@@ -226,7 +221,7 @@ def reconcile(callback: Callback, attempt: int, now: datetime) -> str:
     claimed = callback.attempts[attempt - 1]
     if claimed.call_sid:
         return "already placed"
-    client = current_app.extensions["threadline.twilio"]
+    client = TWILIO.get()
     since = claimed.claimed_at - timedelta(seconds=5)
     mine = (callback.id, attempt)
     # Twilio filters StartTime by date (YYYY-MM-DD, UTC): list that day on, then keep what started since the claim.
@@ -234,17 +229,17 @@ def reconcile(callback: Callback, attempt: int, now: datetime) -> str:
     # other attempt owns, is this attempt's call.
     listed = client.calls.list(to=claimed.to or callback.phone, start_time_after=since.date().isoformat(), limit=50)
     calls = [c for c in listed if _started_since(c, since) and c.parent_call_sid is None
-             and callback_store().call_owner(c.sid) in (None, mine)]
+             and CALLBACKS.get().call_owner(c.sid) in (None, mine)]
     calls.sort(key=lambda c: c.date_created or now)
     same_claim = {"attempt": attempt, "claimed_at": claimed.claimed_at}
     if calls:
         adopted = calls[0]
-        callback_store().remember_call(adopted.sid, callback.id, attempt)
-        callback_store().update(callback.id, functools.partial(lifecycle.adopt, **same_claim, call_sid=adopted.sid))
+        CALLBACKS.get().remember_call(adopted.sid, callback.id, attempt)
+        CALLBACKS.get().update(callback.id, functools.partial(lifecycle.adopt, **same_claim, call_sid=adopted.sid))
         return f"adopted {adopted.sid}"
-    again = callback_store().update(callback.id, functools.partial(lifecycle.redial, **same_claim))
+    again = CALLBACKS.get().update(callback.id, functools.partial(lifecycle.redial, **same_claim))
     if again.state == State.scheduled and len(again.attempts) == attempt - 1:
-        schedule(job_queue(), again, now)
+        schedule(QUEUE.get(), again, now)
         return "redial"
     return "changed meanwhile"
 
@@ -256,7 +251,7 @@ def _started_since(call: Any, since: datetime) -> bool:
 
 
 def _end_without_window(callback_id: str) -> str:
-    ended = callback_store().update(callback_id, lifecycle.exhaust)
+    ended = CALLBACKS.get().update(callback_id, lifecycle.exhaust)
     if ended.state == State.exhausted:
         tell(ended, EventType.callback_exhausted,
              "We couldn't find a time to call you. Reply here and we'll pick it up.")
@@ -265,21 +260,21 @@ def _end_without_window(callback_id: str) -> str:
 
 def _move(seen: Callback, when: datetime, now: datetime, reason: str) -> str:
     # Unchanged when rescheduled meanwhile: the newer time stands.
-    moved = callback_store().update(seen.id, functools.partial(lifecycle.postpone, due=seen.scheduled_for,
+    moved = CALLBACKS.get().update(seen.id, functools.partial(lifecycle.postpone, due=seen.scheduled_for,
                                                                when=when, now=now))
-    schedule(job_queue(), moved, now)
+    schedule(QUEUE.get(), moved, now)
     log.info("callback %s moved: %s", seen.id, reason)
     return "moved"
 
 
 def finish_attempt(callback_id: str, attempt: int, outcome: Outcome, now: datetime) -> Callback:
     """Close an attempt with its outcome; a failed one is retried by the number's policy or the callback ends."""
-    number = current_app.extensions["threadline.numbers"].get(callback_store().get(callback_id).number)
-    closed = callback_store().update(callback_id, functools.partial(
+    number = NUMBERS.get().get(CALLBACKS.get().get(callback_id).number)
+    closed = CALLBACKS.get().update(callback_id, functools.partial(
         lifecycle.close_attempt, attempt=attempt, outcome=outcome, number=number,
         jitter=random.uniform(*lifecycle.JITTER), now=now))
     if closed.state == State.scheduled and len(closed.attempts) == attempt:
-        schedule(job_queue(), closed, now)
+        schedule(QUEUE.get(), closed, now)
         tell(closed, EventType.call_attempt_failed, f"We tried to call you and couldn't reach you. We'll try again "
              f"{closed.customer_local_time}. Reply here to pick another time.", outcome=outcome, attempt=attempt)
     elif closed.state == State.exhausted and closed.attempts[-1].outcome == outcome:

@@ -11,10 +11,12 @@ from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from callbacks.dialer import callback_store, dial_job_id, finish_attempt, job_queue, reconcile, tell
+from callbacks.dialer import dial_job_id, finish_attempt, reconcile, tell
 from callbacks.outcomes import FINAL_STATUSES, CallFacts, CallStatus, Outcome, classify
 from callbacks.schemas import Attempt, Callback, State
+from callbacks.store import CALLBACKS
 from context.events import EventType
+from core.extensions import QUEUE, TWILIO
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +25,7 @@ def sweep(now: datetime) -> dict[str, int]:
     """Find what a killed worker may have left as of now: overdue callbacks get their dial queued again, attempts
     claimed with no call recorded are reconciled. Safe to run anywhere, any number of times: claims are atomic."""
     config = current_app.config
-    store, queue = callback_store(), job_queue()
+    store, queue = CALLBACKS.get(), QUEUE.get()
     requeued = reconciled = 0
     grace = config["SWEEP_GRACE_SECONDS"]
     for callback_id in store.overdue((now - timedelta(seconds=grace)).timestamp()):
@@ -68,10 +70,10 @@ def _dial_pending(queue: Queue, callback: Callback, now: datetime) -> bool:
 
 def _check_call(callback: Callback, attempt: Attempt, now: datetime) -> int:
     """A call whose end we never heard of (a lost status callback): ask Twilio, and close the attempt if it ended."""
-    client = current_app.extensions["threadline.twilio"]
+    client = TWILIO.get()
     call = client.calls(attempt.call_sid).fetch()
     if call.status not in FINAL_STATUSES:
-        callback_store().check_again_after(callback.id, now.timestamp())
+        CALLBACKS.get().check_again_after(callback.id, now.timestamp())
         return 0
     # The Calls resource carries AnsweredBy; the answer request may have told us already.
     facts = CallFacts(call.status, answered_by=call.answered_by or attempt.answered_by)

@@ -10,6 +10,7 @@ import redis
 
 from callbacks.schemas import LIVE, Callback, State
 from core import keys
+from core.extensions import Shared
 
 # Both scripts keep the sweeper's indexes in step: KEYS due, dialing; ARGV due score, dialing score ('' = absent).
 _INDEXES = """
@@ -148,3 +149,6 @@ class CallbackStore:
             return None
         callback_id, attempt = owner.rsplit(":", 1)
         return callback_id, int(attempt)
+
+
+CALLBACKS: Shared[CallbackStore] = Shared("callbacks")

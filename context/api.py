@@ -5,7 +5,8 @@ from __future__ import annotations
 from blinker import Namespace
 from flask import Blueprint, current_app
 
-from context.lookup import NO_SUCH_THREAD, checked_thread_id, existing_thread, no_such_thread, thread_store
+from context.callcodes import CALL_CODES
+from context.lookup import NO_SUCH_THREAD, checked_thread_id, existing_thread, no_such_thread
 from context.schemas import (
     CallCode,
     LogsAccepted,
@@ -17,7 +18,7 @@ from context.schemas import (
     ThreadList,
     ThreadStatus,
 )
-from context.store import MessageConflict, ThreadNotFound
+from context.store import THREADS, MessageConflict, ThreadNotFound
 from core.api import API_PREFIX, ApiError, require_api_key
 from core.openapi import API
 
@@ -33,7 +34,7 @@ thread_resolved = Namespace().signal("thread-resolved")
                        "already stored are never removed by a PUT.",
            responses={200: ("replaced", Thread), 201: ("created", Thread)})
 def put_thread(thread_id: str, body: ThreadIn) -> tuple[Thread, int]:
-    store = thread_store()
+    store = THREADS.get()
     created = store.put(checked_thread_id(thread_id), body)
     if body.status == ThreadStatus.resolved:
         thread_resolved.send(current_app._get_current_object(), thread_id=thread_id)
@@ -53,7 +54,7 @@ def get_thread(thread_id: str) -> tuple[Thread, int]:
                       409: ("the id holds another message", None)})
 def post_message(thread_id: str, body: Message) -> tuple[Message, int]:
     try:
-        appended = thread_store().append_message(checked_thread_id(thread_id), body)
+        appended = THREADS.get().append_message(checked_thread_id(thread_id), body)
     except ThreadNotFound:
         raise no_such_thread(thread_id) from None
     except MessageConflict:
@@ -66,7 +67,7 @@ def post_message(thread_id: str, body: Message) -> tuple[Message, int]:
 def post_logs(thread_id: str, body: LogsIn) -> tuple[LogsAccepted, int]:
     entries = body.entries()
     try:
-        stored = thread_store().append_logs(checked_thread_id(thread_id), entries)
+        stored = THREADS.get().append_logs(checked_thread_id(thread_id), entries)
     except ThreadNotFound:
         raise no_such_thread(thread_id) from None
     return LogsAccepted(accepted=len(entries), stored=stored), 201
@@ -77,7 +78,7 @@ def post_logs(thread_id: str, body: LogsIn) -> tuple[LogsAccepted, int]:
            responses={201: ("the code", CallCode), 404: NO_SUCH_THREAD})
 def post_call_code(thread_id: str) -> tuple[CallCode, int]:
     existing_thread(thread_id)
-    code, expires_at = current_app.extensions["threadline.callcodes"].issue(thread_id)
+    code, expires_at = CALL_CODES.get().issue(thread_id)
     return CallCode(code=code, expires_at=expires_at), 201
 
 
@@ -85,4 +86,4 @@ def post_call_code(thread_id: str) -> tuple[CallCode, int]:
            description="Open and pending threads first, then resolved ones; each group newest activity first.",
            responses={200: ("the threads, without transcripts", ThreadList)})
 def list_threads(query: PhoneQuery) -> tuple[ThreadList, int]:
-    return ThreadList(threads=thread_store().find_by_phone(query.phone, query.limit)), 200
+    return ThreadList(threads=THREADS.get().find_by_phone(query.phone, query.limit)), 200

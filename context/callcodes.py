@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import redis
 
 from core import keys
+from core.extensions import Shared
 
 CODE_TTL = timedelta(minutes=15)
 
@@ -30,3 +31,6 @@ class CallCodes:
         if not (len(code) == 6 and code.isdigit()):
             return None
         return self.redis.getdel(keys.call_code(code))
+
+
+CALL_CODES: Shared[CallCodes] = Shared("callcodes")

@@ -39,6 +39,7 @@ from rq.job import Job
 
 from core import keys
 from core.config import load as load_config
+from core.extensions import Shared
 
 log = logging.getLogger(__name__)
 
@@ -299,3 +300,6 @@ def record_failure(job: Job, connection: redis.Redis, exc_type: type[BaseExcepti
         return  # deliver recorded it already
     _mark_failed(connection, str(job.args[0]), f"{exc_type.__name__}: {exc_value}".rstrip(": "),
                  final=_last_try(job))
+
+
+OUTBOX: Shared[Outbox] = Shared("outbox")

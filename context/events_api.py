@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 from pydantic import BaseModel, Field
 
 from context.events import EventRecord, thread_events, undeliverable_events
@@ -12,6 +12,7 @@ from context.lookup import NO_SUCH_THREAD, checked_thread_id, no_such_thread
 from context.schemas import Strict
 from core import keys
 from core.api import API_PREFIX, require_api_key
+from core.extensions import REDIS
 from core.openapi import API
 
 bp = Blueprint("events", __name__, url_prefix=API_PREFIX)
@@ -36,7 +37,7 @@ class EventsQuery(Strict):
            description="Newest first. " + _DELIVERY,
            responses={200: ("the events with their delivery state", EventList), 404: NO_SUCH_THREAD})
 def list_thread_events(thread_id: str, query: EventsQuery) -> tuple[EventList, int]:
-    client = current_app.extensions["threadline.redis"]
+    client = REDIS.get()
     events = thread_events(client, checked_thread_id(thread_id), query.limit)
     if not events and not client.exists(keys.thread(thread_id)):
         raise no_such_thread(thread_id)
@@ -47,5 +48,5 @@ def list_thread_events(thread_id: str, query: EventsQuery) -> tuple[EventList, i
            description="Every retry failed; the events are kept, most recently given up first. " + _DELIVERY,
            responses={200: ("the undeliverable events", EventList)})
 def list_undeliverable(query: EventsQuery) -> tuple[EventList, int]:
-    client = current_app.extensions["threadline.redis"]
+    client = REDIS.get()
     return EventList(events=undeliverable_events(client, query.limit)), 200

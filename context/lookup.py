@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import re
 
-from flask import current_app
-
 from context.schemas import THREAD_ID_PATTERN, Thread
-from context.store import ThreadNotFound, ThreadStore
+from context.store import THREADS, ThreadNotFound
 from core.api import ApiError
 
 # How an API route documents that 404 (its OpenAPI response).
 NO_SUCH_THREAD = ("no thread with that id", None)
-
-
-def thread_store() -> ThreadStore:
-    """The app's ThreadStore."""
-    return current_app.extensions["threadline.threads"]
 
 
 def checked_thread_id(thread_id: str) -> str:
@@ -35,6 +28,6 @@ def no_such_thread(thread_id: str) -> ApiError:
 def existing_thread(thread_id: str, newest: int | None = None) -> Thread:
     """The stored thread (with its newest messages when newest is given), or the 404 that says there is none."""
     try:
-        return thread_store().get(checked_thread_id(thread_id), newest=newest)
+        return THREADS.get().get(checked_thread_id(thread_id), newest=newest)
     except ThreadNotFound:
         raise no_such_thread(thread_id) from None

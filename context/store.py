@@ -11,6 +11,7 @@ import redis
 
 from context.schemas import LogEntry, Message, Thread, ThreadAttributes, ThreadIn, ThreadStatus, ThreadSummary, of_brand
 from core import keys
+from core.extensions import Shared
 
 # KEYS: thread, messages, order. ARGV: message id, message JSON, score, max kept, '1' to replace.
 # Returns -1 when the thread is missing, 1 when added, 2 when replaced, else the JSON already stored under that id.
@@ -245,3 +246,6 @@ class ThreadStore:
             replies = pipe.execute()
         return [ThreadSummary(**self._attributes(thread_id, header), message_count=count)
                 for thread_id, header, count in zip(ids, replies[::2], replies[1::2], strict=True) if header]
+
+
+THREADS: Shared[ThreadStore] = Shared("threads")

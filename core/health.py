@@ -9,6 +9,7 @@ import redis
 from flask import Blueprint, current_app, jsonify, request
 from rq import Queue, Worker
 
+from core.extensions import QUEUE, REDIS
 from core.instance import INSTANCE_HEADER
 
 bp = Blueprint("health", __name__)
@@ -27,9 +28,9 @@ def healthz() -> Any:
 @bp.get("/readyz")
 def readyz() -> Any:
     """Redis answers and the job queue can be read; says how many live workers serve it."""
-    queue: Queue = current_app.extensions["threadline.queue"]
+    queue: Queue = QUEUE.get()
     try:
-        current_app.extensions["threadline.redis"].ping()
+        REDIS.get().ping()
         # Worker.all drops a worker whose key expired (no heartbeat for --worker-ttl + 60 s: it died uncleanly);
         # Worker.count would still count it.
         checks = {"redis": "ok", "queue": {"name": queue.name, "jobs": queue.count,

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from flask import current_app
-
-from callbacks.store import CallbackStore
-from directory.store import NumberStore
-from voice.calls import CallStore
+from callbacks.store import CALLBACKS, CallbackStore
+from directory.store import NUMBERS, NumberStore
+from voice.calls import CALLS, CallStore
 
 
 def numbers_of(agent_id: str) -> set[str]:
     """The support numbers that list the agent."""
-    numbers: NumberStore = current_app.extensions["threadline.numbers"]
+    numbers: NumberStore = NUMBERS.get()
     return {n.number for n in numbers.all() if agent_id in n.agents}
 
 
 def thread_numbers(thread_id: str) -> set[str]:
     """The support numbers a thread has met: through its calls and its callbacks."""
-    calls: CallStore = current_app.extensions["threadline.calls"]
-    callbacks: CallbackStore = current_app.extensions["threadline.callbacks"]
+    calls: CallStore = CALLS.get()
+    callbacks: CallbackStore = CALLBACKS.get()
     return {c.number for c in calls.for_thread(thread_id) if c.number} | {
         c.number for c in callbacks.for_thread(thread_id)}
 

@@ -6,21 +6,23 @@ import functools
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 
 from callbacks import dialer, lifecycle
 from callbacks.api import open_callback
 from callbacks.outcomes import Outcome
 from callbacks.schemas import CallbackIn, Mode, State
-from callbacks.store import CallbackNotFound, CallbackStore
+from callbacks.store import CALLBACKS, CallbackNotFound
 from callbacks.windows import allowed
-from context.events import EventType
+from context.events import OUTBOX, EventType
 from core.api import ApiError
+from core.extensions import QUEUE
 from desk import bp
 from desk.access import numbers_of, thread_numbers
 from desk.auth import current_agent_id, login_required
 from desk.pages import visible_thread
-from voice.calls import CallStore
+from directory.store import NUMBERS
+from voice.calls import CALLS, CallStore
 
 DISPOSITIONS = {
     "resolved": "Thanks for talking with us. We've marked this as solved; reply here if anything comes back.",
@@ -30,10 +32,6 @@ DISPOSITIONS = {
     "other": "Thanks for talking with us.",
 }
 MAX_NOTES = 4000
-
-
-def _callbacks() -> CallbackStore:
-    return current_app.extensions["threadline.callbacks"]
 
 
 def _back(thread_id: str) -> Any:
@@ -46,7 +44,7 @@ def call_now(thread_id: str) -> Any:
     """An agent-first callback to the thread's customer, now, ringing this agent first."""
     thread = visible_thread(thread_id)
     agent_id = current_agent_id() or ""
-    live = _callbacks().live_for_thread(thread.id)
+    live = CALLBACKS.get().live_for_thread(thread.id)
     if live is not None:
         return _call_pending_now(live.id)
     number = sorted(numbers_of(agent_id) & thread_numbers(thread.id))[0]
@@ -69,23 +67,23 @@ def call_pending_now(callback_id: str) -> Any:
 def _call_pending_now(callback_id: str) -> Any:
     """A waiting callback becomes agent first, with this agent, due now (if the calling window allows)."""
     try:
-        pending = _callbacks().get(callback_id)
+        pending = CALLBACKS.get().get(callback_id)
     except CallbackNotFound:
         abort(404)
     visible_thread(pending.thread_id)
     agent_id, now = current_agent_id() or "", datetime.now(UTC)
-    number = current_app.extensions["threadline.numbers"].get(pending.number)
+    number = NUMBERS.get().get(pending.number)
     if number is None or agent_id not in number.agents:
         abort(404)
     if not allowed(now, number, pending.callee_zone):
         flash("It's outside the customer's calling window (or the number's hours) now.")
         return _back(pending.thread_id)
 
-    moved = _callbacks().update(callback_id, functools.partial(lifecycle.call_now, agent_id=agent_id, now=now))
+    moved = CALLBACKS.get().update(callback_id, functools.partial(lifecycle.call_now, agent_id=agent_id, now=now))
     if moved.state != State.scheduled or moved.scheduled_for != now:
         flash(f"That callback is {moved.state.value} already.")
         return _back(pending.thread_id)
-    dialer.schedule(current_app.extensions["threadline.queue"], moved, now)
+    dialer.schedule(QUEUE.get(), moved, now)
     flash("Calling now: your phone rings first.")
     return _back(pending.thread_id)
 
@@ -100,12 +98,12 @@ def disposition(thread_id: str) -> Any:
         abort(400, "disposition must be one of " + ", ".join(DISPOSITIONS))
     if len(notes) > MAX_NOTES:
         abort(400, f"notes: at most {MAX_NOTES} characters")
-    calls: CallStore = current_app.extensions["threadline.calls"]
+    calls: CallStore = CALLS.get()
     latest = next(iter(calls.for_thread(thread.id, 1)), None)
     agent_id = current_agent_id() or ""
     if latest is not None:
         calls.step(latest.sid, "disposition", value=chosen, agent_id=agent_id, notes=notes)
-    current_app.extensions["threadline.outbox"].emit(
+    OUTBOX.get().emit(
         thread.id, EventType.call_disposition,
         {"disposition": chosen, "notes": notes, "agent_id": agent_id, "call_sid": latest.sid if latest else None},
         DISPOSITIONS[chosen])

@@ -12,8 +12,16 @@ from pydantic import BaseModel
 from desk import bp
 from desk.auth import View, current_agent_id, login_required
 from directory.models import AgentConfig, AgentRole, NumberConfig
-from directory.service import DirectoryError, NotFields, checked_agent_id, checked_number, parse_fields, validated
-from voice.sync import SyncReport, directory, sync_number
+from directory.service import (
+    DIRECTORY,
+    DirectoryError,
+    NotFields,
+    checked_agent_id,
+    checked_number,
+    parse_fields,
+    validated,
+)
+from voice.sync import SyncReport, sync_number
 
 MAX_CONFIG_CHARS = 100_000
 FORCE_BUTTON = "Detach and sync"
@@ -28,7 +36,7 @@ def admin_required(view: View) -> View:
 
     @functools.wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        agent = directory().agents.get(current_agent_id() or "")
+        agent = DIRECTORY.get().agents.get(current_agent_id() or "")
         if agent is None or agent.role != AgentRole.admin:
             abort(403)
         g.desk_admin = agent
@@ -92,7 +100,7 @@ def _configured_number(raw: str) -> str:
         e164 = checked_number(raw)
     except DirectoryError:
         abort(404)
-    if directory().numbers.get(e164) is None:
+    if DIRECTORY.get().numbers.get(e164) is None:
         abort(404)
     return e164
 
@@ -103,7 +111,7 @@ def _existing_agent(raw: str) -> str:
         agent_id = checked_agent_id(raw)
     except DirectoryError:
         abort(404)
-    if directory().agents.get(agent_id) is None:
+    if DIRECTORY.get().agents.get(agent_id) is None:
         abort(404)
     return agent_id
 
@@ -117,7 +125,7 @@ def _done(message: str) -> Any:
 @admin_required
 def admin_index() -> Any:
     """Every support number and agent, with links to edit them."""
-    return _page("desk/admin_index.html", numbers=directory().numbers.all(), agents=directory().agents.all())
+    return _page("desk/admin_index.html", numbers=DIRECTORY.get().numbers.all(), agents=DIRECTORY.get().agents.all())
 
 
 @bp.route("/admin/numbers/new", methods=["GET", "POST"])
@@ -129,10 +137,10 @@ def admin_number_new() -> Any:
     raw, text = request.form.get("number", "").strip(), request.form.get("config", "")
     try:
         e164 = checked_number(raw)
-        if directory().numbers.get(e164) is not None:
+        if DIRECTORY.get().numbers.get(e164) is not None:
             raise DirectoryError(409, "already_configured", f"number: {e164} is already configured: edit it from "
                                  "the list", "number")
-        directory().set_number(e164, from_yaml(NumberConfig, text))
+        DIRECTORY.get().set_number(e164, from_yaml(NumberConfig, text))
     except DirectoryError as exc:
         return _form("number", None, text, exc, new_key=raw)
     return _done(f"Added {e164}.")
@@ -144,10 +152,10 @@ def admin_number(number: str) -> Any:
     """A support number's configuration as YAML; saving replaces it, validated exactly as the admin API does."""
     e164 = _configured_number(number)
     if request.method == "GET":
-        return _form("number", e164, as_yaml(directory().number(e164), NumberConfig))
+        return _form("number", e164, as_yaml(DIRECTORY.get().number(e164), NumberConfig))
     text = request.form.get("config", "")
     try:
-        directory().set_number(e164, from_yaml(NumberConfig, text))
+        DIRECTORY.get().set_number(e164, from_yaml(NumberConfig, text))
     except DirectoryError as exc:
         return _form("number", e164, text, exc)
     return _done(f"Saved {e164}.")
@@ -171,7 +179,7 @@ def admin_number_sync(number: str) -> Any:
         report = sync_number(e164, request.form.get("force") == "1",
                              remedy=f"Press “{FORCE_BUTTON}” to detach it and point it at Threadline.")
     except DirectoryError as exc:
-        return _form("number", e164, as_yaml(directory().number(e164), NumberConfig), sync_error=exc)
+        return _form("number", e164, as_yaml(DIRECTORY.get().number(e164), NumberConfig), sync_error=exc)
     flash(sync_summary(report))
     return redirect(url_for("desk.admin_number", number=e164), 303)
 
@@ -182,7 +190,7 @@ def admin_number_delete(number: str) -> Any:
     """Remove a support number's configuration."""
     e164 = _configured_number(number)
     try:
-        directory().remove_number(e164)
+        DIRECTORY.get().remove_number(e164)
     except DirectoryError:
         abort(404)  # removed meanwhile
     return _done(f"Removed {e164}.")
@@ -197,10 +205,10 @@ def admin_agent_new() -> Any:
     raw, text = request.form.get("agent_id", "").strip(), request.form.get("config", "")
     try:
         agent_id = checked_agent_id(raw)
-        if directory().agents.get(agent_id) is not None:
+        if DIRECTORY.get().agents.get(agent_id) is not None:
             raise DirectoryError(409, "already_exists", f"agent_id: agent {agent_id!r} already exists: edit it "
                                  "from the list", "agent_id")
-        directory().set_agent(agent_id, from_yaml(AgentConfig, text))
+        DIRECTORY.get().set_agent(agent_id, from_yaml(AgentConfig, text))
     except DirectoryError as exc:
         return _form("agent", None, text, exc, new_key=raw)
     return _done(f"Added agent {agent_id}.")
@@ -212,10 +220,10 @@ def admin_agent(agent_id: str) -> Any:
     """An agent's record as YAML; saving replaces it, validated exactly as the admin API does."""
     checked = _existing_agent(agent_id)
     if request.method == "GET":
-        return _form("agent", checked, as_yaml(directory().agent(checked), AgentConfig))
+        return _form("agent", checked, as_yaml(DIRECTORY.get().agent(checked), AgentConfig))
     text = request.form.get("config", "")
     try:
-        directory().set_agent(checked, from_yaml(AgentConfig, text))
+        DIRECTORY.get().set_agent(checked, from_yaml(AgentConfig, text))
     except DirectoryError as exc:
         return _form("agent", checked, text, exc)
     return _done(f"Saved agent {checked}.")
@@ -227,9 +235,9 @@ def admin_agent_delete(agent_id: str) -> Any:
     """Remove an agent; refused (409, with the numbers that list it) while a number still lists the agent."""
     checked = _existing_agent(agent_id)
     try:
-        directory().remove_agent(checked)
+        DIRECTORY.get().remove_agent(checked)
     except DirectoryError as exc:
         if exc.status == 404:
             abort(404)  # removed meanwhile
-        return _form("agent", checked, as_yaml(directory().agent(checked), AgentConfig), exc)
+        return _form("agent", checked, as_yaml(DIRECTORY.get().agent(checked), AgentConfig), exc)
     return _done(f"Removed agent {checked}.")

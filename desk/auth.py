@@ -30,24 +30,25 @@ from flask import (
 )
 
 from core import keys
+from core.extensions import REDIS
 from core.keys import desk_session
 from desk import bp
 from desk.passwords import Passwords, PasswordSet, acceptable, known_agent, set_password, well_formed
 from desk.sessions import DeskSessions
+from directory.service import DIRECTORY
 from voice.cli import agents_cli, reports
-from voice.sync import directory
 
 log = logging.getLogger(__name__)
 
 
 def passwords() -> Passwords:
     """The app's Passwords."""
-    return Passwords(current_app.extensions["threadline.redis"])
+    return Passwords(REDIS.get())
 
 
 def desk_sessions() -> DeskSessions:
     """The app's DeskSessions."""
-    return DeskSessions(current_app.extensions["threadline.redis"])
+    return DeskSessions(REDIS.get())
 
 
 # --- Cookie settings -----------------------------------------------------------------------------------------------
@@ -120,7 +121,7 @@ def current_agent_id() -> str | None:
     agent_id, session_id = session.get("agent_id"), session.get("sid")
     found = None
     if isinstance(agent_id, str) and isinstance(session_id, str):
-        redis_client: redis.Redis = current_app.extensions["threadline.redis"]
+        redis_client: redis.Redis = REDIS.get()
         owner, agent = redis_client.mget([desk_session(session_id), keys.agent(agent_id)])
         if owner == agent_id and agent is not None:
             found = agent_id
@@ -199,7 +200,7 @@ def login() -> Any:
     wait = store.locked(agent_id)
     if wait:
         return _locked_form(wait, agent_id, next_url)
-    known = well_formed(agent_id) and directory().agents.get(agent_id) is not None
+    known = well_formed(agent_id) and DIRECTORY.get().agents.get(agent_id) is not None
     if not (store.verify(agent_id, password) and known):
         wait = store.locked(agent_id)
         if wait:
@@ -246,11 +247,11 @@ def _acceptable_at_prompt(password: str) -> str:
 @reports
 def set_password_command(agent_id: str, password_stdin: bool) -> PasswordSet:
     """Set an agent's desk password (at least 10 characters); ends the agent's desk sessions and any lock-out."""
-    checked = known_agent(directory().agents, agent_id)  # before asking for a password it can't take
+    checked = known_agent(DIRECTORY.get().agents, agent_id)  # before asking for a password it can't take
     if password_stdin:
         password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
     else:
         # Checked as typed, so a password that can't be used is refused before it is asked for again.
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True,
                                 value_proc=_acceptable_at_prompt)
-    return set_password(directory().agents, passwords(), desk_sessions(), checked, password)
+    return set_password(DIRECTORY.get().agents, passwords(), desk_sessions(), checked, password)

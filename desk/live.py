@@ -7,8 +7,9 @@ import time
 from collections.abc import Iterator
 
 import redis
-from flask import Response, current_app, request, stream_with_context
+from flask import Response, request, stream_with_context
 
+from core.extensions import REDIS
 from desk import bp
 from desk.auth import current_agent_id, login_required
 from voice import screenpop
@@ -62,6 +63,6 @@ def events() -> Response:
     """The agent's live events; a reconnecting page sends Last-Event-ID and gets what it missed first."""
     agent_id = current_agent_id() or ""
     last_id = request.headers.get("Last-Event-ID") or request.args.get("after")
-    body = stream(current_app.extensions["threadline.redis"], agent_id, last_id)
+    body = stream(REDIS.get(), agent_id, last_id)
     return Response(stream_with_context(body), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -10,16 +10,17 @@ from zoneinfo import ZoneInfo
 import requests
 from flask import Response, abort, current_app, redirect, render_template, request, stream_with_context, url_for
 
-from callbacks.store import CallbackStore
+from callbacks.store import CALLBACKS, CallbackStore
 from callbacks.windows import speak_time
-from context.store import ThreadNotFound, ThreadStore
+from context.store import THREADS, ThreadNotFound, ThreadStore
+from core.extensions import REDIS, TWILIO
 from desk import bp
 from desk.access import can_see_thread, numbers_of
 from desk.auth import check_csrf, current_agent_id, login_required
 from directory.models import AgentConfig, AgentStatus
-from directory.store import AgentStore
+from directory.store import AGENTS
 from voice import screenpop
-from voice.calls import CallStore
+from voice.calls import CALLS, CallStore
 from voice.twilio_client import recording_media
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -35,14 +36,10 @@ def _security_headers(response: Any) -> Any:
     return response
 
 
-def _agents() -> AgentStore:
-    return current_app.extensions["threadline.agents"]
-
-
 def _recent_pops(agent_id: str, count: int = 10) -> list[dict[str, Any]]:
-    threads: ThreadStore = current_app.extensions["threadline.threads"]
+    threads: ThreadStore = THREADS.get()
     pops = []
-    for pop in screenpop.recent(current_app.extensions["threadline.redis"], agent_id, count):
+    for pop in screenpop.recent(REDIS.get(), agent_id, count):
         subject = None
         if pop.thread_id:
             try:
@@ -55,7 +52,7 @@ def _recent_pops(agent_id: str, count: int = 10) -> list[dict[str, Any]]:
 
 def _upcoming(agent_id: str, limit: int = 20) -> list[dict[str, Any]]:
     """Scheduled callbacks of the agent's numbers, soonest first, with the customer's local time."""
-    store: CallbackStore = current_app.extensions["threadline.callbacks"]
+    store: CallbackStore = CALLBACKS.get()
     mine, now = numbers_of(agent_id), datetime.now(UTC)
     upcoming = []
     for callback_id in store.soonest(200):
@@ -73,7 +70,7 @@ def _upcoming(agent_id: str, limit: int = 20) -> list[dict[str, Any]]:
 @login_required
 def home() -> str:
     agent_id = current_agent_id() or ""
-    agent = _agents().get(agent_id)
+    agent = AGENTS.get().get(agent_id)
     if agent is None:
         abort(403)
     return render_template("desk/home.html", agent=agent, statuses=[s.value for s in AgentStatus],
@@ -88,18 +85,18 @@ def set_status() -> Any:
     status = request.form.get("status", "")
     if status not in {s.value for s in AgentStatus}:
         abort(400, "status must be available, away or offline")
-    agent = _agents().get(current_agent_id() or "")
+    agent = AGENTS.get().get(current_agent_id() or "")
     if agent is None:
         abort(403)
     config = AgentConfig(**agent.model_dump(include=set(AgentConfig.model_fields)) | {"status": status})
-    _agents().put(agent.id, config, datetime.now(UTC))
+    AGENTS.get().put(agent.id, config, datetime.now(UTC))
     return redirect(url_for("desk.home"))
 
 
 def visible_thread(thread_id: str) -> Any:
     """The thread, if this agent may see it; the same 404 otherwise, so ids can't be probed."""
     agent_id = current_agent_id() or ""
-    threads: ThreadStore = current_app.extensions["threadline.threads"]
+    threads: ThreadStore = THREADS.get()
     try:
         thread = threads.get(thread_id)
     except ThreadNotFound:
@@ -111,12 +108,12 @@ def visible_thread(thread_id: str) -> Any:
 
 def _thread_context(thread_id: str) -> dict[str, Any]:
     thread = visible_thread(thread_id)
-    calls: CallStore = current_app.extensions["threadline.calls"]
-    callbacks: CallbackStore = current_app.extensions["threadline.callbacks"]
+    calls: CallStore = CALLS.get()
+    callbacks: CallbackStore = CALLBACKS.get()
     zone = thread.customer.time_zone
     local = datetime.now(ZoneInfo(zone)).strftime("%-I:%M %p %a") if zone else None
     return {"thread": thread, "calls": calls.for_thread(thread_id, 10), "callbacks": callbacks.for_thread(thread_id),
-            "agent": _agents().get(current_agent_id() or ""), "local_time": local, "recording_sid": recording_sid}
+            "agent": AGENTS.get().get(current_agent_id() or ""), "local_time": local, "recording_sid": recording_sid}
 
 
 # A recording of this Twilio account, as a voicemail's RecordingUrl names it.
@@ -148,7 +145,7 @@ def thread_panel(thread_id: str) -> str:
 def call_recording(thread_id: str, sid: str) -> Response:
     """A call's recording, fetched from Twilio with the account's credentials for an agent who may see the thread."""
     visible_thread(thread_id)
-    calls: CallStore = current_app.extensions["threadline.calls"]
+    calls: CallStore = CALLS.get()
     record = calls.get(sid)
     if record is None or record.thread_id != thread_id or record.recording is None:
         abort(404)
@@ -167,7 +164,7 @@ def message_recording(thread_id: str, sid: str) -> Response:
 
 def _play(recording: str, filename: str) -> Response:
     """Stream a recording's MP3 from Twilio with the account's credentials, which the agent's browser lacks."""
-    client = current_app.extensions["threadline.twilio"]
+    client = TWILIO.get()
     if client is None:
         abort(503, "Twilio is not configured here: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set")
     try:

@@ -12,7 +12,7 @@ from twilio.jwt.access_token.grants import VoiceGrant
 from core.api import ApiError
 from desk import bp
 from desk.auth import current_agent_id, login_required
-from voice.sync import directory
+from directory.service import DIRECTORY
 
 TOKEN_TTL_SECONDS = 600  # short: the browser asks again before it runs out
 
@@ -31,7 +31,7 @@ def _refused(error: ApiError) -> Any:
 @login_required
 def voice_token() -> Any:
     """A Twilio Voice access token letting the agent's browser take calls as its client_identity."""
-    agent = directory().agents.get(current_agent_id() or "")
+    agent = DIRECTORY.get().agents.get(current_agent_id() or "")
     if agent is None:
         abort(403)
     if not agent.client_identity:

@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from context.schemas import Strict
+from core.extensions import Shared
 from core.validation import problems
 from directory.models import E164, Agent, AgentConfig, AgentId, Number, NumberConfig
 from directory.store import AgentStore, NumberStore
@@ -187,3 +188,6 @@ class Directory:
         if not self.agents.delete(agent_id):
             raise _no_agent(agent_id)
         self.forget_agent(agent_id)
+
+
+DIRECTORY: Shared[Directory] = Shared("directory")

@@ -9,6 +9,7 @@ import redis
 from pydantic import BaseModel
 
 from core import keys
+from core.extensions import Shared
 from directory.models import Agent, AgentConfig, Number, NumberConfig
 
 
@@ -97,3 +98,7 @@ class AgentStore(_JsonStore):
 
     def exists(self, agent_ids: list[str]) -> list[bool]:
         return [agent is not None for agent in self.many(agent_ids)]
+
+
+NUMBERS: Shared[NumberStore] = Shared("numbers")
+AGENTS: Shared[AgentStore] = Shared("agents")

@@ -9,8 +9,8 @@ from context.schemas import Strict
 from core.api import API_PREFIX, require_api_key
 from core.openapi import API
 from directory.models import Agent, AgentConfig, AgentList, Number, NumberConfig, NumberList
-from directory.service import checked_agent_id, checked_number
-from voice.sync import SyncReport, directory, sync_number
+from directory.service import DIRECTORY, checked_agent_id, checked_number
+from voice.sync import SyncReport, sync_number
 
 bp = Blueprint("admin", __name__, url_prefix=API_PREFIX)
 require_api_key(bp, "THREADLINE_ADMIN_KEYS")
@@ -36,7 +36,7 @@ class NoContent(RootModel[None]):
 @API.route(bp, "/numbers", "GET", summary="List the support numbers",
            responses={200: ("every configured number, by number", NumberList)})
 def list_numbers() -> tuple[NumberList, int]:
-    return NumberList(numbers=directory().numbers.all()), 200
+    return NumberList(numbers=DIRECTORY.get().numbers.all()), 200
 
 
 @API.route(bp, "/numbers/<number>", "PUT", body=NumberConfig, summary="Configure a support number",
@@ -44,20 +44,20 @@ def list_numbers() -> tuple[NumberList, int]:
                        "in E.164. Every agent listed must exist.",
            responses={200: ("replaced", Number), 201: ("created", Number)})
 def put_number_view(number: str, body: NumberConfig) -> tuple[Number, int]:
-    stored, created = directory().set_number(checked_number(number), body)
+    stored, created = DIRECTORY.get().set_number(checked_number(number), body)
     return stored, 201 if created else 200
 
 
 @API.route(bp, "/numbers/<number>", "GET", summary="Read a support number's configuration",
            responses={200: ("the number", Number), 404: _NUMBER_NOT_FOUND})
 def get_number_view(number: str) -> tuple[Number, int]:
-    return directory().number(checked_number(number)), 200
+    return DIRECTORY.get().number(checked_number(number)), 200
 
 
 @API.route(bp, "/numbers/<number>", "DELETE", summary="Remove a support number's configuration",
            responses={204: ("removed", None), 404: _NUMBER_NOT_FOUND})
 def delete_number_view(number: str) -> tuple[NoContent, int]:
-    directory().remove_number(checked_number(number))
+    DIRECTORY.get().remove_number(checked_number(number))
     return NoContent(), 204
 
 
@@ -81,26 +81,26 @@ def sync_number_view(number: str, body: SyncOptions) -> tuple[SyncReport, int]:
 @API.route(bp, "/agents", "GET", summary="List the agents",
            responses={200: ("every agent, by id", AgentList)})
 def list_agents() -> tuple[AgentList, int]:
-    return AgentList(agents=directory().agents.all()), 200
+    return AgentList(agents=DIRECTORY.get().agents.all()), 200
 
 
 @API.route(bp, "/agents/<agent_id>", "PUT", body=AgentConfig, summary="Create or replace an agent",
            responses={200: ("replaced", Agent), 201: ("created", Agent)})
 def put_agent_view(agent_id: str, body: AgentConfig) -> tuple[Agent, int]:
-    stored, created = directory().set_agent(checked_agent_id(agent_id), body)
+    stored, created = DIRECTORY.get().set_agent(checked_agent_id(agent_id), body)
     return stored, 201 if created else 200
 
 
 @API.route(bp, "/agents/<agent_id>", "GET", summary="Read an agent",
            responses={200: ("the agent", Agent), 404: _AGENT_NOT_FOUND})
 def get_agent_view(agent_id: str) -> tuple[Agent, int]:
-    return directory().agent(checked_agent_id(agent_id)), 200
+    return DIRECTORY.get().agent(checked_agent_id(agent_id)), 200
 
 
 @API.route(bp, "/agents/<agent_id>", "DELETE", summary="Remove an agent",
            description="Refused with 409 while a number lists the agent.",
            responses={204: ("removed", None), 404: _AGENT_NOT_FOUND, 409: ("a number lists the agent", None)})
 def delete_agent_view(agent_id: str) -> tuple[NoContent, int]:
-    directory().remove_agent(checked_agent_id(agent_id))
+    DIRECTORY.get().remove_agent(checked_agent_id(agent_id))
     return NoContent(), 204
 

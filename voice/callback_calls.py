@@ -5,18 +5,20 @@ from __future__ import annotations
 import functools
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
 from callbacks import dialer, lifecycle
 from callbacks.lifecycle import claim_token
 from callbacks.outcomes import FINAL_STATUSES, CallFacts, CallStatus, Outcome, classify, is_machine, leaves_message
 from callbacks.schemas import Callback, State
-from callbacks.store import CallbackNotFound, CallbackStore
+from callbacks.store import CALLBACKS, CallbackNotFound
 from callbacks.windows import next_slots, speak_time
 from context.events import EventType
+from core.extensions import QUEUE, REDIS
 from core.urls import absolute_url
+from directory.store import NUMBERS
 from voice import twiml
-from voice.calls import CallStore
+from voice.calls import CALLS
 from voice.prompts import prompt
 from voice.screenpop import publish
 from voice.security import answered_once, require_twilio_signature
@@ -28,20 +30,12 @@ bp = Blueprint("voice_callbacks", __name__, url_prefix="/voice/callback")
 bp.before_request(require_twilio_signature)
 
 
-def _store() -> CallbackStore:
-    return current_app.extensions["threadline.callbacks"]
-
-
-def _calls() -> CallStore:
-    return current_app.extensions["threadline.calls"]
-
-
 def _load() -> tuple[Callback | None, int]:
     """The callback and attempt this call was placed for; None when the call belongs to an older claim."""
     attempt_text, claim = request.args.get("attempt", "0"), request.args.get("claim", "")
     attempt = int(attempt_text) if attempt_text.isdigit() else 0
     try:
-        callback = _store().get(request.args.get("cb", ""))
+        callback = CALLBACKS.get().get(request.args.get("cb", ""))
     except CallbackNotFound:
         return None, 0
     if not 1 <= attempt <= len(callback.attempts) or claim_token(callback.attempts[attempt - 1]) != claim:
@@ -55,7 +49,7 @@ def _url(endpoint: str, callback: Callback, attempt: int, **extra: str) -> str:
 
 
 def _goodbye(key: str, callback: Callback | None) -> str:
-    number = current_app.extensions["threadline.numbers"].get(callback.number) if callback else None
+    number = NUMBERS.get().get(callback.number) if callback else None
     if number is None:
         return twiml.say_and_hang_up([prompt("en-US", key)], FALLBACK_SPEECH)
     speech = speech_for(number, load_thread(callback.thread_id))
@@ -70,15 +64,15 @@ def answer() -> str:
     sid, answered_by = request.form.get("CallSid", ""), request.form.get("AnsweredBy") or None
     if callback is None or callback.state not in (State.dialing, State.in_call):
         return _goodbye("callback_not_needed", callback)
-    number = current_app.extensions["threadline.numbers"].get(callback.number)
+    number = NUMBERS.get().get(callback.number)
     thread = load_thread(callback.thread_id)
     if number is None or thread is None:
         return _goodbye("callback_not_needed", callback)
     # Kept on the attempt now: Twilio documents AnsweredBy on this request, not on the status callbacks that end it.
-    _store().update(callback.id, functools.partial(lifecycle.answered, attempt=attempt, answered_by=answered_by))
-    _calls().open(sid, "outbound-api", callback.number, callback.phone, "callback_answered",
+    CALLBACKS.get().update(callback.id, functools.partial(lifecycle.answered, attempt=attempt, answered_by=answered_by))
+    CALLS.get().open(sid, "outbound-api", callback.number, callback.phone, "callback_answered",
                   callback_id=callback.id, attempt=attempt, answered_by=answered_by or "")
-    _calls().link(sid, thread.id)
+    CALLS.get().link(sid, thread.id)
     speech = speech_for(number, thread)
     name = first_name(thread.customer.name)
     greeting_name = f" {name}" if name else ""
@@ -111,13 +105,13 @@ def choice() -> str:
     sid, digits = request.form.get("CallSid", ""), request.form.get("Digits", "")
     if callback is None or callback.state != State.in_call:
         return _goodbye("callback_not_needed", callback)
-    _calls().step(sid, "pressed", value=digits)
-    number = current_app.extensions["threadline.numbers"].get(callback.number)
+    CALLS.get().step(sid, "pressed", value=digits)
+    number = NUMBERS.get().get(callback.number)
     thread = load_thread(callback.thread_id)
     if number is None or thread is None:
         return _goodbye("callback_not_needed", callback)
     if digits == "1":
-        done = _store().update(callback.id, lifecycle.connected)  # unchanged when canceled meanwhile
+        done = CALLBACKS.get().update(callback.id, lifecycle.connected)  # unchanged when canceled meanwhile
         if done.state != State.completed:
             return _goodbye("callback_not_needed", callback)
         dialer.tell(done, EventType.call_connected, "You're on the phone with us now.", attempt=attempt, call_sid=sid)
@@ -133,7 +127,7 @@ def choice() -> str:
         return twiml.ask(texts, _url("slot", callback, attempt, slots=stamps), _url("no-choice", callback, attempt),
                          speech)
     if digits == "3":
-        dialer.cancel(_store(), callback.id, "no longer needed")
+        dialer.cancel(CALLBACKS.get(), callback.id, "no longer needed")
         return _goodbye("callback_glad", callback)
     return twiml.ask([], _url("choice", callback, attempt), _url("no-choice", callback, attempt), FALLBACK_SPEECH)
 
@@ -149,12 +143,13 @@ def slot() -> str:
         return _goodbye("callback_try_later", callback)
     when = datetime.fromtimestamp(int(offered[int(digits) - 1]), tz=UTC)
     now = datetime.now(UTC)
-    moved = _store().update(callback.id, functools.partial(lifecycle.choose_later, attempt=attempt, when=when, now=now))
+    moved = CALLBACKS.get().update(callback.id, functools.partial(lifecycle.choose_later, attempt=attempt, when=when,
+                                                                  now=now))
     if moved.state != State.scheduled:
         return _goodbye("callback_try_later", callback)
-    dialer.schedule(current_app.extensions["threadline.queue"], moved, now)
+    dialer.schedule(QUEUE.get(), moved, now)
     dialer.tell(moved, EventType.callback_rescheduled, f"We'll call you {moved.customer_local_time}.")
-    number = current_app.extensions["threadline.numbers"].get(moved.number)
+    number = NUMBERS.get().get(moved.number)
     speech = speech_for(number, load_thread(moved.thread_id)) if number else FALLBACK_SPEECH
     return twiml.say_and_hang_up([prompt(speech.language, "slot_confirmed", time=moved.customer_local_time)], speech)
 
@@ -167,15 +162,15 @@ def agent() -> str:
     form = request.form
     if callback is None or callback.state != State.dialing:
         return _goodbye("callback_not_needed", callback)
-    number = current_app.extensions["threadline.numbers"].get(callback.number)
+    number = NUMBERS.get().get(callback.number)
     thread = load_thread(callback.thread_id)
     if number is None or thread is None:
         return _goodbye("callback_not_needed", callback)
     agent_id, sid = request.args.get("agent", ""), form.get("CallSid", "")
-    publish(current_app.extensions["threadline.redis"], agent_id, sid, sid, thread.id)
-    _calls().open(sid, "outbound-api", callback.number, callback.phone, "agent_answered", agent_id=agent_id,
+    publish(REDIS.get(), agent_id, sid, sid, thread.id)
+    CALLS.get().open(sid, "outbound-api", callback.number, callback.phone, "agent_answered", agent_id=agent_id,
                   callback_id=callback.id, attempt=attempt)
-    _calls().link(sid, thread.id)
+    CALLS.get().link(sid, thread.id)
     speech = twiml.Speech(number.language, number.speech_voice(number.language))  # the agent's language
     caller = first_name(thread.customer.name) or prompt(speech.language, "a_customer")
     text = prompt(speech.language, "agent_callback", brand=number.brand, caller=caller, summary=about(thread, 120))
@@ -189,11 +184,11 @@ def agent_go() -> str:
     callback, attempt = _load()
     if callback is None or callback.state != State.dialing or request.form.get("Digits") != "1":
         return twiml.say_and_hang_up([], FALLBACK_SPEECH)
-    if _store().update(callback.id, lifecycle.dialling_customer).state != State.in_call:
+    if CALLBACKS.get().update(callback.id, lifecycle.dialling_customer).state != State.in_call:
         return twiml.say_and_hang_up([], FALLBACK_SPEECH)
-    number = current_app.extensions["threadline.numbers"].get(callback.number)
+    number = NUMBERS.get().get(callback.number)
     speech = twiml.Speech(number.language, number.speech_voice(number.language)) if number else FALLBACK_SPEECH
-    _calls().step(request.form.get("CallSid", ""), "agent_accepted", agent_id=request.args.get("agent"))
+    CALLS.get().step(request.form.get("CallSid", ""), "agent_accepted", agent_id=request.args.get("agent"))
     caller_id = (number.caller_id or number.number) if number else None
     return twiml.connect([], twiml.Target(phone=callback.phone), _url("greet", callback, attempt),
                          _url("customer-done", callback, attempt), caller_id, speech, timeout=30)
@@ -204,7 +199,7 @@ def agent_go() -> str:
 def greet() -> str:
     """Agent first: what the customer hears on answering, before the agent is on the line."""
     callback, _ = _load()
-    number = current_app.extensions["threadline.numbers"].get(callback.number) if callback else None
+    number = NUMBERS.get().get(callback.number) if callback else None
     thread = load_thread(callback.thread_id) if callback else None
     if number is None or thread is None:
         return twiml.bridge()
@@ -240,11 +235,11 @@ def status() -> Response:
     sid, call_status = form.get("CallSid", ""), form.get("CallStatus", "")
     sequence = form.get("SequenceNumber", "")
     callback, attempt = _load()
-    _calls().open(sid, "outbound-api", form.get("From", ""), form.get("To", ""))
-    applied = _calls().apply_status(sid, int(sequence) if sequence.isdigit() else 0, call_status,
+    CALLS.get().open(sid, "outbound-api", form.get("From", ""), form.get("To", ""))
+    applied = CALLS.get().apply_status(sid, int(sequence) if sequence.isdigit() else 0, call_status,
                                     form.get("CallDuration"))
     if applied and callback is not None and call_status in FINAL_STATUSES:
-        current = _store().get(callback.id)
+        current = CALLBACKS.get().get(callback.id)
         placed = current.attempts[attempt - 1]
         facts = CallFacts(call_status, answered_by=form.get("AnsweredBy") or placed.answered_by,
                           sip_response_code=form.get("SipResponseCode"))
@@ -252,7 +247,7 @@ def status() -> Response:
         if outcome:
             dialer.finish_attempt(callback.id, attempt, outcome, datetime.now(UTC))
         if outcome == Outcome.completed:
-            record = _calls().get(sid)
+            record = CALLS.get().get(sid)
             dialer.tell(callback, EventType.call_completed, "Thanks for talking with us.", attempt=attempt,
                         duration=form.get("CallDuration"), call_sid=sid, agent_id=record.agent_id if record else None,
                         recording_url=record.recording_url if record else None)

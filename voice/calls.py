@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from callbacks.outcomes import FINAL_STATUSES
 from core import keys
+from core.extensions import Shared
 
 # KEYS: call hash. ARGV: sequence number, then field/value pairs.
 # Applies a status callback only if its SequenceNumber is newer than the last one applied.
@@ -178,3 +179,6 @@ class CallStore:
         """The thread's calls, newest first."""
         sids = self.redis.zrevrange(keys.thread_calls(thread_id), 0, limit - 1)
         return [record for sid in sids if (record := self.get(sid)) is not None]
+
+
+CALLS: Shared[CallStore] = Shared("calls")

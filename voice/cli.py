@@ -13,6 +13,7 @@ from flask.cli import AppGroup
 from pydantic import BaseModel
 
 from core import instance
+from core.extensions import TWILIO
 from core.instance import RunInfo
 from directory.models import (
     Agent,
@@ -26,6 +27,7 @@ from directory.models import (
     NumberList,
 )
 from directory.service import (
+    DIRECTORY,
     Applied,
     ConfigFile,
     DirectoryError,
@@ -34,7 +36,7 @@ from directory.service import (
     read_file,
     validated,
 )
-from voice.sync import SyncReport, directory, sync_number
+from voice.sync import SyncReport, sync_number
 from voice.twilio_client import make_client
 
 numbers_cli = AppGroup("numbers", help="Configure support numbers and point them at Threadline.")
@@ -104,7 +106,7 @@ _JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="print JSON,
 @_JSON_OPTION
 def list_numbers(as_json: bool) -> None:
     """List the configured support numbers."""
-    numbers = directory().numbers.all()
+    numbers = DIRECTORY.get().numbers.all()
     rows = [[n.number, n.label, n.brand, n.time_zone, ", ".join(n.agents) or "nobody",
              "recorded" if n.record_calls else "not recorded"] for n in numbers]
     listing(NumberList(numbers=numbers), as_json, ["Number", "Label", "Brand", "Time zone", "Agents", "Calls"],
@@ -116,7 +118,7 @@ def list_numbers(as_json: bool) -> None:
 @reports
 def show_number(number: str) -> Number:
     """Show one support number's configuration."""
-    return directory().number(checked_number(number))
+    return DIRECTORY.get().number(checked_number(number))
 
 
 @numbers_cli.command("set")
@@ -136,9 +138,9 @@ def show_number(number: str) -> Number:
 def set_number(number: str, file: str | None, agents: tuple[str, ...], **options: Any) -> Number:
     """Create or change a support number: from --file, else its stored configuration, with the options over it."""
     e164 = checked_number(number)
-    stored = directory().numbers.get(e164)
+    stored = DIRECTORY.get().numbers.get(e164)
     config = merged(NumberConfig, stored, file, {**options, "agents": list(agents) or None})
-    return directory().set_number(e164, config)[0]
+    return DIRECTORY.get().set_number(e164, config)[0]
 
 
 @numbers_cli.command("apply")
@@ -147,7 +149,7 @@ def set_number(number: str, file: str | None, agents: tuple[str, ...], **options
 @reports
 def apply_file(file: str) -> Applied:
     """Write a whole configuration, agents first; nothing is written unless all of it is valid."""
-    return directory().apply(validated(ConfigFile, read_file(file, "--file")))
+    return DIRECTORY.get().apply(validated(ConfigFile, read_file(file, "--file")))
 
 
 @numbers_cli.command("remove")
@@ -156,7 +158,7 @@ def apply_file(file: str) -> Applied:
 def remove_number(number: str) -> Removed:
     """Remove a support number's configuration."""
     e164 = checked_number(number)
-    directory().remove_number(e164)
+    DIRECTORY.get().remove_number(e164)
     return Removed(removed=e164)
 
 
@@ -183,13 +185,13 @@ def sync_command(number: str, force: bool) -> SyncReport:
 
 def _beside_a_local_carrier() -> RunInfo | None:
     """The bin/run on this data dir if it plays Twilio with a local carrier and no account is set here: use its."""
-    if current_app.extensions.get("threadline.twilio") is not None:
+    if TWILIO.get() is not None:
         return None
     run = instance.running(current_app.config["VAR_DIR"])
     if run is None or run.carrier is None or not run.web:
         return None
     carrier = run.carrier
-    current_app.extensions["threadline.twilio"] = make_client(carrier.account_sid, carrier.auth_token, carrier.url)
+    TWILIO.install(current_app, make_client(carrier.account_sid, carrier.auth_token, carrier.url))
     current_app.config["PUBLIC_BASE_URL"] = run.web  # where the run points the demo number
     return run
 
@@ -198,7 +200,7 @@ def _beside_a_local_carrier() -> RunInfo | None:
 @_JSON_OPTION
 def list_agents(as_json: bool) -> None:
     """List the agents."""
-    agents = directory().agents.all()
+    agents = DIRECTORY.get().agents.all()
     rows = [[a.id, a.name, a.status.value, a.role.value,
              a.phone or (f"browser ({a.client_identity})" if a.client_identity else "not reachable")] for a in agents]
     listing(AgentList(agents=agents), as_json, ["Agent", "Name", "Status", "Role", "Rings"], rows,
@@ -210,7 +212,7 @@ def list_agents(as_json: bool) -> None:
 @reports
 def show_agent(agent_id: str) -> Agent:
     """Show one agent."""
-    return directory().agent(checked_agent_id(agent_id))
+    return DIRECTORY.get().agent(checked_agent_id(agent_id))
 
 
 @agents_cli.command("set")
@@ -225,8 +227,8 @@ def show_agent(agent_id: str) -> Agent:
 def set_agent(agent_id: str, file: str | None, **options: Any) -> Agent:
     """Create or change an agent: from --file, else its stored record, with the options over it."""
     checked = checked_agent_id(agent_id)
-    stored = directory().agents.get(checked)
-    return directory().set_agent(checked, merged(AgentConfig, stored, file, options))[0]
+    stored = DIRECTORY.get().agents.get(checked)
+    return DIRECTORY.get().set_agent(checked, merged(AgentConfig, stored, file, options))[0]
 
 
 @agents_cli.command("remove")
@@ -235,5 +237,5 @@ def set_agent(agent_id: str, file: str | None, **options: Any) -> Agent:
 def remove_agent(agent_id: str) -> Removed:
     """Remove an agent no number lists."""
     checked = checked_agent_id(agent_id)
-    directory().remove_agent(checked)
+    DIRECTORY.get().remove_agent(checked)
     return Removed(removed=checked)

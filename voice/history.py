@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 
 from context.lookup import NO_SUCH_THREAD, existing_thread
 from core.api import API_PREFIX, require_api_key
 from core.openapi import API
-from voice.calls import CallList, CallStore
+from voice.calls import CALLS, CallList, CallStore
 
 bp = Blueprint("calls", __name__, url_prefix=API_PREFIX)
 require_api_key(bp)
@@ -19,5 +19,5 @@ require_api_key(bp)
            responses={200: ("the calls", CallList), 404: NO_SUCH_THREAD})
 def thread_calls(thread_id: str) -> tuple[CallList, int]:
     existing_thread(thread_id)
-    calls: CallStore = current_app.extensions["threadline.calls"]
+    calls: CallStore = CALLS.get()
     return CallList(calls=calls.for_thread(thread_id)), 200

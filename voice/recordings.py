@@ -6,12 +6,12 @@ import logging
 import re
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from context.events import EventType
-from voice.calls import CallRecording, CallStore, RecordingStored
+from context.events import OUTBOX, EventType
+from voice.calls import CALLS, CallRecording, CallStore, RecordingStored
 from voice.security import require_twilio_signature
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def recording_status() -> Response:
     except ValueError as exc:
         log.warning("recording callback for call %s refused: %s", sid, exc)
         return _answer(400)
-    calls: CallStore = current_app.extensions["threadline.calls"]
+    calls: CallStore = CALLS.get()
     stored = calls.add_recording(sid, recording)
     if stored == RecordingStored.unknown_call:
         log.warning("recording %s is for call %s, which Threadline has no record of", recording_sid, sid)
@@ -68,12 +68,12 @@ def recording_status() -> Response:
 
 def _tell(sid: str, recording: CallRecording) -> None:
     """The thread's platform hears of the recording (a call with no thread has nobody to tell)."""
-    record = current_app.extensions["threadline.calls"].get(sid)
+    record = CALLS.get().get(sid)
     if record is None or not record.thread_id:
         return
     data = {"call_sid": sid, "recording_sid": recording.sid, "duration": recording.duration,
             "channels": recording.channels, "recording_url": recording.url, "agent_id": record.agent_id}
-    current_app.extensions["threadline.outbox"].emit(
+    OUTBOX.get().emit(
         record.thread_id, EventType.call_recording_ready, data,
         f"The recording of your call ({recording.length}) is kept with this conversation.")
 

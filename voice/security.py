@@ -14,6 +14,7 @@ from flask import Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
 
 from core import keys
+from core.extensions import REDIS
 from core.urls import absolute_url
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def answered_once(view: Callable[..., str]) -> Callable[..., Response]:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
-        store: redis.Redis = current_app.extensions["threadline.redis"]
+        store: redis.Redis = REDIS.get()
         key = keys.webhook(_fingerprint())
         if not store.set(key, _PENDING, nx=True, ex=REPLAY_TTL):
             deadline = time.monotonic() + REPLAY_WAIT

@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
-from directory.service import Directory, DirectoryError
+from core.extensions import TWILIO
+from directory.service import DIRECTORY, DirectoryError
 
 # What takes a number's calls instead of its Voice URL: Twilio "ignores all of the voice urls" while one is set.
 _ROUTES = {"trunk_sid": "a SIP trunk", "voice_application_sid": "a TwiML App"}
@@ -34,11 +35,6 @@ class SyncReport(BaseModel):
     changes: dict[str, Change]
 
 
-def directory() -> Directory:
-    """The app's Directory of support numbers and agents."""
-    return current_app.extensions["threadline.directory"]
-
-
 def _wanted_settings() -> dict[str, str]:
     base = (current_app.config.get("PUBLIC_BASE_URL") or "").rstrip("/")
     if not base:
@@ -49,7 +45,7 @@ def _wanted_settings() -> dict[str, str]:
 
 
 def _twilio() -> Client:
-    client = current_app.extensions.get("threadline.twilio")
+    client = TWILIO.get()
     if client is None:
         raise DirectoryError(409, "twilio_not_configured",
                              "Twilio is not configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
@@ -100,7 +96,7 @@ def _twilio_message(exc: TwilioException) -> str:
 def sync_number(e164: str, force: bool, remedy: str) -> SyncReport:
     """Point the Twilio number e164 at Threadline's voice webhooks and report the fields that changed; a number
     attached to a TwiML App or SIP trunk is a 409 saying so and ending with remedy, unless force detaches it."""
-    directory().number(e164)
+    DIRECTORY.get().number(e164)
     client, wanted = _twilio(), _wanted_settings()
     try:
         return _point_at_threadline(client, e164, wanted, force, remedy)

@@ -7,19 +7,21 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
 
 from callbacks import dialer
 from callbacks.outcomes import CallStatus
+from context.callcodes import CALL_CODES
 from context.schemas import Attachment, Author, Message, Thread, of_brand
-from context.store import ThreadNotFound, ThreadStore
+from context.store import THREADS, ThreadNotFound, ThreadStore
+from core.extensions import REDIS
 from core.urls import absolute_url
 from directory.models import CallerIdTrust, Number, voice_settings
 from directory.routing import choose_agent
-from directory.store import AgentStore, NumberStore
+from directory.store import AGENTS, NUMBERS, AgentStore, NumberStore
 from voice import twiml
-from voice.calls import CallStore
+from voice.calls import CALLS, CallStore
 from voice.prompts import means_yes, prompt
 from voice.screenpop import publish
 from voice.security import answered_once, require_twilio_signature
@@ -46,8 +48,7 @@ def _url(endpoint: str, **params: str | None) -> str:
 
 
 def _stores() -> tuple[NumberStore, AgentStore, ThreadStore, CallStore]:
-    ext = current_app.extensions
-    return ext["threadline.numbers"], ext["threadline.agents"], ext["threadline.threads"], ext["threadline.calls"]
+    return NUMBERS.get(), AGENTS.get(), THREADS.get(), CALLS.get()
 
 
 PROMPT_MESSAGES = 20  # enough recent messages to find the last customer and agent ones
@@ -209,7 +210,7 @@ def code() -> str:
     attempt = int(attempt_text) if attempt_text.isdigit() else 1
     if digits is None:
         return _ask_code(number, attempt)
-    thread_id = current_app.extensions["threadline.callcodes"].redeem(digits)
+    thread_id = CALL_CODES.get().redeem(digits)
     thread = load_thread(thread_id)
     if thread and not of_brand(thread.brand, number.brand):
         thread = None  # another brand's conversation: its agents here must not gain it through the code
@@ -315,7 +316,7 @@ def whisper() -> str:
     agent_id, number = request.args.get("agent", ""), _number()
     thread = load_thread(request.args.get("thread"))
     calls = _stores()[3]
-    publish(current_app.extensions["threadline.redis"], agent_id, parent, agent_leg, thread.id if thread else None)
+    publish(REDIS.get(), agent_id, parent, agent_leg, thread.id if thread else None)
     calls.step(parent, "agent_answered", agent_id=agent_id, agent_call_sid=agent_leg)
     if number is None:
         return twiml.say_and_hang_up([], FALLBACK_SPEECH)
