@@ -111,10 +111,7 @@ def test_run_serves_the_api_with_a_worker_and_stops_everything_on_ctrl_c(var_dir
     auth = {"Authorization": f"Bearer {KEY}"}
     put = requests.put(f"{run.url}/api/v1/threads/t-1", json=thread_body(), headers=auth, timeout=10)
     assert put.status_code == 201
-    deadline = time.monotonic() + 30
-    while requests.get(f"{run.url}/readyz", timeout=10).json()["queue"]["workers"] != 1:
-        assert time.monotonic() < deadline, "the worker never registered"
-        time.sleep(0.2)
+    ready_with_a_worker(run.url)
     assert (var_dir / "appendonly.aof").exists()
     # With no Twilio credentials the local carrier plays Twilio, with the demo number.
     assert f"http://127.0.0.1:{run.carrier_port}/_carrier/" in "".join(run.output)
