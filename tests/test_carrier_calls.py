@@ -24,14 +24,6 @@ from tests.support.carrier import (
 )
 from voice.twilio_client import make_client
 
-SCALE = 0.005
-
-
-@pytest.fixture
-def carrier() -> Iterator[CarrierServer]:
-    with CarrierServer(scale=SCALE, numbers=(SUPPORT,)) as server:
-        yield server
-
 
 @pytest.fixture
 def voice_app(carrier: CarrierServer) -> Iterator[VoiceApp]:
@@ -42,11 +34,6 @@ def voice_app(carrier: CarrierServer) -> Iterator[VoiceApp]:
     served.stop()
     assert app.hits, "the app was never called"
     assert all(hit.signed for hit in app.hits), [h.path for h in app.hits if not h.signed]
-
-
-@pytest.fixture
-def twilio(carrier: CarrierServer) -> Any:
-    return make_client(carrier.state.account_sid, carrier.state.auth_token, carrier.url)
 
 
 def place(twilio: Any, voice_app: VoiceApp, path: str, to: str = CUSTOMER, **kwargs: Any) -> str:

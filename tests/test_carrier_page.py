@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 import requests
 from playwright.sync_api import Page, expect
 
 from carrier.server import CarrierServer
 from tests.support.carrier import AGENT, CUSTOMER, SUPPORT, Served, VoiceApp, wait_until
 from voice.twilio_client import make_client
-
-
-@pytest.fixture
-def carrier() -> Iterator[CarrierServer]:
-    with CarrierServer(scale=0.005, numbers=(SUPPORT,)) as server:
-        yield server
 
 
 def test_a_person_answers_on_the_page_and_presses_1(carrier: CarrierServer, page: Page) -> None:

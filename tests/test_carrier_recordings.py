@@ -18,9 +18,7 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from carrier.server import CarrierServer
 from tests.support.carrier import AGENT, CUSTOMER, SUPPORT, Served, check, finished, script, wait_until
-from voice.twilio_client import make_client
 
-SCALE = 0.005
 STATUS_PARAMS = {"AccountSid", "CallSid", "RecordingSid", "RecordingUrl", "RecordingStatus", "RecordingDuration",
                  "RecordingChannels", "RecordingSource", "RecordingTrack", "RecordingStartTime"}
 
@@ -79,12 +77,6 @@ class Recorded:
 
 
 @pytest.fixture
-def carrier() -> Iterator[CarrierServer]:
-    with CarrierServer(scale=SCALE, numbers=(SUPPORT,)) as server:
-        yield server
-
-
-@pytest.fixture
 def app(carrier: CarrierServer) -> Iterator[Recorded]:
     recorded = Recorded(carrier.state.auth_token)
     served = Served(recorded.build())
@@ -92,11 +84,6 @@ def app(carrier: CarrierServer) -> Iterator[Recorded]:
     yield recorded
     served.stop()
     assert all(signed for _, signed in recorded.callbacks)
-
-
-@pytest.fixture
-def twilio(carrier: CarrierServer) -> Any:
-    return make_client(carrier.state.account_sid, carrier.state.auth_token, carrier.url)
 
 
 def call_in(carrier: CarrierServer, app: Recorded, query: str) -> str:

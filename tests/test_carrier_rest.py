@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,12 +17,6 @@ HOLD = "<Response><Pause length='600'/></Response>"
 
 
 @pytest.fixture
-def carrier() -> Iterator[CarrierServer]:
-    with CarrierServer(scale=0.005, numbers=(SUPPORT,)) as server:
-        yield server
-
-
-@pytest.fixture
 def api(carrier: CarrierServer) -> Any:
     session = requests.Session()
     session.auth = (carrier.state.account_sid, carrier.state.auth_token)
@@ -33,11 +26,6 @@ def api(carrier: CarrierServer) -> Any:
         return session.request(method, f"{base}/{path}", timeout=5, **kwargs)
 
     return call
-
-
-@pytest.fixture
-def twilio(carrier: CarrierServer) -> Any:
-    return make_client(carrier.state.account_sid, carrier.state.auth_token, carrier.url)
 
 
 def test_every_call_response_validates_against_twilios_openapi_document(api):

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 import requests
 from flask import Flask, Response, request
 from twilio.request_validator import RequestValidator
@@ -20,10 +21,12 @@ from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 from werkzeug.serving import make_server
 
 from carrier.server import CarrierServer
+from voice.twilio_client import make_client
 
 AGENT = "+14155550777"
 SUPPORT = "+14155550100"
 CUSTOMER = "+14155550123"
+SCALE = 0.005  # the carrier's clock: a minute of call takes 0.3 s
 OAI = Path(__file__).resolve().parents[1] / "twilio-oai" / "twilio_api_v2010.json"
 # About two minutes of speech: a key or a word is always pressed before it ends.
 LONG_PROMPT = " ".join(["Please listen carefully, as our menu options have changed."] * 35) + " Press 1 for support."
@@ -256,3 +259,16 @@ def check(response: requests.Response, path: str, method: str) -> dict[str, Any]
     body = response.json()
     jsonschema.Draft202012Validator({**schema, "components": document["components"]}).validate(body)
     return body
+
+
+@pytest.fixture
+def carrier() -> Iterator[CarrierServer]:
+    """The local carrier on a fast clock, owning the support number; a module overrides it for real time."""
+    with CarrierServer(scale=SCALE, numbers=(SUPPORT,)) as server:
+        yield server
+
+
+@pytest.fixture
+def twilio(carrier: CarrierServer) -> Any:
+    """The twilio library's client, talking to the carrier."""
+    return make_client(carrier.state.account_sid, carrier.state.auth_token, carrier.url)

@@ -17,9 +17,8 @@ from carrier.server import CarrierServer
 from context.schemas import ThreadIn
 from directory.models import AgentConfig, NumberConfig
 from tests.support.api import API_KEY, thread_body
-from tests.support.carrier import AGENT, SUPPORT, Served, wait_until
+from tests.support.carrier import AGENT, SCALE, SUPPORT, Served, wait_until
 
-SCALE = 0.005
 ALWAYS = {"start": "00:00", "end": "24:00"}
 OTHER_AGENT = "+14155550778"
 # What a known caller (the thread_body customer) hears first on the line.
