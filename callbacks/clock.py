@@ -7,16 +7,15 @@ import signal
 import threading
 from datetime import UTC, datetime
 
+from callbacks.jobs import job_app
 from callbacks.recovery import sweep
 
 log = logging.getLogger("threadline.clock")
 
 
 def main() -> None:
-    from app import create_app  # the same environment as web and worker
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s clock %(message)s")
-    app = create_app()
+    app = job_app()  # the same environment as web and worker
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -9,17 +9,17 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import os
 import random
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Flask, current_app
+from flask import current_app
 from rq import Queue
 from twilio.base.exceptions import TwilioRestException
 
 from callbacks import lifecycle
+from callbacks.jobs import job_app
 from callbacks.lifecycle import EARLY_TOLERANCE
 from callbacks.outcomes import Outcome
 from callbacks.schemas import Callback, Mode, State
@@ -57,9 +57,9 @@ def schedule(queue: Queue, callback: Callback, now: datetime) -> None:
     at = datetime.fromtimestamp(math.ceil(callback.scheduled_for.timestamp()), tz=UTC)
     job_id = dial_job_id(callback)
     if at <= now + EARLY_TOLERANCE:  # the job itself waits out the last fraction of a second
-        queue.enqueue("callbacks.dialer.dial", callback.id, attempt, job_id=job_id)
+        queue.enqueue(dial, callback.id, attempt, job_id=job_id)
     else:
-        queue.enqueue_at(at, "callbacks.dialer.dial", callback.id, attempt, job_id=job_id)
+        queue.enqueue_at(at, dial, callback.id, attempt, job_id=job_id)
 
 
 def dial_job_id(callback: Callback) -> str:
@@ -109,24 +109,9 @@ def _take_rate_slot(limit: float) -> float:
         waited += wait / 1000
 
 
-@functools.lru_cache(maxsize=4)
-def _app_for(environment: tuple[tuple[str, str], ...]) -> Flask:
-    from app import create_app  # the worker builds the app from the same environment as the web process
-
-    return create_app()
-
-
-def worker_app() -> Flask:
-    """The app for jobs, built once per environment: the worker builds it before forking its work horses."""
-    return _app_for(tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(_APP_ENV_PREFIXES))))
-
-
-_APP_ENV_PREFIXES = ("REDIS_URL", "THREADLINE_", "TWILIO_", "PUBLIC_BASE_URL")
-
-
 def dial(callback_id: str, attempt: int) -> str:
     """RQ job: place the call for the callback's attempt, if it is still wanted. Returns what it did."""
-    with worker_app().app_context():
+    with job_app().app_context():
         return dial_attempt(callback_id, attempt, datetime.now(UTC))
 
 
@@ -178,17 +163,27 @@ def dial_attempt(callback_id: str, attempt: int, now: datetime) -> str:
     return _place(claimed, attempt, number, now)
 
 
+# Where Twilio reaches a callback call's webhooks; voice/callback_calls.py serves them under this prefix.
+WEBHOOKS = "/voice/callback"
+
+
+def webhook_url(endpoint: str, callback_id: str, attempt: int, claim: str, **extra: str) -> str:
+    """The absolute URL of a callback call's webhook, naming the attempt and its claim."""
+    params = {"cb": callback_id, "attempt": str(attempt), "claim": claim, **extra}
+    return absolute_url(f"{WEBHOOKS}/{endpoint}?" + "&".join(f"{k}={v}" for k, v in params.items()))
+
+
 def _place(callback: Callback, attempt: int, number: Any, now: datetime) -> str:
     client = TWILIO.get()
     claimed = callback.attempts[-1]
-    query = f"cb={callback.id}&attempt={attempt}&claim={lifecycle.claim_token(claimed)}"
+    url = functools.partial(webhook_url, callback_id=callback.id, attempt=attempt,
+                            claim=lifecycle.claim_token(claimed))
     if callback.mode == Mode.agent_first:
         # The agent's phone or browser rings first; the customer is dialled from the agent's leg.
-        call_args = {"to": claimed.to, "url": absolute_url(f"/voice/callback/agent?{query}&agent={claimed.agent_id}"),
-                     "status_callback": absolute_url(f"/voice/callback/status?{query}&leg=agent")}
+        call_args = {"to": claimed.to, "url": url("agent", agent=claimed.agent_id or ""),
+                     "status_callback": url("status", leg="agent")}
     else:
-        call_args = {"to": callback.phone, "url": absolute_url(f"/voice/callback/answer?{query}"),
-                     "status_callback": absolute_url(f"/voice/callback/status?{query}"),
+        call_args = {"to": callback.phone, "url": url("answer"), "status_callback": url("status"),
                      "machine_detection": "DetectMessageEnd"}
     try:
         call = client.calls.create(from_=number.caller_id or number.number, status_callback_event=STATUS_EVENTS,

@@ -11,7 +11,7 @@ from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from callbacks.dialer import dial_job_id, finish_attempt, reconcile, tell
+from callbacks.dialer import dial, dial_job_id, finish_attempt, reconcile, tell
 from callbacks.outcomes import FINAL_STATUSES, CallFacts, CallStatus, Outcome, classify
 from callbacks.schemas import Attempt, Callback, State
 from callbacks.store import CALLBACKS
@@ -37,7 +37,7 @@ def sweep(now: datetime) -> dict[str, int]:
             job_id = dial_job_id(callback)
             with contextlib.suppress(NoSuchJobError):
                 Job.fetch(job_id, connection=queue.connection).delete()
-            queue.enqueue("callbacks.dialer.dial", callback.id, len(callback.attempts) + 1, job_id=job_id)
+            queue.enqueue(dial, callback.id, len(callback.attempts) + 1, job_id=job_id)
             requeued += 1
     for callback_id in store.stuck((now - timedelta(seconds=config["RECONCILE_AFTER_SECONDS"])).timestamp()):
         callback = store.get(callback_id)

@@ -6,12 +6,12 @@ from typing import Any
 
 from rq import Worker as RQWorker
 
-from callbacks.dialer import worker_app
+from callbacks.jobs import job_app
 
 
 class Worker(RQWorker):
     """An rq Worker whose forked jobs inherit a ready app instead of importing and building it each time."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        worker_app()  # first: a configuration it refuses stops the worker with one line, before it registers
+        job_app()  # first: a configuration it refuses stops the worker with one line, before it registers
         super().__init__(*args, **kwargs)

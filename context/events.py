@@ -245,7 +245,7 @@ class Outbox:
         """Queue the delivery job; False when that event's job already exists (so it can't be sent twice)."""
         retry = Retry(max=len(self.retry_intervals), interval=self.retry_intervals) if self.retry_intervals else None
         try:
-            self.queue.enqueue("context.events.deliver", event_id, job_id=job_id(event_id), unique=True,
+            self.queue.enqueue(deliver, event_id, job_id=job_id(event_id), unique=True,
                                retry=retry, on_failure=Callback("context.events.record_failure"),
                                job_timeout=self.job_timeout, description=f"deliver event {event_id}")
         except DuplicateJobError:

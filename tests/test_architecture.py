@@ -50,12 +50,12 @@ def _package(module: str) -> str:
     return module.split(".")[0]
 
 
-def _package_edges(skip: frozenset[tuple[str, str]] = frozenset()) -> dict[str, set[str]]:
+def _package_edges() -> dict[str, set[str]]:
     edges: dict[str, set[str]] = {}
     for module, targets in IMPORTS.items():
         for target in targets:
             edge = (_package(module), _package(target))
-            if edge[0] != edge[1] and edge not in skip:
+            if edge[0] != edge[1]:
                 edges.setdefault(edge[0], set()).add(edge[1])
     return edges
 
@@ -98,17 +98,13 @@ def _cycle(edges: dict[str, set[str]]) -> list[str] | None:
     return next((found for node in sorted(edges) if (found := visit(node, []))), None)
 
 
-# Covered by test_callbacks_import_nothing_from_app below, until jobs get their app from callbacks/jobs.py.
-_CALLBACKS_TO_APP = frozenset({("callbacks", "app")})
-
-
 def test_the_graph_is_read():
     assert "directory.routing" in IMPORTS["callbacks.dialer"]
     assert "voice.admin_api" in _route_modules() and "desk.pages" in _route_modules()
 
 
 def test_packages_import_each_other_without_a_cycle():
-    assert _cycle(_package_edges(skip=_CALLBACKS_TO_APP)) is None
+    assert _cycle(_package_edges()) is None
 
 
 def test_directory_imports_only_core_and_context():
@@ -137,8 +133,6 @@ def test_callbacks_import_nothing_from_voice_or_desk():
     assert not {m for m in _imports_of("callbacks") if _package(m) in ("voice", "desk")}
 
 
-@pytest.mark.xfail(strict=True, reason="callbacks/dialer.py (the worker's app) and callbacks/clock.py still build the "
-                                       "app with app.create_app; another step gives jobs their app from one helper")
 def test_callbacks_import_nothing_from_app():
     assert "app" not in _imports_of("callbacks")
 

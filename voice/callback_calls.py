@@ -15,7 +15,6 @@ from callbacks.store import CALLBACKS, CallbackNotFound
 from callbacks.windows import next_slots, speak_time
 from context.events import EventType
 from core.extensions import QUEUE, REDIS
-from core.urls import absolute_url
 from directory.store import NUMBERS
 from voice import twiml
 from voice.calls import CALLS
@@ -25,7 +24,7 @@ from voice.security import answered_once, require_twilio_signature
 from voice.summary import first_name, speech_safe, spoken_subject
 from voice.webhooks import FALLBACK_SPEECH, about, connect_call, load_thread, speech_for
 
-bp = Blueprint("voice_callbacks", __name__, url_prefix="/voice/callback")
+bp = Blueprint("voice_callbacks", __name__, url_prefix=dialer.WEBHOOKS)
 
 bp.before_request(require_twilio_signature)
 
@@ -44,8 +43,7 @@ def _load() -> tuple[Callback | None, int]:
 
 
 def _url(endpoint: str, callback: Callback, attempt: int, **extra: str) -> str:
-    params = {"cb": callback.id, "attempt": str(attempt), "claim": request.args.get("claim", ""), **extra}
-    return absolute_url(f"/voice/callback/{endpoint}?" + "&".join(f"{k}={v}" for k, v in params.items()))
+    return dialer.webhook_url(endpoint, callback.id, attempt, request.args.get("claim", ""), **extra)
 
 
 def _goodbye(key: str, callback: Callback | None) -> str:
