@@ -191,13 +191,15 @@ def undeliverable_events(client: redis.Redis, limit: int = 100) -> list[EventRec
     return _records(client, client.zrevrange(keys.UNDELIVERED_EVENTS, 0, limit - 1))
 
 
-def _mark_delivered(client: redis.Redis, event_id: str) -> bool:
+def mark_delivered(client: redis.Redis, event_id: str) -> bool:
+    """Record the event delivered, once: False when it already was (a racing retry) or is gone."""
     done = client.eval(_MARK_DELIVERED, 2, keys.event(event_id), keys.UNDELIVERED_EVENTS,
                        datetime.now(UTC).isoformat().replace("+00:00", "Z"), event_id)
     return bool(done)
 
 
-def _mark_failed(client: redis.Redis, event_id: str, error: str, *, final: bool) -> bool:
+def mark_failed(client: redis.Redis, event_id: str, error: str, *, final: bool) -> bool:
+    """Record a failed try (final: no retry left, so it is listed undeliverable); False once it was delivered."""
     done = client.eval(_MARK_FAILED, 2, keys.event(event_id), keys.UNDELIVERED_EVENTS, error[:500],
                        "1" if final else "0", int(time.time() * 1000), event_id)
     if done and final:
@@ -286,10 +288,10 @@ def deliver(event_id: str) -> None:
             error = f"{type(exc).__name__}: {exc}"
         else:
             if 200 <= response.status_code < 300:
-                _mark_delivered(client, event_id)
+                mark_delivered(client, event_id)
                 return
             error = f"HTTP {response.status_code}: {response.text[:200]}".rstrip(": ")
-    _mark_failed(client, event_id, error, final=_last_try(job))
+    mark_failed(client, event_id, error, final=_last_try(job))
     raise DeliveryFailed(error)
 
 
@@ -298,7 +300,7 @@ def record_failure(job: Job, connection: redis.Redis, exc_type: type[BaseExcepti
     """RQ on_failure callback: record failures deliver could not (job timeout, abandoned job, a bug)."""
     if isinstance(exc_value, DeliveryFailed):
         return  # deliver recorded it already
-    _mark_failed(connection, str(job.args[0]), f"{exc_type.__name__}: {exc_value}".rstrip(": "),
+    mark_failed(connection, str(job.args[0]), f"{exc_type.__name__}: {exc_value}".rstrip(": "),
                  final=_last_try(job))
 
 

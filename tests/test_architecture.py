@@ -176,9 +176,7 @@ def test_no_test_module_imports_another():
 
 def test_tests_reach_no_private_name_of_the_app():
     found = {path: sorted(set(_private_uses(tree))) for path, tree in TEST_TREES.items()}
-    # Until context/events.py makes its record keeping public (a race between two outcomes is tested on it).
-    assert {path: names for path, names in found.items() if names} == {
-        "tests/test_events.py": ["context.events._mark_delivered", "context.events._mark_failed"]}
+    assert {path: names for path, names in found.items() if names} == {}
 
 
 def test_tests_name_no_redis_key_by_hand():

@@ -15,9 +15,9 @@ from rq import SimpleWorker
 from context.events import (
     EVENT_TYPES,
     Outbox,
-    _mark_delivered,
-    _mark_failed,
     get_event,
+    mark_delivered,
+    mark_failed,
     sign,
     undeliverable_events,
     verify,
@@ -160,14 +160,14 @@ def test_without_a_webhook_events_are_kept_as_not_configured(events_app):
 def test_record_keeping_never_double_marks(events_app):
     client = events_app.extensions["threadline.redis"]
     event = outbox(events_app, "http://127.0.0.1:9/unused").emit("t-1", "call.voicemail_left", {}, "We left a message.")
-    assert _mark_failed(client, event.id, "HTTP 500", final=False)
-    assert _mark_delivered(client, event.id)
-    assert not _mark_delivered(client, event.id)  # a racing second success changes nothing
-    assert not _mark_failed(client, event.id, "late failure", final=True)  # nor does a late failure
+    assert mark_failed(client, event.id, "HTTP 500", final=False)
+    assert mark_delivered(client, event.id)
+    assert not mark_delivered(client, event.id)  # a racing second success changes nothing
+    assert not mark_failed(client, event.id, "late failure", final=True)  # nor does a late failure
     record = get_event(client, event.id)
     assert record is not None and record.delivery == "delivered" and record.attempts == 2
     assert record.last_error == "HTTP 500" and not undeliverable_events(client)
-    assert not _mark_failed(client, "ev_missing", "x", final=True) and get_event(client, "ev_missing") is None
+    assert not mark_failed(client, "ev_missing", "x", final=True) and get_event(client, "ev_missing") is None
 
 
 # --- the API ----------------------------------------------------------------------------------------------------
