@@ -23,8 +23,6 @@ import argparse
 import logging
 import math
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,13 +36,12 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.webhooks import Gunicorn, free_ports
+from bench.common import Gunicorn, Processes, cpu_seconds, entry, free_ports, percentile
 from carrier.control import script_from
 from carrier.server import CarrierServer
-from core.redis_server import EmbeddedRedis, die_with_parent
+from core.redis_server import EmbeddedRedis
 from core.runner import procfile
 
-ROOT = Path(__file__).resolve().parent.parent
 SUPPORT_NUMBER = "+14155550100"
 API_KEY = "bench-key-0123456789"
 ZONE = "America/Los_Angeles"
@@ -69,10 +66,6 @@ def thread_body(i: int) -> dict[str, Any]:
                           "sent_at": "2026-11-22T10:00:00Z"}]}
 
 
-def percentile(ordered: list[float], fraction: float) -> float:
-    return ordered[min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1)] if ordered else math.nan
-
-
 def tightest(times: list[float], count: int) -> float:
     """The shortest time holding `count` events: under 1 s for limit + 1 events means more than the limit in 1 s."""
     ordered = sorted(times)
@@ -91,68 +84,6 @@ def busiest_second(times: list[float]) -> tuple[int, int]:
             start += 1
         sliding = max(sliding, end - start + 1)
     return max(buckets.values(), default=0), sliding
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """CPU time of these processes and of the children they have reaped (RQ's work horses), so far (Linux)."""
-    ticks = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
-        except (OSError, IndexError, ValueError):
-            pass
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-class Processes:
-    """Procfile commands run as bin/run runs them (bash -c "exec ...", own session), output to a file each."""
-
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env, self.logs = env, logs
-        self.running: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, command: str) -> None:
-        with (self.logs / f"{name}.log").open("wb") as log:
-            self.running[name] = subprocess.Popen(
-                ["bash", "-c", f"exec {command}"], cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
-
-    def dead(self) -> list[str]:
-        return [name for name, p in self.running.items() if p.poll() is not None]
-
-    def pids(self, prefix: str) -> list[int]:
-        return [p.pid for name, p in self.running.items() if name.startswith(prefix)]
-
-    def tail(self, name: str, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.logs.joinpath(f"{name}.log").read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def lines(self, name: str) -> list[str]:
-        try:
-            return self.logs.joinpath(f"{name}.log").read_text(errors="replace").splitlines()
-        except OSError:
-            return []
-
-    def stop(self) -> None:
-        """SIGTERM each group (RQ finishes its job), then SIGKILL what is left; only our own sessions."""
-        for p in self.running.values():
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for p in self.running.values():
-            try:
-                p.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            try:
-                os.killpg(p.pid, signal.SIGKILL)  # the job's work horse too, if it outlived its worker
-            except OSError:
-                pass
-            p.wait()
-        self.running.clear()
 
 
 def seed(app: Any, count: int, answer: str, carrier: CarrierServer) -> None:
@@ -312,7 +243,6 @@ def wait_for_dials(args: argparse.Namespace, carrier: CarrierServer, processes: 
 
 def main() -> None:
     args = parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on kill as on Ctrl-C
     commands = procfile()
     if "worker" not in commands:
         raise SystemExit("the Procfile has no worker process")
@@ -349,7 +279,7 @@ def main() -> None:
             processes.start(f"worker-{n + 1}", commands["worker"])
         if clock:
             processes.start("clock", clock)
-        cpu_before = cpu_seconds(processes.pids("worker"))
+        cpu_before = cpu_seconds(processes.pids("worker"), reaped=True)
 
         started_creating = time.time()
         first_due = started_creating + args.lead
@@ -370,7 +300,7 @@ def main() -> None:
 
         ended = wait_for_dials(args, carrier, processes, first_due)
         time.sleep(1)  # let claims in flight reach the carrier
-        worker_cpu = cpu_seconds(processes.pids("worker")) - cpu_before
+        worker_cpu = cpu_seconds(processes.pids("worker"), reaped=True) - cpu_before
         result = read_outcome(app, ids, carrier, clock_offset, ended)
         notes = diagnose(app, processes, worker_cpu, len(result.placed_at))
     report(args, result, clock, notes)
@@ -436,7 +366,4 @@ def report(args: argparse.Namespace, result: Outcome, clock: str | None, notes: 
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        raise SystemExit("interrupted; workers, gunicorn, the carrier and Redis stopped") from None
+    entry(main, "workers, gunicorn, the carrier and Redis")

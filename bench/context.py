@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import percentile
 from context.schemas import ThreadIn
 from context.store import ThreadStore
 from core.redis_server import EmbeddedRedis, connect
@@ -42,11 +43,6 @@ def make_thread(i: int, rng: random.Random) -> ThreadIn:
                      "time_zone": "America/Los_Angeles"},
         "device": {"platform": "iOS", "os_version": "17.2", "app_version": "3.2.1", "model": "iPhone 14"},
         "metadata": {"plan": "pro"}, "messages": messages})
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def time_lookups(store: ThreadStore, count: int, rng: random.Random) -> dict[str, tuple[float, float, float]]:

@@ -5,12 +5,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import re
 import runpy
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,12 +20,9 @@ from twilio.request_validator import RequestValidator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.redis_server import EmbeddedRedis, die_with_parent
+from bench.common import GUNICORN_CONF, Gunicorn, cpu_seconds, entry, free_ports, require_wrk, run_wrk
+from core.redis_server import EmbeddedRedis
 
-ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
-GUNICORN_CONF = ROOT / "gunicorn.conf.py"
-LUA = Path(__file__).resolve().parent / "wrk_requests.lua"
 PATH = "/voice/incoming"
 PUBLIC_BASE_URL = "https://support.example.com"  # behind its proxy, as on Twilio: what Twilio reaches and signs
 SUPPORT_NUMBER = "+14155550100"
@@ -115,17 +107,6 @@ def write_requests(path: Path, url: str, count: int, series: int) -> None:
             out.write(f"{urlencode(params)}\t{validator.compute_signature(url, params)}\n")
 
 
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def post(port: int, params: dict[str, str], signature: str = "") -> tuple[int, str]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -135,89 +116,6 @@ def post(port: int, params: dict[str, str], signature: str = "") -> tuple[int, s
         return response.status, response.read().decode()
     finally:
         conn.close()
-
-
-class Gunicorn:
-    """gunicorn with the project's gunicorn.conf.py, as the Procfile runs it, stopped for sure on exit."""
-
-    def __init__(self, spec: str, port: int, env: dict[str, str], log: Path) -> None:
-        self.spec, self.port, self.env, self.log = spec, port, env, log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> Gunicorn:
-        env = {**self.env, "HOST": "127.0.0.1", "PORT": str(self.port)}
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [str(GUNICORN), "-c", str(GUNICORN_CONF), self.spec], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
-        try:
-            self._wait_ready(self.process)
-        except BaseException:  # Ctrl-C while waiting too
-            self.stop()
-            raise
-        return self
-
-    def _wait_ready(self, process: subprocess.Popen[bytes]) -> None:
-        deadline = time.monotonic() + 30
-        while True:  # any HTTP answer (a 404 will do) means a worker is serving
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                conn.request("GET", "/healthz")
-                conn.getresponse().read()
-                conn.close()
-                return
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"gunicorn {self.spec} did not start; its output:\n{self.tail()}") from None
-                time.sleep(0.1)
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def pids(self) -> list[int]:
-        """The master's and its workers'."""
-        if self.process is None:
-            return []
-        master = self.process.pid
-        try:
-            return [master, *(int(p) for p in Path(f"/proc/{master}/task/{master}/children").read_text().split())]
-        except OSError:
-            return [master]
-
-    def tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        """SIGTERM (graceful), then SIGKILL to the whole process group this gunicorn leads."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)  # any worker left behind; the group is only ours
-        except OSError:
-            pass
-        self.process = None
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User plus system CPU time of these processes so far (Linux)."""
-    ticks = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
-        except (OSError, IndexError, ValueError):
-            pass
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -234,23 +132,14 @@ class Result:
     raw: dict[str, float]
 
 
-def run_wrk(port: int, requests_file: Path, seconds: float, connections: int, threads: int) -> dict[str, float]:
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "5s", "-s", str(LUA),
-           f"http://127.0.0.1:{port}{PATH}", "--", str(requests_file), str(threads)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
-    match = re.search(r"^WRK (.*)$", done.stdout, re.MULTILINE)
-    if done.returncode != 0 or not match:
-        raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return {k: float(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
-
-
 def measure(server: Gunicorn, redis_pid: int, files: tuple[Path, Path], args: argparse.Namespace) -> Result:
     warmup_file, requests_file = files
+    url = f"http://127.0.0.1:{server.port}{PATH}"
     if args.warmup > 0:
-        run_wrk(server.port, warmup_file, args.warmup, args.connections, args.threads)
+        run_wrk(url, warmup_file, args.warmup, args.connections, args.threads)
     pids = server.pids()
     cpu_before, redis_before = cpu_seconds(pids), cpu_seconds([redis_pid])
-    raw = run_wrk(server.port, requests_file, args.seconds, args.connections, args.threads)
+    raw = run_wrk(url, requests_file, args.seconds, args.connections, args.threads)
     cpu, redis_cpu = cpu_seconds(pids) - cpu_before, cpu_seconds([redis_pid]) - redis_before
     requests = int(raw["requests"])
     per_request = 1000 / requests if requests else 0.0
@@ -294,9 +183,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed: sudo apt-get install wrk")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up below on kill as on Ctrl-C
+    require_wrk()
     env = {k: v for k, v in os.environ.items() if k not in ("PUBLIC_BASE_URL", "TWILIO_EDGE", "TWILIO_REGION")}
     settings = runpy.run_path(str(GUNICORN_CONF))
     real_port, bare_port = free_ports(2)
@@ -354,7 +241,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        raise SystemExit("interrupted; gunicorn and Redis stopped") from None
+    entry(main, "gunicorn and Redis")
