@@ -147,8 +147,7 @@ class Gunicorn:
             return ""
 
     def stop(self) -> None:
-        """SIGTERM (graceful), or SIGINT when quick (open event streams would hold a graceful stop for its whole
-        timeout), then SIGKILL to the whole process group this gunicorn leads."""
+        """SIGTERM (graceful) or, when quick, SIGINT (open streams hold a graceful stop); then SIGKILL its group."""
         if self.process is None:
             return
         if self.process.poll() is None:
