@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from datetime import UTC, datetime
 
 from flask import Blueprint
@@ -25,6 +26,7 @@ from callbacks.when import WhenError, parse_when
 from callbacks.windows import callee_zone, next_allowed, slots, speak_time
 from context.events import EventType
 from context.lookup import NO_SUCH_THREAD, checked_thread_id, existing_thread
+from core import keys
 from core.api import API_PREFIX, ApiError, require_api_key
 from core.extensions import QUEUE
 from core.openapi import API
@@ -46,6 +48,8 @@ def _number(e164: str) -> Number:
 
 
 def _callback(callback_id: str) -> Callback:
+    if not re.match(keys.ID_PATTERN, callback_id):
+        raise ApiError(422, "invalid_field", f"callback_id: {keys.ID_RULE}", "callback_id")
     try:
         return CALLBACKS.get().get(callback_id)
     except CallbackNotFound:

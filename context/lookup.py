@@ -6,6 +6,7 @@ import re
 
 from context.schemas import THREAD_ID_PATTERN, Thread
 from context.store import THREADS, ThreadNotFound
+from core import keys
 from core.api import ApiError
 
 # How an API route documents that 404 (its OpenAPI response).
@@ -15,8 +16,7 @@ NO_SUCH_THREAD = ("no thread with that id", None)
 def checked_thread_id(thread_id: str) -> str:
     """thread_id when it is well formed, else a 422 naming the field."""
     if not re.match(THREAD_ID_PATTERN, thread_id):
-        raise ApiError(422, "invalid_field", "thread_id: 1-128 letters, digits or . _ : - (starting with a letter "
-                       "or digit)", "thread_id")
+        raise ApiError(422, "invalid_field", f"thread_id: {keys.ID_RULE}", "thread_id")
     return thread_id
 
 

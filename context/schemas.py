@@ -21,9 +21,10 @@ from pydantic import (
 )
 
 from context.phones import region_of_locale, to_e164
+from core import keys
 
 MAX_MESSAGE_TEXT = 10_000
-THREAD_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+THREAD_ID_PATTERN = keys.ID_PATTERN
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]
 Short = Annotated[str, StringConstraints(max_length=200)]

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 PREFIX = "tl"
 
+# An id that goes into a key name: no ':' (the separator), so no id can spell another record's key, and no '..'.
+ID_PATTERN = r"^(?!.*\.\.)[A-Za-z0-9._~-]{1,128}$"
+ID_RULE = "1-128 letters, digits or . _ ~ - (no '..')"
+
 
 def thread(thread_id: str) -> str:
     """Hash: a thread's attributes (doc JSON, phone, status, times)."""

@@ -12,6 +12,7 @@ from flask import Blueprint, jsonify, request
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from core import keys
 from core.api import API_PREFIX, json_body, validate
 
 _REF = "#/components/schemas/{model}"
@@ -72,6 +73,11 @@ class ApiSpec:
 API = ApiSpec()
 
 
+# Path ids that become part of Redis keys: the server refuses any other shape (422).
+_PATH_SCHEMAS = {name: {"type": "string", "pattern": keys.ID_PATTERN, "maxLength": 128}
+                 for name in ("thread_id", "callback_id")}
+
+
 def _error_schema() -> dict[str, Any]:
     return {
         "type": "object", "required": ["error"],
@@ -99,7 +105,7 @@ def document(spec: ApiSpec, title: str, version: str) -> dict[str, Any]:
                                 "operationId": f"{op.method.lower()}{re.sub(r'[^A-Za-z0-9]+', '_', op.path)}"}
         if op.description:
             item["description"] = op.description
-        params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        params = [{"name": name, "in": "path", "required": True, "schema": _PATH_SCHEMAS.get(name, {"type": "string"})}
                   for name in re.findall(r"{([^}]+)}", op.path)]
         if op.query is not None:
             qschema = op.query.model_json_schema()
