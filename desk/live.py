@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import redis
-from flask import Response, request, stream_with_context
+from flask import Response, request, session, stream_with_context
 
 from core.extensions import REDIS
 from desk import bp
-from desk.auth import current_agent_id, login_required
+from desk.auth import current_agent_id, desk_sessions, login_required
 from voice import screenpop
 
 KEEPALIVE_SECONDS = 15
@@ -21,8 +21,10 @@ def _frame(entry_id: str, payload: str) -> str:
     return f"id: {entry_id}\nevent: screen_pop\ndata: {payload}\n\n"
 
 
-def stream(redis_client: redis.Redis, agent_id: str, last_id: str | None) -> Iterator[str]:
-    """Subscribe first, then replay what the stream holds after last_id, then go live, skipping replayed ids."""
+def stream(redis_client: redis.Redis, agent_id: str, last_id: str | None,
+           signed_in: Callable[[], bool] = lambda: True) -> Iterator[str]:
+    """Subscribe first, then replay what the stream holds after last_id, then go live, skipping replayed ids;
+    end within a second of signed_in() turning false (sign-out, a new password, the agent removed)."""
     pubsub = screenpop.listen(redis_client, agent_id)
     try:
         seen = last_id or "0-0"
@@ -34,6 +36,8 @@ def stream(redis_client: redis.Redis, agent_id: str, last_id: str | None) -> Ite
         beat = time.monotonic()
         while True:
             message = pubsub.get_message(timeout=1.0)
+            if not signed_in():
+                return
             if message is None:  # nothing yet (or a subscription notice): keep proxies from closing an idle stream
                 if time.monotonic() - beat >= KEEPALIVE_SECONDS:
                     beat = time.monotonic()
@@ -63,6 +67,7 @@ def events() -> Response:
     """The agent's live events; a reconnecting page sends Last-Event-ID and gets what it missed first."""
     agent_id = current_agent_id() or ""
     last_id = request.headers.get("Last-Event-ID") or request.args.get("after")
-    body = stream(REDIS.get(), agent_id, last_id)
+    sessions, session_id = desk_sessions(), session.get("sid", "")
+    body = stream(REDIS.get(), agent_id, last_id, lambda: sessions.agent_of(session_id) == agent_id)
     return Response(stream_with_context(body), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

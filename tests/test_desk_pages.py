@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from flask import Flask
 
 from desk.live import stream
+from desk.sessions import DeskSessions
 from directory.models import AgentConfig, NumberConfig
 from tests.support.api import API_KEY, thread_body
 from tests.support.desk import HTML, PASSWORD, sign_in, token_of
@@ -97,6 +99,24 @@ def test_the_event_stream_catches_up_then_goes_live_without_repeats(app, redis_c
     live = next(frames)
     assert live.startswith(f"id: {third.id}\n") and '"call_sid":"CA3"' in live
     frames.close()
+
+
+def test_an_open_event_stream_ends_when_the_session_does(client, redis_client):
+    sign_in(client)
+    response = client.get("/desk/events", headers={"Accept": "text/event-stream"}, buffered=False)
+    frames = iter(response.response)
+    assert b": connected" in next(frames)
+    DeskSessions(redis_client).end_all("sam")  # what signing out, a new password or removing the agent do
+    def kept_going(*_: Any) -> None:
+        raise AssertionError("the stream kept going after the session ended")
+
+    signal.signal(signal.SIGALRM, kept_going)
+    signal.alarm(10)  # the stream must end by itself within a second or so
+    try:
+        rest = list(frames)
+    finally:
+        signal.alarm(0)
+    assert not any(b"screen_pop" in frame for frame in rest)
 
 
 def test_the_event_stream_needs_a_signed_in_agent(client):
