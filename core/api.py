@@ -99,7 +99,13 @@ def respond(error: ApiError) -> Any:
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Answer API errors, HTTP errors on API paths and unexpected failures there as JSON."""
+    """Answer API errors, HTTP errors on API paths and unexpected failures there as JSON; no API answer is cached."""
+
+    @app.after_request
+    def _no_store(response: Any) -> Any:
+        if _is_api_request():
+            response.headers["Cache-Control"] = "no-store"  # answers carry customer data
+        return response
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Any:
@@ -114,7 +120,11 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(exc, RequestEntityTooLarge):
             limit = current_app.config["MAX_CONTENT_LENGTH"]
             message = f"the body is larger than the limit of {limit} bytes"
-        return respond(ApiError(status, _HTTP_CODES.get(status, "http_error"), message))
+        response = respond(ApiError(status, _HTTP_CODES.get(status, "http_error"), message))
+        for name, value in exc.get_headers():  # e.g. a 405's Allow
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:

@@ -29,10 +29,12 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self';
 
 @bp.after_request
 def _security_headers(response: Any) -> Any:
-    """Customer text is hostile: no inline script can run on a desk page, and no page can frame it."""
+    """Customer text is hostile: no inline script can run on a desk page, no page can frame it, none is stored."""
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
+    if request.endpoint != "desk.static":
+        response.headers["Cache-Control"] = "no-store"  # pages carry customer data
     return response
 
 

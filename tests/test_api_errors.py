@@ -102,3 +102,17 @@ def test_bad_thread_id_and_bad_query_name_their_field(client, auth):
 def test_unknown_paths_and_methods_under_the_api_answer_json(client, auth):
     assert error_of(client.get("/api/v1/nothing-here", headers=auth), 404)["code"] == "not_found"
     assert error_of(client.delete(f"{URL}/t-1", headers=auth), 405)["code"] == "method_not_allowed"
+
+
+def test_a_405_says_which_methods_are_allowed(client, auth):
+    response = client.delete(f"{URL}/t-1/messages", headers=auth)
+    assert error_of(response, 405)["code"] == "method_not_allowed"
+    assert "POST" in {m.strip() for m in response.headers["Allow"].split(",")}
+    assert "DELETE" not in response.headers["Allow"]
+
+
+def test_api_answers_with_customer_data_are_never_stored(client, auth):
+    assert client.put(f"{URL}/t-1", json=thread_body(), headers=auth).status_code == 201
+    read = client.get(f"{URL}/t-1", headers=auth)
+    assert read.status_code == 200 and read.headers["Cache-Control"] == "no-store"
+    assert client.get(f"{URL}/missing", headers=auth).headers["Cache-Control"] == "no-store"

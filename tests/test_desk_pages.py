@@ -57,6 +57,7 @@ def test_home_shows_status_and_upcoming_callbacks_and_changes_status_with_csrf(a
     page = home.get_data(as_text=True)
     assert "Upcoming callbacks" in page and "t-1" in page
     assert "default-src 'self'" in home.headers["Content-Security-Policy"]
+    assert home.headers["Cache-Control"] == "no-store"
     assert client.post("/desk/status", data={"status": "away"}, headers=HTML).status_code == 400  # no token
     changed = client.post("/desk/status", data={"status": "away", "csrf_token": token_of(home)}, headers=HTML)
     assert changed.status_code == 302
@@ -80,6 +81,15 @@ def test_a_thread_is_shown_escaped_to_an_agent_of_its_number(client):
     assert "&lt;script&gt;window.pwned=2&lt;/script&gt;" in page
     assert 'href="javascript:' not in page
     assert "NullPointerException in LoginViewController" in page and "crash.png" in page
+
+
+def test_desk_pages_with_customer_data_are_never_stored_but_static_assets_may_be(client):
+    sign_in(client)
+    for path in ("/desk/threads/t-1", "/desk/threads/t-1/panel"):
+        response = client.get(path, headers=HTML)
+        assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+        assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert "no-store" not in client.get("/desk/static/desk.css").headers.get("Cache-Control", "")
 
 
 def test_an_agent_cannot_read_another_numbers_thread_by_changing_the_url(client):

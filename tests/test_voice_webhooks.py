@@ -90,10 +90,31 @@ def test_a_retried_webhook_is_answered_the_same_and_changes_nothing_twice(app, c
     assert first.data == again.data
     record = app.extensions["threadline.calls"].get(form["CallSid"])
     assert [s.kind for s in record.steps] == ["no_caller_id_match"]
-    # Without Twilio's token the request itself is the fingerprint.
+    # Without Twilio's token the signed request itself is still the fingerprint.
     signed(client, "/voice/incoming", form)
-    signed(client, "/voice/incoming", form)
-    assert len(app.extensions["threadline.calls"].get(form["CallSid"]).steps) == 2
+    assert len(app.extensions["threadline.calls"].get(form["CallSid"]).steps) == 1
+
+
+def test_signed_replays_with_different_idempotency_tokens_run_the_handler_once(app, client):
+    form = call_form()
+    answers = {signed(client, "/voice/incoming", form, headers={"I-Twilio-Idempotency-Token": f"tok-{n}"}).data
+               for n in range(6)}
+    assert len(answers) == 1
+    assert [s.kind for s in app.extensions["threadline.calls"].get(form["CallSid"]).steps] == ["no_caller_id_match"]
+
+
+def test_different_signed_requests_both_run_and_a_reused_token_only_repeats(app, client):
+    calls = app.extensions["threadline.calls"]
+    first, second, third = (call_form(CallSid=f"CA{n}" + "7" * 31) for n in range(3))
+    signed(client, "/voice/incoming", first)
+    signed(client, "/voice/incoming", second)
+    assert calls.get(first["CallSid"]) is not None and calls.get(second["CallSid"]) is not None
+    # The unsigned token can make a request count as a repeat, never as new.
+    token = {"I-Twilio-Idempotency-Token": "shared"}
+    assert signed(client, "/voice/incoming", first, headers=token).status_code == 200
+    assert signed(client, "/voice/incoming", third, headers=token).status_code == 200
+    assert calls.get(third["CallSid"]) is None
+    assert len(calls.get(first["CallSid"]).steps) == 1
 
 
 def test_status_callbacks_apply_in_sequence_order(app, client):

@@ -46,11 +46,22 @@ def require_twilio_signature() -> None:
 
 
 def _fingerprint() -> str:
-    token = request.headers.get("I-Twilio-Idempotency-Token")
-    if token:
-        return hashlib.sha256(token.encode()).hexdigest()
+    """What Twilio signed: the method, the public URL and every parameter."""
     material = [request.method, public_url(), *sorted(f"{k}={v}" for k, v in request.form.items(multi=True))]
     return hashlib.sha256("\n".join(material).encode()).hexdigest()
+
+
+def _replay_key(store: redis.Redis) -> str:
+    """The key of the request this one repeats: the signed fingerprint always applies, and the unsigned
+    I-Twilio-Idempotency-Token can only narrow what counts as new (a token seen before repeats its first request)."""
+    fingerprint = _fingerprint()
+    token = request.headers.get("I-Twilio-Idempotency-Token")
+    if token:
+        token_key = keys.webhook(hashlib.sha256(f"token\n{token}".encode()).hexdigest())
+        store.set(token_key, fingerprint, nx=True, ex=REPLAY_TTL)
+        first = store.get(token_key)
+        fingerprint = first.decode() if isinstance(first, bytes) else first or fingerprint
+    return keys.webhook(fingerprint)
 
 
 def answered_once(view: Callable[..., str]) -> Callable[..., Response]:
@@ -59,7 +70,7 @@ def answered_once(view: Callable[..., str]) -> Callable[..., Response]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         store: redis.Redis = REDIS.get()
-        key = keys.webhook(_fingerprint())
+        key = _replay_key(store)
         if not store.set(key, _PENDING, nx=True, ex=REPLAY_TTL):
             deadline = time.monotonic() + REPLAY_WAIT
             while (earlier := store.get(key)) == _PENDING and time.monotonic() < deadline:
