@@ -66,12 +66,17 @@ def well_formed(agent_id: str) -> bool:
     return True
 
 
+def _verify(stored: str, password: str) -> bool:
+    # A mismatch is an answer, not an error: raised inside gevent's thread pool it would print a traceback.
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def _matches(stored: str, password: str) -> bool:
     with _hashing:
-        try:
-            return _hash_work(_hasher.verify, stored, password)
-        except (VerificationError, InvalidHashError):
-            return False
+        return _hash_work(_verify, stored, password)
 
 
 def acceptable(password: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +21,7 @@ from desk import auth, passwords
 from desk.sessions import DeskSessions
 from directory.models import AgentConfig
 from tests.support.desk import HTML, PASSWORD, sign_in, token_of
+from tests.support.processes import ROOT
 
 
 def desk(app: Flask) -> Flask:
@@ -334,3 +337,24 @@ def test_login_page_is_accessible_and_has_no_inline_code(client: FlaskClient) ->
     assert 'name="next" value="/desk/threads/t-9"' in body
     assert "<style" not in body and " style=" not in body and "onclick" not in body
     assert re.findall(r"<script(?![^>]*\bsrc=)", body) == []
+
+
+UNDER_GEVENT = """
+from gevent import monkey
+monkey.patch_all()  # as gunicorn's gevent workers run the desk
+import sys, tempfile
+from core.redis_server import EmbeddedRedis, connect
+from desk.passwords import Passwords
+server = EmbeddedRedis(tempfile.mkdtemp(), appendonly=False)
+store = Passwords(connect(server.start()))
+store.set("sam", "correct horse battery")
+print(store.verify("sam", "not the password"), store.verify("sam", "correct horse battery"))
+server.stop()
+"""
+
+
+def test_a_failed_sign_in_under_gevent_prints_no_traceback() -> None:
+    done = subprocess.run([sys.executable, "-c", UNDER_GEVENT], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
+    assert "Traceback" not in done.stderr and "VerifyMismatchError" not in done.stderr, done.stderr
