@@ -26,6 +26,7 @@ from callbacks.when import WhenError, parse_when
 from callbacks.windows import callee_zone, next_allowed, slots, speak_time
 from context.events import EventType
 from context.lookup import NO_SUCH_THREAD, checked_thread_id, existing_thread
+from context.phones import callable_person, country_of
 from core import keys
 from core.api import API_PREFIX, ApiError, require_api_key
 from core.extensions import QUEUE
@@ -94,6 +95,11 @@ def open_callback(thread_id: str, body: CallbackIn) -> tuple[Callback, bool]:
     if body.agent_id and body.agent_id not in number.agents:
         raise ApiError(422, "invalid_field", f"agent_id: {body.agent_id!r} doesn't answer {number.number}",
                        "agent_id")
+    if body.phone and body.phone != thread.customer.phone:
+        # Another phone than the customer's hears their conversation named: only a person's line, in an allowed country.
+        countries = frozenset(number.callback_countries) or frozenset({country_of(number.number) or ""})
+        if refused := callable_person(body.phone, countries):
+            raise ApiError(422, "invalid_field", f"phone: {refused}", "phone")
     now = datetime.now(UTC)
     phone = body.phone or thread.customer.phone
     zone = callee_zone(thread.customer.time_zone, phone, number.time_zone)

@@ -19,6 +19,27 @@ def region_of_locale(locale: str | None) -> str | None:
     return None
 
 
+_CALLABLE = frozenset({phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE,
+                       phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE})
+
+
+def callable_person(e164: str, countries: frozenset[str]) -> str | None:
+    """Why Threadline will not call e164 for a customer (None: it may): only a mobile or fixed line of one of
+    countries, never premium-rate, shared-cost, toll-free or another kind of service."""
+    number = phonenumbers.parse(e164)
+    region = phonenumbers.region_code_for_number(number)
+    if region not in countries:
+        return f"{e164} is in {region or 'no country'}, not in {', '.join(sorted(countries))}"
+    if phonenumbers.number_type(number) not in _CALLABLE:
+        return f"{e164} is not a mobile or fixed line (premium-rate, shared-cost and toll-free numbers are not called)"
+    return None
+
+
+def country_of(e164: str) -> str | None:
+    """The ISO country of an E.164 number."""
+    return phonenumbers.region_code_for_number(phonenumbers.parse(e164))
+
+
 def to_e164(raw: str, region: str | None = None) -> str:
     """Normalise raw to E.164, reading a national number in region; ValueError says why it is refused."""
     text = raw.strip()

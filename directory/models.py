@@ -116,6 +116,10 @@ class NumberConfig(Strict):
         description="attested: the caller hears their conversations only when Twilio verified the caller ID "
                     "(SHAKEN/STIR, StirVerstat TN-Validation-Passed-A), else the call code is asked; any: caller "
                     "ID is believed, for numbers outside attestation regions")
+    callback_countries: Annotated[list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]],
+                                  Field(max_length=50)] = Field(
+        default=[], description="ISO countries a callback may call a number other than the customer's in; "
+                                "empty: the support number's own country")
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
     retry_minutes: Annotated[list[Annotated[int, Field(ge=1, le=1440)]], Field(min_length=1, max_length=10)] = [
         10, 30, 120]

@@ -234,3 +234,22 @@ def test_every_change_goes_back_into_the_thread(cb_line):
     assert events[0]["message"].startswith("We tried to call you and couldn't reach you. We'll try again ")
     assert events[0]["data"]["callback_id"] == body["id"] and events[0]["thread_id"] == "t-1"
     assert events[1]["delivery"] == "not_configured"  # no THREADLINE_WEBHOOK_URL here: kept, not lost
+
+
+@pytest.mark.parametrize(("phone", "why"), [
+    ("+19005550123", "not a mobile or fixed line"),  # premium-rate
+    ("+18002000000", "not a mobile or fixed line"),  # toll-free
+    ("+447400123456", "is in GB, not in US")])  # another country than the number's
+def test_a_callback_calls_only_a_persons_line_in_an_allowed_country(cb_line, phone, why):
+    response = cb_line.app.test_client().post("/api/v1/threads/t-1/callbacks", headers=AUTH,
+                                              json={"when": "asap", "number": SUPPORT, "phone": phone})
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["field"] == "phone" and why in error["message"]
+    assert cb_line.app.test_client().get("/api/v1/threads/t-1/callbacks", headers=AUTH).get_json() == {
+        "callbacks": []}
+
+
+def test_a_number_may_allow_other_countries_and_other_lines_of_them(cb_line):
+    cb_line.number(callback_countries=["US", "GB"])
+    assert ask(cb_line, phone="+447400123456").status_code == 201
