@@ -136,6 +136,11 @@ def login_attempts(agent_id: str) -> str:
     return f"{PREFIX}:agent:{agent_id}:login-attempts"
 
 
+def login_address_failures(address: str) -> str:
+    """String counter with a TTL: failed desk sign-ins from one client address, whatever the agent id."""
+    return f"{PREFIX}:login-address:{address}:failures"
+
+
 def login_lock(agent_id: str) -> str:
     """String with a TTL: present while sign-in is locked for an agent id."""
     return f"{PREFIX}:agent:{agent_id}:login-lock"

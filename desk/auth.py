@@ -196,12 +196,14 @@ def login() -> Any:
     password = request.form.get("password", "")
     if not _csrf_ok():
         return _login_form(400, "The form had expired: please sign in again.", agent_id, next_url)
-    store = passwords()
-    wait = store.locked(agent_id)
+    store, address = passwords(), request.remote_addr or "unknown"
+    wait = store.address_blocked(address) or store.locked(agent_id)
     if wait:
         return _locked_form(wait, agent_id, next_url)
     known = well_formed(agent_id) and DIRECTORY.get().agents.get(agent_id) is not None
     if not (store.verify(agent_id, password) and known):
+        store.failed_from(address)
+        log.info("desk sign-in refused for agent id %r from %s", agent_id[:64], address)
         wait = store.locked(agent_id)
         if wait:
             return _locked_form(wait, agent_id, next_url)

@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from core.keys import agent_password, login_attempts, login_lock
+from core.keys import agent_password, login_address_failures, login_attempts, login_lock
 from desk.sessions import DeskSessions
 from directory.models import AgentId
 from directory.service import DirectoryError, checked_agent_id
@@ -30,6 +30,8 @@ MAX_PASSWORD_LENGTH = 1024
 MAX_ATTEMPTS = 5  # failed sign-ins within ATTEMPT_WINDOW_SECONDS that lock an agent id
 ATTEMPT_WINDOW_SECONDS = 15 * 60
 LOCK_SECONDS = 15 * 60
+# Failed sign-ins one client address gets per window, whatever the ids: enough to lock at most one agent id.
+ADDRESS_MAX_FAILURES = 2 * MAX_ATTEMPTS - 1
 
 _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile: 64 MiB, 3 passes
 # Each hash takes 64 MiB for ~0.1 s: cap how many run at once per process, so a burst of sign-ins can't exhaust memory.
@@ -112,6 +114,24 @@ class Passwords:
     def delete(self, agent_id: str) -> None:
         """Forget the agent's password and lock-out state (when the agent is removed)."""
         self.redis.delete(agent_password(agent_id), login_attempts(agent_id), login_lock(agent_id))
+
+    def address_blocked(self, address: str) -> int:
+        """Seconds until this client address may try to sign in again; 0 when it may now. One address can lock out
+        at most one agent id, not every agent."""
+        key = login_address_failures(address)
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(key)
+            pipe.ttl(key)
+            failures, ttl = pipe.execute()
+        return max(ttl, 1) if int(failures or 0) >= ADDRESS_MAX_FAILURES else 0
+
+    def failed_from(self, address: str) -> None:
+        """Count a failed sign-in against the client address."""
+        key = login_address_failures(address)
+        with self.redis.pipeline() as pipe:
+            pipe.set(key, 0, ex=ATTEMPT_WINDOW_SECONDS, nx=True)
+            pipe.incr(key)
+            pipe.execute()
 
     def locked(self, agent_id: str) -> int:
         """Seconds until sign-in for agent_id is allowed again; 0 when it is not locked."""

@@ -202,6 +202,19 @@ def test_five_failures_lock_the_agent_out_even_with_the_right_password(client: F
     assert signed_in_as(client) == "sam"
 
 
+def test_one_address_cannot_lock_out_a_second_agent(app: Flask, client: FlaskClient) -> None:
+    app.extensions["threadline.agents"].put("lee", AgentConfig(name="Lee", phone="+14155550778"), datetime.now(UTC))
+    result = app.test_cli_runner().invoke(args=["agents", "set-password", "lee", "--password-stdin"],
+                                          input=PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
+    statuses = [sign_in(client, "sam", "wrong password").status_code for _ in range(5)]
+    statuses += [sign_in(client, "lee", "wrong password").status_code for _ in range(6)]
+    assert statuses == [401] * 4 + [429] + [401] * 4 + [429, 429]  # sam locked; then the address is stopped
+    elsewhere = app.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "10.0.0.2"
+    assert sign_in(elsewhere, "lee").status_code == 303  # lee was never locked
+
+
 def test_unknown_ids_lock_like_known_ones(client: FlaskClient) -> None:
     """Otherwise the sixth answer would tell which ids exist."""
     statuses = [sign_in(client, "nobody", "wrong password").status_code for _ in range(6)]
