@@ -36,7 +36,10 @@ def of_brand(thread_brand: str | None, brand: str) -> bool:
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the dates that can be stored (years 1 to 9999 in UTC)") from None
 
 
 def _time_zone(value: str) -> str:
