@@ -102,3 +102,17 @@ def test_bad_thread_id_and_bad_query_name_their_field(client, auth):
 def test_unknown_paths_and_methods_under_the_api_answer_json(client, auth):
     assert error_of(client.get("/api/v1/nothing-here", headers=auth), 404)["code"] == "not_found"
     assert error_of(client.delete(f"{URL}/t-1", headers=auth), 405)["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("body", ["[" * 1000 + "]" * 1000, '{"a":' * 1000 + "1" + "}" * 1000,
+                                  '{"subject": "x", "metadata": ' + '{"a":' * 1000 + "1" + "}" * 1001,
+                                  "[" * 100_000 + "]" * 100_000])
+def test_json_nested_past_the_limit_is_400_naming_the_body(client, auth, body):
+    error = error_of(client.put(f"{URL}/t-1", data=body, headers={**auth, "Content-Type": "application/json"}), 400)
+    assert (error["code"], error["field"]) == ("too_deep", "body")
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(client, auth):
+    response = client.put(f"{URL}/t-1", json=thread_body(subject="[{" * 40 + "\\\"[", metadata={"a": "[" * 90}),
+                          headers=auth)
+    assert response.status_code == 201, response.get_data(as_text=True)
