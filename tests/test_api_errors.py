@@ -116,3 +116,18 @@ def test_brackets_inside_strings_do_not_count_as_nesting(client, auth):
     response = client.put(f"{URL}/t-1", json=thread_body(subject="[{" * 40 + "\\\"[", metadata={"a": "[" * 90}),
                           headers=auth)
     assert response.status_code == 201, response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("zone", ["localtime", "Factory", "posixrules", "right/UTC", "posix/America/New_York"])
+def test_pseudo_time_zones_are_refused_naming_the_field(client, auth, zone):
+    response = client.put(f"{URL}/t-1", json=thread_body(customer={"phone": "+14155550123", "time_zone": zone}),
+                          headers=auth)
+    error = error_of(response, 422)
+    assert error["field"] == "customer.time_zone"
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Etc/UTC", "US/Eastern", "Asia/Kolkata"])
+def test_real_zones_and_their_links_are_accepted(client, auth, zone):
+    response = client.put(f"{URL}/t-1", json=thread_body(customer={"phone": "+14155550123", "time_zone": zone}),
+                          headers=auth)
+    assert response.status_code == 201, response.get_data(as_text=True)
