@@ -90,7 +90,8 @@ class CallbackList(BaseModel):
 
 
 class SlotQuery(Strict):
-    date: date_ = Field(description="the day, in the customer's time zone")
+    # The first and last days of the calendar cannot be turned into instants in every zone.
+    date: date_ = Field(gt=date_.min, lt=date_.max, description="the day, in the customer's time zone")
     tz: TimeZone | None = Field(default=None, description="the customer's IANA time zone; default the number's")
 
 

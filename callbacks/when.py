@@ -144,7 +144,10 @@ def parse_when(text: str, zone: str, now: datetime, max_ahead: timedelta = MAX_A
             parsed = datetime.fromisoformat(stripped)
         except ValueError:
             raise _unreadable(stripped) from None
-        when = localize(parsed, zone) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        try:
+            when = localize(parsed, zone) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        except OverflowError:
+            raise WhenError(f"{_quoted(stripped)} is outside the calendar Threadline can schedule") from None
     else:
         when = _words(stripped, zone, now)
     if when < now - PAST_GRACE:

@@ -7,11 +7,12 @@ import math
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from phonenumbers import timezone as phone_timezones
 
+from context.schemas import real_time_zones
 from directory.models import DAYS, Number
 
 HORIZON = timedelta(days=45)
@@ -29,14 +30,6 @@ _PREFERRED = ("Europe/London",)
 def _minutes(hhmm: str) -> int:
     hours, minutes = hhmm.split(":")
     return int(hours) * 60 + int(minutes)
-
-
-def _known_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 @lru_cache(maxsize=256)
@@ -57,7 +50,7 @@ def _one_zone(names: tuple[str, ...]) -> str | None:
 
 def callee_zone(customer_time_zone: str | None, phone_e164: str, number_zone: str) -> str:
     """The zone whose clock the callee lives by: theirs, else their phone number's single zone, else the number's."""
-    if customer_time_zone and _known_zone(customer_time_zone):
+    if customer_time_zone and customer_time_zone in real_time_zones():
         return customer_time_zone
     try:
         parsed = phonenumbers.parse(phone_e164, None)
@@ -65,7 +58,7 @@ def callee_zone(customer_time_zone: str | None, phone_e164: str, number_zone: st
         return number_zone
     # phonenumbers answers "Etc/Unknown" for numbers it can't place; a toll-free +1 800 lists dozens of zones.
     names = tuple(sorted(name for name in phone_timezones.time_zones_for_number(parsed)
-                         if name != "Etc/Unknown" and _known_zone(name)))
+                         if name in real_time_zones()))
     if not names:
         return number_zone
     return _one_zone(names) or number_zone

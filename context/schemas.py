@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cache
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import available_timezones
 
 from pydantic import (
     AfterValidator,
@@ -37,14 +38,26 @@ def of_brand(thread_brand: str | None, brand: str) -> bool:
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the dates that can be stored (years 1 to 9999 in UTC)") from None
+
+
+# Files in the zone database that are no place's time: the host's clock, a placeholder, POSIX defaults, leap seconds.
+_PSEUDO_ZONES = {"localtime", "Factory", "posixrules"}
+
+
+@cache
+def real_time_zones() -> frozenset[str]:
+    """The IANA names of places' time zones (and their links), without the database's pseudo zones."""
+    return frozenset(name for name in available_timezones()
+                     if name not in _PSEUDO_ZONES and not name.startswith(("right/", "posix/")))
 
 
 def _time_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as America/New_York)") from None
+    if value not in real_time_zones():
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as America/New_York)")
     return value
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request
@@ -16,6 +17,9 @@ from core.validation import problems
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
@@ -53,6 +57,15 @@ def validate(model: type[BaseModel], data: Any, prefix: tuple[str, ...] = ()) ->
         raise _error_from_validation(exc, prefix) from None
 
 
+def json_depth(raw: bytes) -> int:
+    """How deeply raw's arrays and objects nest, counted without parsing (so no depth can exhaust the stack)."""
+    depth = deepest = 0
+    for bracket in _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKET):
+        depth += 1 if bracket in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def json_body(model: type[BaseModel]) -> Any:
     """Parse the request's JSON body into model; every failure is an ApiError naming what is wrong."""
     mimetype = request.mimetype or ""
@@ -60,6 +73,9 @@ def json_body(model: type[BaseModel]) -> Any:
         raise ApiError(415, "unsupported_media_type", "the body must be JSON (Content-Type: application/json)",
                        "Content-Type")
     raw = request.get_data(cache=True)  # raises RequestEntityTooLarge past MAX_CONTENT_LENGTH
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise ApiError(400, "too_deep", f"the body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep",
+                       "body")
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import ValidationError
+
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
+
+
+def whole_number(text: str | None) -> int | None:
+    """text as a whole number when it is 1-18 ASCII digits, else None (str.isdigit() also passes '²', int() fails)."""
+    return int(text) if text is not None and _WHOLE_NUMBER.fullmatch(text) else None
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:

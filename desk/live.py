@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 
 import redis
-from flask import Response, request, session, stream_with_context
+from flask import Response, abort, request, session, stream_with_context
 
 from core.extensions import REDIS
 from desk import bp
@@ -15,6 +16,8 @@ from desk.auth import current_agent_id, desk_sessions, login_required
 from voice import screenpop
 
 KEEPALIVE_SECONDS = 15
+# A Redis stream id: milliseconds, optionally "-" and a sequence; 19 digits each stay inside 64 bits.
+_STREAM_ID = re.compile(r"[0-9]{1,19}(?:-[0-9]{1,19})?")
 
 
 def _frame(entry_id: str, payload: str) -> str:
@@ -67,6 +70,9 @@ def events() -> Response:
     """The agent's live events; a reconnecting page sends Last-Event-ID and gets what it missed first."""
     agent_id = current_agent_id() or ""
     last_id = request.headers.get("Last-Event-ID") or request.args.get("after")
+    if last_id and not _STREAM_ID.fullmatch(last_id):
+        name = "Last-Event-ID" if request.headers.get("Last-Event-ID") else "after"
+        abort(400, description=f"{name} must be the id of an event this stream sent, such as 1700000000000-0")
     sessions, session_id = desk_sessions(), session.get("sid", "")
     body = stream(REDIS.get(), agent_id, last_id, lambda: sessions.agent_of(session_id) == agent_id)
     return Response(stream_with_context(body), mimetype="text/event-stream",

@@ -116,3 +116,32 @@ def test_api_answers_with_customer_data_are_never_stored(client, auth):
     read = client.get(f"{URL}/t-1", headers=auth)
     assert read.status_code == 200 and read.headers["Cache-Control"] == "no-store"
     assert client.get(f"{URL}/missing", headers=auth).headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("body", ["[" * 1000 + "]" * 1000, '{"a":' * 1000 + "1" + "}" * 1000,
+                                  '{"subject": "x", "metadata": ' + '{"a":' * 1000 + "1" + "}" * 1001,
+                                  "[" * 100_000 + "]" * 100_000])
+def test_json_nested_past_the_limit_is_400_naming_the_body(client, auth, body):
+    error = error_of(client.put(f"{URL}/t-1", data=body, headers={**auth, "Content-Type": "application/json"}), 400)
+    assert (error["code"], error["field"]) == ("too_deep", "body")
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(client, auth):
+    response = client.put(f"{URL}/t-1", json=thread_body(subject="[{" * 40 + "\\\"[", metadata={"a": "[" * 90}),
+                          headers=auth)
+    assert response.status_code == 201, response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("zone", ["localtime", "Factory", "posixrules", "right/UTC", "posix/America/New_York"])
+def test_pseudo_time_zones_are_refused_naming_the_field(client, auth, zone):
+    response = client.put(f"{URL}/t-1", json=thread_body(customer={"phone": "+14155550123", "time_zone": zone}),
+                          headers=auth)
+    error = error_of(response, 422)
+    assert error["field"] == "customer.time_zone"
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Etc/UTC", "US/Eastern", "Asia/Kolkata"])
+def test_real_zones_and_their_links_are_accepted(client, auth, zone):
+    response = client.put(f"{URL}/t-1", json=thread_body(customer={"phone": "+14155550123", "time_zone": zone}),
+                          headers=auth)
+    assert response.status_code == 201, response.get_data(as_text=True)

@@ -253,3 +253,21 @@ def test_a_callback_calls_only_a_persons_line_in_an_allowed_country(cb_line, pho
 def test_a_number_may_allow_other_countries_and_other_lines_of_them(cb_line):
     cb_line.number(callback_countries=["US", "GB"])
     assert ask(cb_line, phone="+447400123456").status_code == 201
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00",
+                                   "0001-01-01T00:00:00", "9999-12-31T23:59:59"])
+def test_a_callback_time_at_the_edge_of_the_calendar_is_refused_naming_when(cb_line, stamp):
+    response = cb_line.app.test_client().post("/api/v1/threads/t-1/callbacks", headers=AUTH,
+                                              json={"number": SUPPORT, "when": stamp})
+    assert (response.status_code, response.get_json()["error"]["field"]) == (422, "when")
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "0001-01-02", "9999-12-30", "9999-12-31"])
+@pytest.mark.parametrize("tz", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])
+def test_slots_on_the_first_or_last_day_of_the_calendar_do_not_fail(cb_line, day, tz):
+    response = cb_line.app.test_client().get(f"/api/v1/numbers/%2B14155550100/slots?date={day}&tz={tz}",
+                                             headers=AUTH)
+    assert response.status_code in (200, 422), response.get_data(as_text=True)
+    if response.status_code == 422:
+        assert response.get_json()["error"]["field"] == "query.date"

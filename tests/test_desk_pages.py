@@ -161,3 +161,13 @@ def test_call_now_turns_the_pending_callback_into_an_agent_first_call_for_me(app
     assert (callback.mode, callback.agent_id) == ("agent_first", "sam")
     assert (datetime.now(UTC) - callback.scheduled_for).total_seconds() < 5
     assert app.extensions["threadline.queue"].count == 1  # the dial job is waiting for a worker
+
+
+@pytest.mark.parametrize("headers, query, name", [
+    ({"Last-Event-ID": "abc"}, "", "Last-Event-ID"), ({"Last-Event-ID": "1-2-3"}, "", "Last-Event-ID"),
+    ({"Last-Event-ID": "²"}, "", "Last-Event-ID"), ({"Last-Event-ID": "9" * 30}, "", "Last-Event-ID"),
+    ({}, "?after=x", "after"), ({}, "?after=1-", "after")])
+def test_a_malformed_last_event_id_is_400_naming_it(client, headers, query, name):
+    assert sign_in(client).status_code == 303
+    response = client.get(f"/desk/events{query}", headers={"Accept": "text/event-stream", **headers})
+    assert response.status_code == 400 and name in response.get_data(as_text=True)

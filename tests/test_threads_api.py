@@ -124,3 +124,18 @@ def test_newest_thousand_messages_are_kept(client, auth):
     assert ids[0] == "m0005" and ids[-1] == "m1004"
     # The id of a message trimmed away can't leave stale data behind it.
     assert "m0000" not in ids
+
+
+EDGE_DATES = ("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00")
+
+
+def test_dates_that_cannot_be_stored_in_utc_are_refused_naming_the_field(client, auth):
+    put(client, auth)
+    for stamp in EDGE_DATES:
+        sent = client.post(f"{URL}/t-1/messages", json=message("edge", sent_at=stamp), headers=auth)
+        assert (sent.status_code, sent.get_json()["error"]["field"]) == (422, "sent_at"), stamp
+        logged = client.post(f"{URL}/t-1/logs", json={"at": stamp, "level": "info", "message": "boot"},
+                             headers=auth)
+        assert logged.status_code == 422 and logged.get_json()["error"]["field"].endswith("at"), stamp
+        whole = put(client, auth, messages=[message("edge", sent_at=stamp)])
+        assert (whole.status_code, whole.get_json()["error"]["field"]) == (422, "messages[0].sent_at"), stamp

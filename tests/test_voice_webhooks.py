@@ -191,3 +191,41 @@ def test_the_greeting_reaches_its_choices_first_and_ends_each_sentence(app, clie
     assert said[0] == "Hi Jane. Is this about App crashes at login? Press 1 or say yes, 2 or say no."
     assert said[1:] == ([spoken] if spoken else [])
     assert len(said[0].split()) <= 20  # about six seconds of speech before the caller hears every choice
+
+
+def answers_twiml(response) -> str:
+    """The TwiML text of a webhook answer that is not the apology for a failure inside."""
+    assert response.status_code == 200 and response.mimetype == "text/xml", response.data
+    ET.fromstring(response.data)
+    text = response.get_data(as_text=True)
+    assert "something went wrong" not in text
+    return text
+
+
+@pytest.mark.parametrize("path, form", [
+    ("/voice/callback/slot?cb=cb-1&attempt=%C2%B2&slots=1900000000", {"Digits": "1"}),
+    ("/voice/callback/slot?cb=cb-1&attempt=1&slots=%C2%B2,99999999999999999", {"Digits": "²"}),
+    ("/voice/callback/answer?cb=cb-1&attempt=%C2%B2&claim=x", {}),
+    ("/voice/code?attempt=%C2%B2", {}),
+    ("/voice/choose?threads=t-1", {"Digits": "²"}),
+])
+def test_a_superscript_digit_in_a_numeric_parameter_still_gets_valid_twiml(app, client, path, form):
+    answers_twiml(signed(client, path, call_form(**form)))
+
+
+def test_a_call_duration_that_is_not_a_number_is_logged_and_the_history_still_reads(app, client, auth, caplog):
+    assert client.put("/api/v1/threads/t-1", json=thread_body(), headers=auth).status_code == 201
+    sid, calls = "CA" + "3" * 32, app.extensions["threadline.calls"]
+    for path in ("/voice/status", "/voice/callback/status?cb=cb-1&attempt=1"):
+        response = signed(client, path, call_form(CallSid=sid, CallStatus="completed", SequenceNumber="5",
+                                                  CallDuration="abc"))
+        assert response.status_code in (200, 204)
+    assert "CallDuration 'abc'" in caplog.text
+    calls.link(sid, "t-1")
+    other = "CA" + "4" * 32  # a record kept before durations were checked
+    calls.open(other, "inbound", SUPPORT, CUSTOMER)
+    app.extensions["threadline.redis"].hset(keys.call(other), "duration", "abc")
+    calls.link(other, "t-1")
+    history = client.get("/api/v1/threads/t-1/calls", headers=auth)
+    assert history.status_code == 200, history.get_data(as_text=True)
+    assert [(c["sid"], c["duration"]) for c in history.get_json()["calls"]] == [(other, None), (sid, None)]

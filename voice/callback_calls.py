@@ -15,6 +15,7 @@ from callbacks.store import CALLBACKS, CallbackNotFound
 from callbacks.windows import next_slots, speak_time
 from context.events import EventType
 from core.extensions import QUEUE, REDIS
+from core.validation import whole_number
 from directory.store import NUMBERS
 from voice import twiml
 from voice.calls import CALLS
@@ -24,6 +25,8 @@ from voice.security import answered_once, require_twilio_signature
 from voice.summary import first_name, speech_safe, spoken_subject
 from voice.webhooks import FALLBACK_SPEECH, about, connect_call, load_thread, speech_for
 
+MAX_TIMESTAMP = int(datetime.max.replace(tzinfo=UTC).timestamp())  # slots past it cannot be read back
+
 bp = Blueprint("voice_callbacks", __name__, url_prefix=dialer.WEBHOOKS)
 
 bp.before_request(require_twilio_signature)
@@ -31,8 +34,7 @@ bp.before_request(require_twilio_signature)
 
 def _load() -> tuple[Callback | None, int]:
     """The callback and attempt this call was placed for; None when the call belongs to an older claim."""
-    attempt_text, claim = request.args.get("attempt", "0"), request.args.get("claim", "")
-    attempt = int(attempt_text) if attempt_text.isdigit() else 0
+    attempt, claim = whole_number(request.args.get("attempt", "0")) or 0, request.args.get("claim", "")
     try:
         callback = CALLBACKS.get().get(request.args.get("cb", ""))
     except CallbackNotFound:
@@ -136,10 +138,12 @@ def slot() -> str:
     """The customer picked a later time: the callback waits for it."""
     callback, attempt = _load()
     digits = request.form.get("Digits", "")
-    offered = [s for s in request.args.get("slots", "").split(",") if s.isdigit()]
-    if callback is None or not (digits.isdigit() and 1 <= int(digits) <= len(offered)):
+    offered = [stamp for s in request.args.get("slots", "").split(",")
+               if (stamp := whole_number(s)) is not None and stamp < MAX_TIMESTAMP]
+    choice = whole_number(digits) or 0
+    if callback is None or not 1 <= choice <= len(offered):
         return _goodbye("callback_try_later", callback)
-    when = datetime.fromtimestamp(int(offered[int(digits) - 1]), tz=UTC)
+    when = datetime.fromtimestamp(offered[choice - 1], tz=UTC)
     now = datetime.now(UTC)
     moved = CALLBACKS.get().update(callback.id, functools.partial(lifecycle.choose_later, attempt=attempt, when=when,
                                                                   now=now))
@@ -234,8 +238,7 @@ def status() -> Response:
     sequence = form.get("SequenceNumber", "")
     callback, attempt = _load()
     CALLS.get().open(sid, "outbound-api", form.get("From", ""), form.get("To", ""))
-    applied = CALLS.get().apply_status(sid, int(sequence) if sequence.isdigit() else 0, call_status,
-                                    form.get("CallDuration"))
+    applied = CALLS.get().apply_status(sid, sequence, call_status, form.get("CallDuration"))
     if applied and callback is not None and call_status in FINAL_STATUSES:
         current = CALLBACKS.get().get(callback.id)
         placed = current.attempts[attempt - 1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -13,6 +14,9 @@ from pydantic import BaseModel, Field
 from callbacks.outcomes import FINAL_STATUSES
 from core import keys
 from core.extensions import Shared
+from core.validation import whole_number
+
+log = logging.getLogger(__name__)
 
 # KEYS: call hash. ARGV: sequence number, then field/value pairs.
 # Applies a status callback only if its SequenceNumber is newer than the last one applied.
@@ -146,14 +150,18 @@ class CallStore:
     def set(self, sid: str, **fields: str) -> None:
         self.redis.hset(keys.call(sid), mapping=fields)
 
-    def apply_status(self, sid: str, sequence: int, status: str, duration: str | None) -> bool:
-        """Apply a status callback unless a later one was applied already; True when applied."""
+    def apply_status(self, sid: str, sequence: str, status: str, duration: str | None) -> bool:
+        """Apply a status callback (Twilio's raw SequenceNumber and CallDuration) unless a later one was applied."""
         fields = ["status", status]
         if status in FINAL_STATUSES:
             fields += ["ended_at", _now().isoformat()]
-            if duration is not None:
-                fields += ["duration", duration]
-        return bool(self._apply_status(keys=[keys.call(sid)], args=[sequence, *fields]))
+            seconds = whole_number(duration)
+            if seconds is not None:
+                fields += ["duration", str(seconds)]
+            elif duration is not None:
+                log.warning("call %s: CallDuration %r is not a whole number of seconds; not kept", sid, duration[:20])
+        order = whole_number(sequence) or 0
+        return bool(self._apply_status(keys=[keys.call(sid)], args=[order, *fields]))
 
     def get(self, sid: str) -> CallRecord | None:
         with self.redis.pipeline(transaction=False) as pipe:
@@ -163,6 +171,8 @@ class CallStore:
         if not fields:
             return None
         fields.pop("status_seq", None)
+        if whole_number(fields.get("duration")) is None:
+            fields.pop("duration", None)  # a value kept before durations were checked must not break the history
         recording = fields.pop("recording", None)
         return CallRecord(**fields, recording=CallRecording.model_validate_json(recording) if recording else None,
                           steps=[Step(**json.loads(s)) for s in steps])

@@ -11,6 +11,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from context.events import OUTBOX, EventType
+from core.validation import whole_number
 from voice.calls import CALLS, CallRecording, CallStore, RecordingStored
 from voice.security import require_twilio_signature
 
@@ -32,9 +33,10 @@ def _seconds(name: str) -> int | None:
     raw = request.form.get(name, "").strip()
     if not raw:
         return None
-    if not raw.isdigit():
+    seconds = whole_number(raw)
+    if seconds is None:
         raise ValueError(f"{name} must be a whole number, not {raw[:20]!r}")
-    return int(raw)
+    return seconds
 
 
 @bp.post("/recording")

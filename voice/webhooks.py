@@ -17,6 +17,7 @@ from context.schemas import Attachment, Author, Message, Thread, of_brand
 from context.store import THREADS, ThreadNotFound, ThreadStore
 from core.extensions import REDIS
 from core.urls import absolute_url
+from core.validation import whole_number
 from directory.models import CallerIdTrust, Number, voice_settings
 from directory.routing import choose_agent
 from directory.store import AGENTS, NUMBERS, AgentStore, NumberStore
@@ -193,7 +194,8 @@ def choose() -> str:
         return twiml.say_and_hang_up([prompt("en-US", "error")], FALLBACK_SPEECH)
     calls.step(sid, "pressed", value=digits)
     offered = [t for t in request.args.get("threads", "").split(",") if t][:MAX_CHOICES]
-    if digits.isdigit() and 1 <= int(digits) <= len(offered) and (thread := load_thread(offered[int(digits) - 1])):
+    choice = whole_number(digits) or 0
+    if 1 <= choice <= len(offered) and (thread := load_thread(offered[choice - 1])):
         return connect_call(number, sid, thread)
     return _ask_code(number, attempt=1)
 
@@ -206,8 +208,7 @@ def code() -> str:
     number, calls = _number(), _stores()[3]
     if number is None:
         return twiml.say_and_hang_up([prompt("en-US", "error")], FALLBACK_SPEECH)
-    attempt_text = request.args.get("attempt", "1")
-    attempt = int(attempt_text) if attempt_text.isdigit() else 1
+    attempt = whole_number(request.args.get("attempt", "1")) or 1
     if digits is None:
         return _ask_code(number, attempt)
     thread_id = CALL_CODES.get().redeem(digits)
@@ -358,8 +359,7 @@ def status() -> Response:
     inbound = form.get("Direction", "inbound") == "inbound"
     ours, theirs = (form.get("To", ""), form.get("From", "")) if inbound else (form.get("From", ""), form.get("To", ""))
     calls.open(sid, form.get("Direction", "inbound"), ours, theirs)
-    applied = calls.apply_status(sid, int(sequence) if sequence.isdigit() else 0, call_status,
-                                 form.get("CallDuration"))
+    applied = calls.apply_status(sid, sequence, call_status, form.get("CallDuration"))
     if applied and call_status:
         calls.step(sid, "status", status=call_status, sequence=sequence)
     return Response(status=204)
