@@ -60,8 +60,9 @@ def call(method: str, url: str, body: dict | None = None, key: str | None = None
     return status, json.loads(text) if text else {}
 
 
-def wait_until_ready(web: str, run: subprocess.Popen[bytes]) -> dict:
-    """Poll /readyz until it reports ready with a worker; fail if bin/run ends or the time is up."""
+def wait_until_ready(web: str, run: subprocess.Popen[bytes], log_path: Path) -> dict:
+    """Wait for bin/run's banner (it has pointed the demo number at the webhooks by then) and for /readyz to report
+    ready with a worker; fail if bin/run ends or the time is up."""
     deadline = time.monotonic() + READY_WITHIN
     last = "no answer yet"
     while time.monotonic() < deadline:
@@ -69,7 +70,8 @@ def wait_until_ready(web: str, run: subprocess.Popen[bytes]) -> dict:
             raise SmokeFailed(f"bin/run ended (exit {run.returncode}) before Threadline was ready")
         try:
             status, health = call("GET", f"{web}/readyz")
-            if status == 200 and health.get("status") == "ready" and health["queue"]["workers"] >= 1:
+            listening = "Threadline is listening on" in log_path.read_text(errors="replace")
+            if status == 200 and health.get("status") == "ready" and health["queue"]["workers"] >= 1 and listening:
                 return health
             last = json.dumps(health)
         except (OSError, ValueError) as error:
@@ -138,7 +140,7 @@ def smoke(clone: Path, log_path: Path) -> None:
         run = subprocess.Popen(["bin/run"], cwd=clone, env=environ, stdout=log, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, start_new_session=True)
     try:
-        health = wait_until_ready(web, run)
+        health = wait_until_ready(web, run, log_path)
         say(f"ready: {health['queue']['workers']} worker(s) on queue {health['queue']['name']}")
         timeline = place_call(web, carrier)
         heard = " ".join(e["text"] for e in timeline["events"] if e["kind"] == "heard")
