@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import redis
 from pydantic import BaseModel
@@ -12,22 +12,24 @@ from core import keys
 from core.extensions import Shared
 from directory.models import Agent, AgentConfig, Number, NumberConfig
 
+R = TypeVar("R", bound=BaseModel)
 
-class _JsonStore:
+
+class _JsonStore(Generic[R]):
     """Records kept as JSON strings under one key each, with a set of their ids."""
 
-    model: type[BaseModel]
+    model: type[R]
 
     def __init__(self, redis_client: redis.Redis, key: Any, index: str) -> None:
         self.redis = redis_client
         self.key = key
         self.index = index
 
-    def _get(self, record_id: str) -> Any:
+    def get(self, record_id: str) -> R | None:
         raw = self.redis.get(self.key(record_id))
         return None if raw is None else self.model.model_validate_json(raw)
 
-    def _list(self) -> list[Any]:
+    def all(self) -> list[R]:
         ids = sorted(self.redis.smembers(self.index))
         if not ids:
             return []
@@ -40,7 +42,7 @@ class _JsonStore:
             _, added = pipe.execute()
         return bool(added)
 
-    def _delete(self, record_id: str) -> bool:
+    def delete(self, record_id: str) -> bool:
         with self.redis.pipeline() as pipe:
             pipe.delete(self.key(record_id))
             pipe.srem(self.index, record_id)
@@ -48,40 +50,25 @@ class _JsonStore:
         return bool(deleted)
 
 
-class NumberStore(_JsonStore):
+class NumberStore(_JsonStore[Number]):
     model = Number
 
     def __init__(self, redis_client: redis.Redis) -> None:
         super().__init__(redis_client, keys.number, keys.NUMBERS)
 
-    def get(self, e164: str) -> Number | None:
-        return self._get(e164)
-
-    def all(self) -> list[Number]:
-        return self._list()
-
     def put(self, e164: str, config: NumberConfig, now: datetime) -> tuple[Number, bool]:
         number = Number(**config.model_dump(), number=e164, updated_at=now)
         return number, self._put(e164, number)
-
-    def delete(self, e164: str) -> bool:
-        return self._delete(e164)
 
     def using_agent(self, agent_id: str) -> list[str]:
         return [n.number for n in self.all() if agent_id in n.agents]
 
 
-class AgentStore(_JsonStore):
+class AgentStore(_JsonStore[Agent]):
     model = Agent
 
     def __init__(self, redis_client: redis.Redis) -> None:
         super().__init__(redis_client, keys.agent, keys.AGENTS)
-
-    def get(self, agent_id: str) -> Agent | None:
-        return self._get(agent_id)
-
-    def all(self) -> list[Agent]:
-        return self._list()
 
     def many(self, agent_ids: list[str]) -> list[Agent | None]:
         if not agent_ids:
@@ -92,9 +79,6 @@ class AgentStore(_JsonStore):
     def put(self, agent_id: str, config: AgentConfig, now: datetime) -> tuple[Agent, bool]:
         agent = Agent(**config.model_dump(), id=agent_id, updated_at=now)
         return agent, self._put(agent_id, agent)
-
-    def delete(self, agent_id: str) -> bool:
-        return self._delete(agent_id)
 
     def exists(self, agent_ids: list[str]) -> list[bool]:
         return [agent is not None for agent in self.many(agent_ids)]

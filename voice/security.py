@@ -58,9 +58,11 @@ def _replay_key(store: redis.Redis) -> str:
     token = request.headers.get("I-Twilio-Idempotency-Token")
     if token:
         token_key = keys.webhook(hashlib.sha256(f"token\n{token}".encode()).hexdigest())
-        store.set(token_key, fingerprint, nx=True, ex=REPLAY_TTL)
-        first = store.get(token_key)
-        fingerprint = first.decode() if isinstance(first, bytes) else first or fingerprint
+        with store.pipeline(transaction=False) as pipe:  # one round trip on every webhook that carries a token
+            pipe.set(token_key, fingerprint, nx=True, ex=REPLAY_TTL)
+            pipe.get(token_key)
+            _, first = pipe.execute()
+        fingerprint = first or fingerprint
     return keys.webhook(fingerprint)
 
 
