@@ -61,14 +61,19 @@ def _time_zone(value: str) -> str:
     return value
 
 
+# In JSON Schema's dialect (no flags), so that the OpenAPI document states the same rule.
+_HTTP_URL = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/]+"
+
+
 def _http_url(value: str) -> str:
-    if not re.match(r"^https?://[^\s/]+", value, re.IGNORECASE):
+    if not re.match(_HTTP_URL, value):
         raise ValueError("must be an http:// or https:// URL")
     return value
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
-TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_time_zone)]
+TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_time_zone),
+                     Field(json_schema_extra={"description": "an IANA time zone, e.g. America/New_York"})]
 
 
 class Strict(BaseModel):
@@ -123,7 +128,8 @@ class Device(Strict):
 
 class Attachment(Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
-    url: Annotated[str, StringConstraints(max_length=2048), AfterValidator(_http_url)]
+    url: Annotated[str, StringConstraints(max_length=2048), AfterValidator(_http_url),
+                   Field(json_schema_extra={"pattern": _HTTP_URL})]
     content_type: Annotated[str, StringConstraints(max_length=127)] | None = None
 
 

@@ -39,6 +39,14 @@ class ApiSpec:
     """The registry of operations, filled as blueprints declare them."""
 
     operations: list[Operation] = field(default_factory=list)
+    # Path ids that become part of Redis keys: the server refuses any other shape (422).
+    path_schemas: dict[str, dict[str, Any]] = field(default_factory=lambda: {
+        name: {"type": "string", "pattern": keys.ID_PATTERN, "maxLength": 128} for name in ("thread_id", "callback_id")
+    })
+
+    def path_parameter(self, name: str, schema: dict[str, Any]) -> None:
+        """Document what the server accepts in the path parameter `name` (any other shape is a 422)."""
+        self.path_schemas[name] = schema
 
     def route(self, bp: Blueprint, rule: str, method: str, *, summary: str,
               responses: dict[int, tuple[str, type[BaseModel] | None]], body: type[BaseModel] | None = None,
@@ -73,11 +81,6 @@ class ApiSpec:
 API = ApiSpec()
 
 
-# Path ids that become part of Redis keys: the server refuses any other shape (422).
-_PATH_SCHEMAS = {name: {"type": "string", "pattern": keys.ID_PATTERN, "maxLength": 128}
-                 for name in ("thread_id", "callback_id")}
-
-
 def _error_schema() -> dict[str, Any]:
     return {
         "type": "object", "required": ["error"],
@@ -105,7 +108,8 @@ def document(spec: ApiSpec, title: str, version: str) -> dict[str, Any]:
                                 "operationId": f"{op.method.lower()}{re.sub(r'[^A-Za-z0-9]+', '_', op.path)}"}
         if op.description:
             item["description"] = op.description
-        params = [{"name": name, "in": "path", "required": True, "schema": _PATH_SCHEMAS.get(name, {"type": "string"})}
+        params = [{"name": name, "in": "path", "required": True,
+                   "schema": spec.path_schemas.get(name, {"type": "string"})}
                   for name in re.findall(r"{([^}]+)}", op.path)]
         if op.query is not None:
             qschema = op.query.model_json_schema()

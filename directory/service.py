@@ -13,6 +13,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from context.schemas import Strict
 from core.extensions import Shared
+from core.openapi import API
 from core.validation import problems
 from directory.models import E164, Agent, AgentConfig, AgentId, Number, NumberConfig
 from directory.store import AgentStore, NumberStore
@@ -47,6 +48,10 @@ def _checked(adapter: TypeAdapter[str], raw: str, field: str) -> str:
     except ValidationError as exc:
         message = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
         raise DirectoryError(422, "invalid_field", f"{field}: {message}", field) from None
+
+
+API.path_parameter("number", {**_NUMBER.json_schema(), "description": "the support number, e.g. +14155550100"})
+API.path_parameter("agent_id", {**_AGENT_ID.json_schema(), "maxLength": 64})
 
 
 def checked_number(raw: str, field: str = "number") -> str:

@@ -59,3 +59,18 @@ def test_responses_match_their_documented_schemas(doc, client, auth):
     schema_for(doc, documented["content"]["application/json"]["schema"]).validate(error.get_json())
     query = {p["name"]: p for p in doc["paths"]["/threads"]["get"]["parameters"]}
     assert query["phone"]["required"] and not query["limit"]["required"]
+
+
+def test_the_document_states_the_shapes_the_server_enforces(doc, client, auth):
+    """What a JSON Schema can say, it says: an API user learns the rule from the document, not from a 422."""
+    agent_param = doc["paths"]["/agents/{agent_id}"]["put"]["parameters"][0]["schema"]
+    assert re.search(agent_param["pattern"], "sam.lee-2") and not re.search(agent_param["pattern"], "sam:x")
+    assert agent_param["maxLength"] == 64
+    assert doc["paths"]["/numbers/{number}"]["get"]["parameters"][0]["schema"]["maxLength"] == 40
+    url = doc["components"]["schemas"]["Attachment"]["properties"]["url"]
+    attachment = {"name": "log.txt", "url": "ftp://files.example.com/log.txt"}
+    assert not re.search(url["pattern"], attachment["url"]) and re.search(url["pattern"], "HTTPS://a.example/x")
+    body = thread_body()
+    body["messages"][0]["attachments"] = [attachment]
+    refused = client.put("/api/v1/threads/t-1", json=body, headers=auth)
+    assert refused.status_code == 422 and refused.get_json()["error"]["field"] == "messages[0].attachments[0].url"

@@ -13,7 +13,7 @@ from context.schemas import ThreadIn
 from core import keys
 from directory.models import AgentConfig, NumberConfig
 from tests.support.api import thread_body
-from tests.support.voice import not_absolute, twiml_urls
+from tests.support.voice import not_absolute, signed_post, twiml_urls
 
 TOKEN = "webhook-test-token"
 SUPPORT, CUSTOMER = "+14155550100", "+14155550123"
@@ -33,8 +33,7 @@ def app(make_app):
 
 def signed(client, path: str, form: dict[str, str], *, base: str = BASE, token: str = TOKEN,
            headers: dict[str, str] | None = None):
-    signature = RequestValidator(token).compute_signature(f"{base}{path}", form)
-    return client.post(path, data=form, headers={"X-Twilio-Signature": signature, **(headers or {})})
+    return signed_post(client, path, form, base=base, token=token, headers=headers)
 
 
 def call_form(**extra: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from flask import Flask, Response, request
+from twilio.request_validator import RequestValidator
 
 from carrier.server import CarrierServer
 from context.schemas import ThreadIn
@@ -66,6 +67,13 @@ class Line:
 
     def history(self, sid: str) -> Any:
         return wait_until(lambda: self.app.extensions["threadline.calls"].get(sid), message="the call record")
+
+
+def signed_post(client: Any, path: str, form: dict[str, str], *, base: str, token: str,
+                headers: dict[str, str] | None = None) -> Any:
+    """POST form to path through a Flask test client as Twilio would: signed with token for base + path."""
+    signature = RequestValidator(token).compute_signature(f"{base}{path}", form)
+    return client.post(path, data=form, headers={"X-Twilio-Signature": signature, **(headers or {})})
 
 
 def twiml_urls(body: str | bytes) -> list[str]:
