@@ -35,15 +35,23 @@ DEFAULTS: dict[str, Any] = {
     "TWILIO_API_KEY_SECRET": None,
     "TWILIO_TWIML_APP_SID": None,  # the browser phone's outgoing calls; none: incoming only
     "THREADLINE_INSTANCE": None,  # set by the run command: /healthz proves to it that the web is the one it started
+    # The proxies whose X-Forwarded-For names the client (the variable gunicorn reads for X-Forwarded-Proto).
+    "FORWARDED_ALLOW_IPS": ["127.0.0.1", "::1"],
 }
+
+
+def _comma_list(value: str) -> list[str]:
+    """Comma-separated text as its non-empty, trimmed items."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
 
 # Variables read from the environment, each with how its text becomes a value.
 _ENV_PARSERS = {
     "REDIS_URL": str,
     "THREADLINE_VAR_DIR": str,
     "THREADLINE_QUEUE": str,
-    "THREADLINE_API_KEYS": lambda v: [k.strip() for k in v.split(",") if k.strip()],
-    "THREADLINE_ADMIN_KEYS": lambda v: [k.strip() for k in v.split(",") if k.strip()],
+    "THREADLINE_API_KEYS": _comma_list,
+    "THREADLINE_ADMIN_KEYS": _comma_list,
     "PUBLIC_BASE_URL": lambda v: v.rstrip("/"),
     "TWILIO_ACCOUNT_SID": str,
     "TWILIO_AUTH_TOKEN": str,
@@ -60,6 +68,7 @@ _ENV_PARSERS = {
     "TWILIO_API_KEY_SECRET": str,
     "TWILIO_TWIML_APP_SID": str,
     "THREADLINE_INSTANCE": str,
+    "FORWARDED_ALLOW_IPS": _comma_list,
 }
 _ENV_TO_CONFIG = {"THREADLINE_VAR_DIR": "VAR_DIR", "THREADLINE_QUEUE": "QUEUE_NAME",
                   "THREADLINE_DIAL_RATE": "DIAL_RATE_LIMIT", "THREADLINE_SWEEP_GRACE": "SWEEP_GRACE_SECONDS",

@@ -31,6 +31,7 @@ from flask import (
 
 from core import keys
 from core.extensions import REDIS
+from core.forwarding import client_address
 from core.keys import desk_session
 from desk import bp
 from desk.passwords import Passwords, PasswordSet, acceptable, known_agent, set_password, well_formed
@@ -196,7 +197,7 @@ def login() -> Any:
     password = request.form.get("password", "")
     if not _csrf_ok():
         return _login_form(400, "The form had expired: please sign in again.", agent_id, next_url)
-    store, address = passwords(), request.remote_addr or "unknown"
+    store, address = passwords(), client_address()
     wait = store.address_blocked(address) or store.locked(agent_id)
     if wait:
         return _locked_form(wait, agent_id, next_url)
