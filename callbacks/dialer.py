@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import requests
 from flask import current_app
 from rq import Queue
 from rq.exceptions import DuplicateJobError, NoSuchJobError
@@ -218,6 +219,11 @@ def _place(callback: Callback, attempt: int, number: Any, now: datetime) -> str:
         log.warning("callback %s attempt %s: Twilio refused the call (%s)", callback.id, attempt, exc.code)
         finish_attempt(callback.id, attempt, outcome, now)
         return outcome
+    except requests.RequestException as exc:
+        # Whether Twilio placed the call is unknown: the claim stays, and the sweeper adopts the call or redials.
+        log.warning("callback %s attempt %s: Twilio could not be reached (%s)", callback.id, attempt,
+                    type(exc).__name__)
+        return "Twilio unreachable"
     CALLBACKS.get().remember_call(call.sid, callback.id, attempt)
     # Unchanged when reconciled meanwhile: the remembered call is found by its owner record.
     CALLBACKS.get().update(callback.id, functools.partial(lifecycle.record_call, attempt=attempt,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+import requests
 from flask import current_app
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from twilio.base.exceptions import TwilioRestException
 
 from callbacks.dialer import claimed_job_id, dial_job_id, enqueue_dial, finish_attempt, reconcile, tell
 from callbacks.outcomes import FINAL_STATUSES, CallFacts, CallStatus, Outcome, classify
@@ -41,16 +43,23 @@ def sweep(now: datetime) -> dict[str, int]:
             enqueue_dial(queue, callback, replace=True)
             requeued += 1
     youngest = min(DEAD_WORKER_CLAIM_AGE, config["RECONCILE_AFTER_SECONDS"], config["CALL_CHECK_SECONDS"])
+    unreachable: list[str] = []
     for callback_id in store.stuck((now - timedelta(seconds=youngest)).timestamp()):
         callback = store.get(callback_id)
         if callback.state not in (State.dialing, State.in_call) or not callback.attempts:
             continue
         last = callback.attempts[-1]
-        if last.call_sid is None and callback.state == State.dialing and _claim_abandoned(queue, callback, now):
-            log.info("callback %s: %s", callback_id, reconcile(callback, last.number, now))
-            reconciled += 1
-        elif last.call_sid and (now - last.claimed_at).total_seconds() >= config["CALL_CHECK_SECONDS"]:
-            reconciled += _check_call(callback, last, now)
+        try:
+            if last.call_sid is None and callback.state == State.dialing and _claim_abandoned(queue, callback, now):
+                log.info("callback %s: %s", callback_id, reconcile(callback, last.number, now))
+                reconciled += 1
+            elif last.call_sid and (now - last.claimed_at).total_seconds() >= config["CALL_CHECK_SECONDS"]:
+                reconciled += _check_call(callback, last, now)
+        except (TwilioRestException, requests.RequestException) as exc:
+            unreachable.append(f"{callback_id} ({type(exc).__name__})")  # asked again at the next sweep
+    if unreachable:
+        log.warning("Twilio could not be asked about %d callback(s), next sweep tries again: %s", len(unreachable),
+                    ", ".join(unreachable[:5]))
     return {"requeued": requeued, "reconciled": reconciled}
 
 
