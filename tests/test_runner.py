@@ -18,6 +18,7 @@ import psutil
 import pytest
 import requests
 
+from core.redis_server import EmbeddedRedis
 from tests.support.api import thread_body
 from tests.support.processes import ROOT, free_port
 
@@ -112,7 +113,7 @@ def test_run_serves_the_api_with_a_worker_and_stops_everything_on_ctrl_c(var_dir
     put = requests.put(f"{run.url}/api/v1/threads/t-1", json=thread_body(), headers=auth, timeout=10)
     assert put.status_code == 201
     ready_with_a_worker(run.url)
-    assert (var_dir / "appendonly.aof").exists()
+    assert (var_dir / "appendonlydir").is_dir()  # the embedded Redis's append-only files
     # With no Twilio credentials the local carrier plays Twilio, with the demo number.
     assert f"http://127.0.0.1:{run.carrier_port}/_carrier/" in "".join(run.output)
     page = requests.get(f"http://127.0.0.1:{run.carrier_port}/_carrier/", timeout=10)
@@ -133,7 +134,7 @@ def test_a_killed_run_leaves_no_orphan_server(var_dir):
     run = Run(var_dir)
     run.wait_for("Threadline is listening on")
     started = [p.name() for p in processes_of(var_dir)]
-    assert "redis-server" in started, started
+    assert Path(EmbeddedRedis.executable()).name in started, started
     run.stop(signal.SIGKILL)
     assert wait_until_gone(var_dir) == []
 
