@@ -50,13 +50,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config_module.load(overrides=overrides))
     config_module.exit_if_invalid(app.config)  # first: one line naming the setting, before anything else is said
     configure_sessions(app)
+    timeout = app.config["REDIS_TIMEOUT_SECONDS"]
     try:
-        redis_client = connect(app.config["REDIS_URL"])
+        redis_client = connect(app.config["REDIS_URL"], timeout=timeout)
     except RedisUnavailable as exc:
         # One line, no traceback: SystemExit with a message is printed as is.
         raise SystemExit(f"threadline: {exc} (start Threadline with bin/run, or set REDIS_URL)") from None
     REDIS.install(app, redis_client)
-    rq_connection = connect(app.config["REDIS_URL"], check=False, decode=False)
+    rq_connection = connect(app.config["REDIS_URL"], check=False, decode=False, timeout=timeout)
     queue = QUEUE.install(app, Queue(app.config["QUEUE_NAME"], connection=rq_connection))
     THREADS.install(app, ThreadStore(redis_client, max_messages=app.config["MAX_MESSAGES_PER_THREAD"],
                                      max_logs=app.config["MAX_LOGS_PER_THREAD"]))

@@ -12,6 +12,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
+from core import outage
 from core.validation import problems
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-               415: "unsupported_media_type", 422: "invalid_field"}
+               415: "unsupported_media_type", 422: "invalid_field", 503: "unavailable"}
 
 
 class ApiError(Exception):
@@ -114,6 +115,14 @@ def respond(error: ApiError) -> Any:
     return response
 
 
+def unavailable(exc: BaseException) -> Any:
+    """Redis is away: a 503 with Retry-After, as JSON on the API and as a page in words elsewhere."""
+    if not _is_api_request():
+        return outage.unavailable_page(exc)
+    outage.note(exc, "503")
+    return outage.with_retry_after(respond(ApiError(503, "unavailable", outage.MESSAGE)))
+
+
 def register_error_handlers(app: Flask) -> None:
     """Answer API errors, HTTP errors on API paths and unexpected failures there as JSON; no API answer is cached."""
 
@@ -144,6 +153,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:
+        if outage.is_outage(exc):
+            return unavailable(exc)
         log.exception("unexpected error on %s %s", request.method, request.path)
         if not _is_api_request():
             return InternalServerError()

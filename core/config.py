@@ -12,6 +12,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULTS: dict[str, Any] = {
     "REDIS_URL": None,  # None: the embedded Redis under VAR_DIR
+    # A Redis command unanswered this long fails (503 on the web) instead of holding the request: well inside
+    # Twilio's 15 s webhook timeout, so a caller still hears our apology when Redis hangs.
+    "REDIS_TIMEOUT_SECONDS": 5.0,
     "VAR_DIR": str(PROJECT_ROOT / "var"),
     "QUEUE_NAME": "threadline",
     "THREADLINE_API_KEYS": [],
@@ -48,6 +51,7 @@ def _comma_list(value: str) -> list[str]:
 # Variables read from the environment, each with how its text becomes a value.
 _ENV_PARSERS = {
     "REDIS_URL": str,
+    "THREADLINE_REDIS_TIMEOUT": float,
     "THREADLINE_VAR_DIR": str,
     "THREADLINE_QUEUE": str,
     "THREADLINE_API_KEYS": _comma_list,
@@ -70,8 +74,9 @@ _ENV_PARSERS = {
     "THREADLINE_INSTANCE": str,
     "FORWARDED_ALLOW_IPS": _comma_list,
 }
-_ENV_TO_CONFIG = {"THREADLINE_VAR_DIR": "VAR_DIR", "THREADLINE_QUEUE": "QUEUE_NAME",
-                  "THREADLINE_DIAL_RATE": "DIAL_RATE_LIMIT", "THREADLINE_SWEEP_GRACE": "SWEEP_GRACE_SECONDS",
+_ENV_TO_CONFIG = {"THREADLINE_VAR_DIR": "VAR_DIR", "THREADLINE_REDIS_TIMEOUT": "REDIS_TIMEOUT_SECONDS",
+                  "THREADLINE_QUEUE": "QUEUE_NAME", "THREADLINE_DIAL_RATE": "DIAL_RATE_LIMIT",
+                  "THREADLINE_SWEEP_GRACE": "SWEEP_GRACE_SECONDS",
                   "THREADLINE_RECONCILE_AFTER": "RECONCILE_AFTER_SECONDS",
                   "THREADLINE_SWEEP_EVERY": "SWEEP_EVERY_SECONDS", "THREADLINE_CALL_CHECK": "CALL_CHECK_SECONDS",
                   "THREADLINE_SECRET_KEY": "SECRET_KEY"}

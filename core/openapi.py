@@ -16,6 +16,7 @@ from core import keys
 from core.api import API_PREFIX, json_body, validate
 
 _REF = "#/components/schemas/{model}"
+_RETRY_AFTER = {"description": "seconds to wait before asking again", "schema": {"type": "integer", "minimum": 1}}
 
 
 @dataclass
@@ -131,6 +132,8 @@ def document(spec: ApiSpec, title: str, version: str) -> dict[str, Any]:
         for status, desc in ((400, "malformed request"), (401, "missing or invalid API key"),
                              (413, "body too large"), (415, "body is not JSON"), (422, "invalid field")):
             responses.setdefault(str(status), {"description": desc, **error_ref})
+        responses.setdefault("503", {"description": "Redis is unreachable for now; ask again after Retry-After",
+                                     "headers": {"Retry-After": _RETRY_AFTER}, **error_ref})
         item["responses"] = responses
         if op.auth:
             item["security"] = [{"bearer": []}]

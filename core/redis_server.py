@@ -31,11 +31,13 @@ def describe(url: str) -> str:
     return url
 
 
-def connect(url: str, *, check: bool = True, decode: bool = True) -> redis.Redis:
-    """Return a client for url (text replies when decode; RQ needs bytes), having checked the server answers."""
+def connect(url: str, *, check: bool = True, decode: bool = True, timeout: float | None = None) -> redis.Redis:
+    """Return a client for url (text replies when decode; RQ needs bytes), having checked the server answers; a
+    command unanswered for timeout seconds fails (None: it waits as long as the connection lives)."""
     # Each open desk event stream holds a connection: the pool must hold as many as a worker has connections.
+    # A connection the server dropped (a restart) is noticed when the pool hands it out and is opened anew.
     client = redis.Redis.from_url(url, decode_responses=decode, socket_connect_timeout=3, health_check_interval=30,
-                                  max_connections=MAX_CONNECTIONS)
+                                  max_connections=MAX_CONNECTIONS, socket_timeout=timeout)
     if check:
         try:
             client.ping()

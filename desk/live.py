@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -10,10 +11,13 @@ from collections.abc import Callable, Iterator
 import redis
 from flask import Response, abort, request, session, stream_with_context
 
+from core import outage
 from core.extensions import REDIS
 from desk import bp
 from desk.auth import current_agent_id, desk_sessions, login_required
 from voice import screenpop
+
+log = logging.getLogger(__name__)
 
 KEEPALIVE_SECONDS = 15
 # A Redis stream id: milliseconds, optionally "-" and a sequence; 19 digits each stay inside 64 bits.
@@ -27,7 +31,17 @@ def _frame(entry_id: str, payload: str) -> str:
 def stream(redis_client: redis.Redis, agent_id: str, last_id: str | None,
            signed_in: Callable[[], bool] = lambda: True) -> Iterator[str]:
     """Subscribe first, then replay what the stream holds after last_id, then go live, skipping replayed ids;
-    end within a second of signed_in() turning false (sign-out, a new password, the agent removed)."""
+    end within a second of signed_in() turning false (sign-out, a new password, the agent removed), and cleanly,
+    in one log line, when Redis goes away."""
+    try:
+        yield from _events(redis_client, agent_id, last_id, signed_in)
+    except outage.OUTAGE_ERRORS as exc:
+        # The page reconnects with the last id it saw (desk.js), and misses nothing the agent's stream kept.
+        log.warning("Redis unavailable: the desk event stream of %s ended (%s)", agent_id, outage.reason(exc))
+
+
+def _events(redis_client: redis.Redis, agent_id: str, last_id: str | None,
+            signed_in: Callable[[], bool]) -> Iterator[str]:
     pubsub = screenpop.listen(redis_client, agent_id)
     try:
         seen = last_id or "0-0"

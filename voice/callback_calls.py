@@ -21,7 +21,7 @@ from voice import twiml
 from voice.calls import CALLS
 from voice.prompts import prompt
 from voice.screenpop import publish
-from voice.security import answered_once, require_twilio_signature
+from voice.security import answered_once, require_twilio_signature, status_callback, webhook_failed
 from voice.summary import first_name, speech_safe, spoken_subject
 from voice.webhooks import FALLBACK_SPEECH, about, connect_call, load_thread, speech_for
 
@@ -30,6 +30,7 @@ MAX_TIMESTAMP = int(datetime.max.replace(tzinfo=UTC).timestamp())  # slots past 
 bp = Blueprint("voice_callbacks", __name__, url_prefix=dialer.WEBHOOKS)
 
 bp.before_request(require_twilio_signature)
+bp.register_error_handler(Exception, webhook_failed)
 
 
 def _load() -> tuple[Callback | None, int]:
@@ -231,6 +232,7 @@ def customer_done() -> str:
 
 
 @bp.post("/status")
+@status_callback
 def status() -> Response:
     """The call's progress; its end closes the attempt with its outcome (retry or not)."""
     form = request.form

@@ -4,28 +4,27 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
 
 from flask import Blueprint, Response, request
-from twilio.twiml.voice_response import VoiceResponse
-from werkzeug.exceptions import HTTPException
 
 from context.events import OUTBOX, EventType
 from core.validation import whole_number
+from voice import twiml
 from voice.calls import CALLS, CallRecording, CallStore, RecordingStored
-from voice.security import require_twilio_signature
+from voice.security import require_twilio_signature, status_callback, webhook_failed
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("voice_recordings", __name__, url_prefix="/voice")
 bp.before_request(require_twilio_signature)
+bp.register_error_handler(Exception, webhook_failed)  # an empty document: 503 while Redis is away, else 500
 
 SIDS = {"RecordingSid": re.compile(r"^RE[0-9a-fA-F]{32}$"), "CallSid": re.compile(r"^CA[0-9a-fA-F]{32}$")}
 
 
 def _answer(status: int = 200) -> Response:
     """Twilio ignores a status callback's body; it gets empty TwiML all the same, with a status that says why."""
-    return Response(str(VoiceResponse()), status=status, mimetype="text/xml")
+    return Response(twiml.empty(), status=status, mimetype="text/xml")
 
 
 def _seconds(name: str) -> int | None:
@@ -40,6 +39,7 @@ def _seconds(name: str) -> int | None:
 
 
 @bp.post("/recording")
+@status_callback
 def recording_status() -> Response:
     """A recording is ready (RecordingStatus=completed): stored once per RecordingSid; anything else is logged."""
     form = request.form
@@ -78,12 +78,3 @@ def _tell(sid: str, recording: CallRecording) -> None:
     OUTBOX.get().emit(
         record.thread_id, EventType.call_recording_ready, data,
         f"The recording of your call ({recording.length}) is kept with this conversation.")
-
-
-@bp.errorhandler(Exception)
-def _failed(exc: Exception) -> Any:
-    """A failure inside is logged with the call and answered with empty TwiML (Twilio does not retry a 5xx)."""
-    if isinstance(exc, HTTPException):
-        return exc
-    log.exception("recording callback failed for call %s", request.form.get("CallSid", "?"))
-    return _answer(500)

@@ -1,4 +1,5 @@
-"""Twilio webhook hygiene: signatures checked against the public URL, and a replayed request answered once."""
+"""Twilio webhook hygiene: signatures checked against the public URL, a replayed request answered once, and a failure
+answered so that the caller hears our words."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from typing import Any
 import redis
 from flask import Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
+from werkzeug.exceptions import HTTPException
 
-from core import keys
+from core import keys, outage
 from core.extensions import REDIS
 from core.urls import absolute_url
+from voice import twiml
+from voice.prompts import prompt
 
 log = logging.getLogger(__name__)
 
@@ -90,3 +94,33 @@ def answered_once(view: Callable[..., str]) -> Callable[..., Response]:
         return Response(body, mimetype="text/xml")
 
     return wrapper
+
+
+def status_callback(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Mark view as a callback whose body Twilio ignores (call status, recording status): no caller hears it."""
+    view.ignored_by_twilio = True  # type: ignore[attr-defined]
+    return view
+
+
+def _is_status_callback() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "ignored_by_twilio", False))
+
+
+def webhook_failed(exc: Exception) -> Any:
+    """A webhook that failed: a caller hears our apology, with 200 since Twilio plays no TwiML from an error status
+    (it would try the number's fallback URL, else say its own words); a status callback gets an empty document and
+    503 while Redis is away (so Twilio's debugger shows the update was lost), 500 otherwise."""
+    if isinstance(exc, HTTPException):
+        return exc
+    sid, ignored = request.form.get("CallSid", "?"), _is_status_callback()
+    if outage.is_outage(exc):
+        outage.note(exc, f"{'503' if ignored else 'an apology'} for call {sid}")
+        if ignored:
+            return outage.with_retry_after(Response(twiml.empty(), status=503, mimetype="text/xml"))
+    else:
+        log.exception("webhook %s failed for call %s", request.path, sid)
+        if ignored:
+            return Response(twiml.empty(), status=500, mimetype="text/xml")
+    body = twiml.say_and_hang_up([prompt("en-US", "error")], twiml.FALLBACK_SPEECH)
+    return Response(body, mimetype="text/xml")

@@ -23,6 +23,9 @@ class Target:
     client_identity: str | None = None
 
 
+FALLBACK_SPEECH = Speech("en-US", "Polly.Joanna")  # when no number says which language and voice
+
+
 def _say(node: VoiceResponse | Gather, text: str, speech: Speech) -> None:
     node.say(text, language=speech.language, voice=speech.voice)
 
@@ -33,6 +36,11 @@ def say_and_hang_up(texts: list[str], speech: Speech) -> str:
         _say(response, text, speech)
     response.hangup()
     return str(response)
+
+
+def empty() -> str:
+    """A document that does nothing: the answer to a callback whose body Twilio ignores."""
+    return str(VoiceResponse())
 
 
 def ask(texts: list[str], action: str, otherwise: str, speech: Speech, *, digits: int = 1,

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, request
-from werkzeug.exceptions import HTTPException
 
 from callbacks import dialer
 from callbacks.outcomes import CallStatus
@@ -25,7 +23,7 @@ from voice import twiml
 from voice.calls import CALLS, CallStore
 from voice.prompts import means_yes, prompt
 from voice.screenpop import publish
-from voice.security import answered_once, require_twilio_signature
+from voice.security import answered_once, require_twilio_signature, status_callback, webhook_failed
 from voice.summary import first_name, last_words, speech_safe, spoken_subject, thread_summary
 
 log = logging.getLogger(__name__)
@@ -33,7 +31,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 bp.before_request(require_twilio_signature)
 
-FALLBACK_SPEECH = twiml.Speech("en-US", "Polly.Joanna")
+FALLBACK_SPEECH = twiml.FALLBACK_SPEECH
 MAX_CHOICES = 3
 
 
@@ -350,6 +348,7 @@ def whisper_accept() -> str:
 
 
 @bp.post("/status")
+@status_callback
 def status() -> Response:
     """Call status callbacks: applied in SequenceNumber order, so a late or repeated one changes nothing."""
     form = request.form
@@ -365,11 +364,4 @@ def status() -> Response:
     return Response(status=204)
 
 
-@bp.errorhandler(Exception)
-def _failed(exc: Exception) -> Any:
-    """Whatever fails inside answers TwiML that apologises and hangs up; the error is logged with the call."""
-    if isinstance(exc, HTTPException):
-        return exc
-    log.exception("webhook %s failed for call %s", request.path, request.form.get("CallSid", "?"))
-    body = twiml.say_and_hang_up([prompt("en-US", "error")], FALLBACK_SPEECH)
-    return Response(body, mimetype="text/xml")
+bp.register_error_handler(Exception, webhook_failed)

@@ -1,0 +1,91 @@
+"""An RQ worker that rides out Redis going away: it waits, with backoff, and carries on; it never quits over it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from rq import Queue, Worker, worker_registration
+from rq.job import Job
+
+from core.outage import OUTAGE_ERRORS, reason
+
+T = TypeVar("T")
+
+FIRST_WAIT_SECONDS = 1.0
+LONGEST_WAIT_SECONDS = 30.0
+
+
+class SteadyWorker(Worker):
+    """rq's Worker quits (or hangs) when a Redis error escapes its loop outside the dequeue: this one waits for Redis
+    instead, then goes on; a job it already started is never started again."""
+
+    def _wait_for_redis(self, exc: BaseException, doing: str) -> None:
+        """One log line, then wait (doubling, up to LONGEST_WAIT_SECONDS) until Redis answers again."""
+        self.log.warning("Worker %s: Redis unavailable while %s (%s); waiting for it", self.name, doing, reason(exc))
+        wait = FIRST_WAIT_SECONDS
+        while True:
+            time.sleep(wait)  # a SIGTERM meanwhile raises StopRequested: the worker stops as it would when idle
+            try:
+                self.connection.ping()
+                # A Redis that came back without its data forgot this worker: list it again for /readyz.
+                worker_registration.register(self)
+                break
+            except OUTAGE_ERRORS:
+                wait = min(wait * 2, LONGEST_WAIT_SECONDS)
+        self.log.info("Worker %s: Redis is back", self.name)
+
+    def _until_done(self, doing: str, action: Callable[[], T]) -> T:
+        """action, run again once Redis is back each time Redis's absence fails it (only for repeatable actions)."""
+        while True:
+            try:
+                return action()
+            except OUTAGE_ERRORS as exc:
+                self._wait_for_redis(exc, doing)
+
+    def _best_effort(self, doing: str, action: Callable[[], Any]) -> None:
+        """action, skipped with one log line when Redis is away (what it writes is written again soon)."""
+        try:
+            action()
+        except OUTAGE_ERRORS as exc:
+            self.log.warning("Worker %s: Redis unavailable while %s (%s); skipped", self.name, doing, reason(exc))
+
+    def check_for_suspension(self, burst: bool) -> None:
+        self._until_done("checking for suspension", lambda: super(SteadyWorker, self).check_for_suspension(burst))
+
+    def run_maintenance_tasks(self) -> None:
+        self._best_effort("cleaning registries", super().run_maintenance_tasks)
+
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:
+        # rq retries a ConnectionError of the blocking pop itself; not one before it, nor a TimeoutError.
+        parent = super()
+        return self._until_done("waiting for a job", lambda: parent.dequeue_job_and_maintain_ttl(timeout,
+                                                                                               max_idle_time))
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        self._best_effort("sending a heartbeat", lambda: super(SteadyWorker, self).heartbeat(timeout, pipeline))
+
+    def set_current_job_working_time(self, current_job_working_time: float, pipeline: Any = None) -> None:
+        parent = super()
+        self._best_effort("noting the job's time",
+                          lambda: parent.set_current_job_working_time(current_job_working_time, pipeline))
+
+    def maintain_heartbeats(self, job: Job) -> None:
+        self._best_effort("sending the job's heartbeat", lambda: super(SteadyWorker, self).maintain_heartbeats(job))
+
+    def prepare_execution(self, job: Job) -> Any:
+        # Before the fork: the job has left the queue, so it must still run once Redis is back.
+        parent = super()
+        return self._until_done("starting a job", lambda: parent.prepare_execution(job))
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        try:
+            super().execute_job(job, queue)
+        except OUTAGE_ERRORS as exc:
+            # The work horse has ended (rq's monitor raises only after it): only its bookkeeping failed. The job is
+            # not run again; rq's registry cleaning settles its status once Redis is back.
+            self._wait_for_redis(exc, f"ending job {job.id}")
+
+    def teardown(self) -> None:
+        self._best_effort("registering its end", super().teardown)
