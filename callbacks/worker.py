@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from rq import Worker as RQWorker
-
 from callbacks.jobs import job_app
 from core import keys
 from core.liveness import Heartbeat
 from core.redis_server import connect
+from core.steady_worker import SteadyWorker
 
 
-class Worker(RQWorker):
-    """An rq Worker whose forked jobs inherit a ready app, and whose heartbeat lapses within seconds of a crash
-    (rq's own worker key outlives a SIGKILL by its whole TTL), so its unfinished dial jobs are requeued at once."""
+class Worker(SteadyWorker):
+    """An rq Worker that rides out Redis going away, whose forked jobs inherit a ready app, and whose heartbeat lapses
+    within seconds of a crash (rq's own worker key outlives a SIGKILL by its whole TTL), so the sweep requeues its
+    unfinished dial jobs at once."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.app = job_app()  # first: a configuration it refuses stops the worker with one line, before it registers

@@ -194,9 +194,7 @@ def finished(queue: Queue, *args: int) -> Any:
 
 def test_a_worker_rides_out_redis_restarts_and_runs_the_jobs_queued_after(server, tmp_path):
     env = {**os.environ, "REDIS_URL": server.url, "THREADLINE_QUEUE": "redis-loss", "THREADLINE_VAR_DIR": str(tmp_path)}
-    # The Procfile's worker without rq's scheduler (being replaced), with the worker class that rides out outages.
-    command = [{"callbacks.worker.Worker": "core.steady_worker.SteadyWorker"}.get(arg, arg)
-               for arg in argv(procfile()["worker"], env) if arg != "--with-scheduler"]
+    command = argv(procfile()["worker"], env)  # the Procfile's worker, exactly
     log_path = tmp_path / "worker.log"
     with log_path.open("wb") as log_file:
         worker = subprocess.Popen([BIN / command[0], *command[1:]], cwd=ROOT, env=env, start_new_session=True,
