@@ -11,11 +11,11 @@ from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from callbacks.dialer import dial, dial_job_id, finish_attempt, reconcile, tell
-from callbacks.outcomes import FINAL_STATUSES, CallFacts, CallStatus, Outcome, classify
+from callbacks.dialer import dial, dial_job_id, finish_attempt, reconcile
+from callbacks.outcomes import FINAL_STATUSES, CallFacts, CallStatus, classify
 from callbacks.schemas import Attempt, Callback, State
 from callbacks.store import CALLBACKS
-from context.events import EventType
+from context.events import OUTBOX
 from core.extensions import QUEUE, TWILIO
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,8 @@ def sweep(now: datetime) -> dict[str, int]:
             reconciled += 1
         elif last.call_sid and (now - last.claimed_at).total_seconds() >= config["CALL_CHECK_SECONDS"]:
             reconciled += _check_call(callback, last, now)
-    return {"requeued": requeued, "reconciled": reconciled}
+    # Events written with their change whose delivery job a dying process never queued (or lost) are sent too.
+    return {"requeued": requeued, "reconciled": reconciled, "redelivered": OUTBOX.get().redeliver(now)}
 
 
 def _dial_pending(queue: Queue, callback: Callback, now: datetime) -> bool:
@@ -82,8 +83,5 @@ def _check_call(callback: Callback, attempt: Attempt, now: datetime) -> int:
         children = client.calls.list(parent_call_sid=call.sid, limit=1)
         status = children[0].status if children else CallStatus.failed
         outcome = classify(CallFacts(status, leg="customer"), callback.mode, callback.state)
-    finish_attempt(callback.id, attempt.number, outcome, now)
-    if outcome == Outcome.completed:
-        tell(callback, EventType.call_completed, "Thanks for talking with us.", attempt=attempt.number,
-             call_sid=call.sid, duration=call.duration)
+    finish_attempt(callback.id, attempt.number, outcome, now, call={"call_sid": call.sid, "duration": call.duration})
     return 1
