@@ -65,11 +65,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
                                                  forget_agent=functools.partial(forget_agent, redis_client)))
     NUMBERS.install(app, directory.numbers)
     AGENTS.install(app, directory.agents)
-    CALLS.install(app, CallStore(redis_client))
+    # Every event is written by the store whose change it reports (in the same transaction): they share the outbox.
+    outbox = OUTBOX.install(app, Outbox(redis_client, queue, app.config["THREADLINE_WEBHOOK_URL"],
+                                        app.config["THREADLINE_WEBHOOK_SECRET"]))
+    CALLS.install(app, CallStore(redis_client, outbox))
     CALL_CODES.install(app, CallCodes(redis_client))
-    CALLBACKS.install(app, CallbackStore(redis_client))
-    OUTBOX.install(app, Outbox(redis_client, queue, app.config["THREADLINE_WEBHOOK_URL"],
-                               app.config["THREADLINE_WEBHOOK_SECRET"]))
+    CALLBACKS.install(app, CallbackStore(redis_client, outbox))
     sid, token = app.config["TWILIO_ACCOUNT_SID"], app.config["TWILIO_AUTH_TOKEN"]
     TWILIO.install(app, make_client(sid, token, app.config["TWILIO_API_BASE_URL"]) if sid and token else None)
     register_error_handlers(app)

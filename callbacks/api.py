@@ -108,10 +108,10 @@ def open_callback(thread_id: str, body: CallbackIn) -> tuple[Callback, bool]:
                         number=number.number, phone=phone, callee_zone=zone, agent_id=body.agent_id,
                         scheduled_for=scheduled_for, customer_local_time=speak_time(scheduled_for, zone, now),
                         adjusted=adjusted, created_at=now, updated_at=now)
-    stored, created = CALLBACKS.get().create(callback)
+    stored, created = CALLBACKS.get().create(callback, announce=lambda new: [
+        dialer.news(new, EventType.callback_scheduled, f"We'll call you {new.customer_local_time}.")])
     if created:
         dialer.schedule(QUEUE.get(), stored, now)
-        dialer.tell(stored, EventType.callback_scheduled, f"We'll call you {stored.customer_local_time}.")
     return stored, created
 
 
@@ -134,12 +134,13 @@ def reschedule_callback(callback_id: str, body: Reschedule) -> tuple[Callback, i
     number = _number(current.number)
     now = datetime.now(UTC)
     scheduled_for, adjusted = plan(body.when, number, current.callee_zone, now)
-    moved = CALLBACKS.get().update(callback_id, functools.partial(lifecycle.reschedule, when=scheduled_for,
-                                                                   adjusted=adjusted, now=now))
+    moved = CALLBACKS.get().update(
+        callback_id, functools.partial(lifecycle.reschedule, when=scheduled_for, adjusted=adjusted, now=now),
+        announce=lambda due: [dialer.news(due, EventType.callback_rescheduled,
+                                          f"We'll call you {due.customer_local_time} instead.")])
     if moved.scheduled_for != scheduled_for:
         raise ApiError(409, "conflict", f"the callback is {moved.state.value}, not scheduled", "callback_id")
     dialer.schedule(QUEUE.get(), moved, now)
-    dialer.tell(moved, EventType.callback_rescheduled, f"We'll call you {moved.customer_local_time} instead.")
     return moved, 200
 
 

@@ -28,7 +28,7 @@ from callbacks.outcomes import Outcome
 from callbacks.schemas import Callback, Mode, State
 from callbacks.store import CALLBACKS, CallbackStore
 from callbacks.windows import allowed, next_allowed
-from context.events import OUTBOX, EventType
+from context.events import Event, EventType, new_event
 from context.store import THREADS
 from core import keys
 from core.extensions import QUEUE, REDIS, TWILIO
@@ -91,21 +91,19 @@ def _job_id(callback: Callback, attempt: int) -> str:
     return f"dial-{callback.id}-{attempt}-{int(callback.scheduled_for.timestamp() * 1000)}"
 
 
-def tell(callback: Callback, event: EventType, message: str, **data: Any) -> None:
-    """Send the change back into the thread, for the platform to post."""
-    outbox = OUTBOX.get()
-    if outbox is not None:
-        outbox.emit(callback.thread_id, event, {"callback_id": callback.id, "state": callback.state.value, **data},
-                    message)
+def news(callback: Callback, event: EventType, message: str, **data: Any) -> Event:
+    """The change as the thread's platform hears it; the store writes it with the change (see CallbackStore.update)."""
+    return new_event(callback.thread_id, event, {"callback_id": callback.id, "state": callback.state.value, **data},
+                     message)
 
 
 def cancel(store: CallbackStore, callback_id: str, reason: str) -> Callback | None:
     """Cancel a live callback; None when it had already ended."""
-    result = store.update(callback_id, functools.partial(lifecycle.cancel, reason=reason))
+    result = store.update(callback_id, functools.partial(lifecycle.cancel, reason=reason), announce=lambda canceled: [
+        news(canceled, EventType.callback_canceled, "Your callback is canceled. Reply here if you still need us.",
+             reason=reason)])
     if result.state != State.canceled or result.reason != reason:
         return None
-    tell(result, EventType.callback_canceled, "Your callback is canceled. Reply here if you still need us.",
-         reason=reason)
     return result
 
 
@@ -277,10 +275,8 @@ def _started_since(call: Any, since: datetime) -> bool:
 
 
 def _end_without_window(callback_id: str) -> str:
-    ended = CALLBACKS.get().update(callback_id, lifecycle.exhaust)
-    if ended.state == State.exhausted:
-        tell(ended, EventType.callback_exhausted,
-             "We couldn't find a time to call you. Reply here and we'll pick it up.")
+    CALLBACKS.get().update(callback_id, lifecycle.exhaust, announce=lambda ended: [news(
+        ended, EventType.callback_exhausted, "We couldn't find a time to call you. Reply here and we'll pick it up.")])
     return "no window"
 
 
@@ -293,17 +289,31 @@ def _move(seen: Callback, when: datetime, now: datetime, reason: str) -> str:
     return "moved"
 
 
-def finish_attempt(callback_id: str, attempt: int, outcome: Outcome, now: datetime) -> Callback:
-    """Close an attempt with its outcome; a failed one is retried by the number's policy or the callback ends."""
+def finish_attempt(callback_id: str, attempt: int, outcome: Outcome, now: datetime,
+                   call: dict[str, Any] | None = None) -> Callback:
+    """Close an attempt with its outcome; a failed one is retried by the number's policy or the callback ends.
+
+    call: what the platform hears of a completed call (call_sid, duration...), told with the close, once.
+    """
     number = NUMBERS.get().get(CALLBACKS.get().get(callback_id).number)
     closed = CALLBACKS.get().update(callback_id, functools.partial(
         lifecycle.close_attempt, attempt=attempt, outcome=outcome, number=number,
-        jitter=random.uniform(*lifecycle.JITTER), now=now))
+        jitter=random.uniform(*lifecycle.JITTER), now=now),
+        announce=functools.partial(_closing_news, attempt=attempt, outcome=outcome, call=call or {}))
     if closed.state == State.scheduled and len(closed.attempts) == attempt:
         schedule(QUEUE.get(), closed, now)
-        tell(closed, EventType.call_attempt_failed, f"We tried to call you and couldn't reach you. We'll try again "
-             f"{closed.customer_local_time}. Reply here to pick another time.", outcome=outcome, attempt=attempt)
-    elif closed.state == State.exhausted and closed.attempts[-1].outcome == outcome:
-        tell(closed, EventType.callback_exhausted, "We couldn't reach you by phone. Reply here and we'll pick it up.",
-             attempts=attempt)
     return closed
+
+
+def _closing_news(closed: Callback, *, attempt: int, outcome: Outcome, call: dict[str, Any]) -> list[Event]:
+    """What closing the attempt tells the thread: the call completed, another attempt is coming, or the end."""
+    if outcome == Outcome.completed:
+        return [news(closed, EventType.call_completed, "Thanks for talking with us.", attempt=attempt, **call)]
+    if closed.state == State.scheduled and len(closed.attempts) == attempt:
+        return [news(closed, EventType.call_attempt_failed, f"We tried to call you and couldn't reach you. We'll "
+                     f"try again {closed.customer_local_time}. Reply here to pick another time.", outcome=outcome,
+                     attempt=attempt)]
+    if closed.state == State.exhausted and len(closed.attempts) == attempt:
+        return [news(closed, EventType.callback_exhausted,
+                     "We couldn't reach you by phone. Reply here and we'll pick it up.", attempts=attempt)]
+    return []

@@ -12,11 +12,11 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from twilio.base.exceptions import TwilioRestException
 
-from callbacks.dialer import claimed_job_id, dial_job_id, enqueue_dial, finish_attempt, reconcile, tell
-from callbacks.outcomes import FINAL_STATUSES, CallFacts, CallStatus, Outcome, classify
+from callbacks.dialer import claimed_job_id, dial_job_id, enqueue_dial, finish_attempt, reconcile
+from callbacks.outcomes import FINAL_STATUSES, CallFacts, CallStatus, classify
 from callbacks.schemas import Attempt, Callback, State
 from callbacks.store import CALLBACKS
-from context.events import EventType
+from context.events import OUTBOX
 from core import keys
 from core.extensions import QUEUE, TWILIO
 from core.liveness import alive
@@ -60,7 +60,8 @@ def sweep(now: datetime) -> dict[str, int]:
     if unreachable:
         log.warning("Twilio could not be asked about %d callback(s), next sweep tries again: %s", len(unreachable),
                     ", ".join(unreachable[:5]))
-    return {"requeued": requeued, "reconciled": reconciled}
+    # Events written with their change whose delivery job a dying process never queued (or lost) are sent too.
+    return {"requeued": requeued, "reconciled": reconciled, "redelivered": OUTBOX.get().redeliver(now)}
 
 
 def _dial_pending(queue: Queue, callback: Callback, now: datetime) -> bool:
@@ -114,8 +115,5 @@ def _check_call(callback: Callback, attempt: Attempt, now: datetime) -> int:
         children = client.calls.list(parent_call_sid=call.sid, limit=1)
         status = children[0].status if children else CallStatus.failed
         outcome = classify(CallFacts(status, leg="customer"), callback.mode, callback.state)
-    finish_attempt(callback.id, attempt.number, outcome, now)
-    if outcome == Outcome.completed:
-        tell(callback, EventType.call_completed, "Thanks for talking with us.", attempt=attempt.number,
-             call_sid=call.sid, duration=call.duration)
+    finish_attempt(callback.id, attempt.number, outcome, now, call={"call_sid": call.sid, "duration": call.duration})
     return 1

@@ -4,47 +4,57 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import redis
 
 from callbacks.schemas import LIVE, Callback, State
+from context.events import WRITE_EVENTS, Event, Outbox
 from core import keys
 from core.extensions import Shared
 
 log = logging.getLogger(__name__)
 
+# What the platform hears of a change: given the callback about to be written, the events written with it.
+Announce = Callable[[Callback], Sequence[Event]]
+
 # Both scripts keep the sweeper's indexes in step: KEYS due, dialing; ARGV due score, dialing score ('' = absent).
-_INDEXES = """
+# Both write the change's events with it (write_events), after their own KEYS and ARGV.
+_INDEXES = WRITE_EVENTS + """
 local function index(key, member, score)
   if score == '' then redis.call('ZREM', key, member) else redis.call('ZADD', key, score, member) end
 end
 """
 
-# KEYS: pointer, callback, thread list, due, dialing. ARGV: id, doc, state, score, due, dialing, live states...
+# KEYS: pointer, callback, thread list, due, dialing, events...
+# ARGV: id, doc, state, score, due, dialing, how many live states, the live states, events...
 # Creates the callback unless the thread already has a live one; returns the id that is live.
 _CREATE = _INDEXES + """
+local live = tonumber(ARGV[7])
 local current = redis.call('GET', KEYS[1])
 if current then
   local state = redis.call('HGET', 'PREFIX' .. current, 'state')
-  for i = 7, #ARGV do if state == ARGV[i] then return current end end
+  for i = 8, 7 + live do if state == ARGV[i] then return current end end
 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], 'doc', ARGV[2], 'state', ARGV[3], 'version', 1)
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 index(KEYS[4], ARGV[1], ARGV[5])
 index(KEYS[5], ARGV[1], ARGV[6])
+write_events(6, 8 + live)
 return ARGV[1]
 """
 
-# KEYS: callback, pointer, due, dialing. ARGV: expected version, doc, state, id, '1' if final, due, dialing.
+# KEYS: callback, pointer, due, dialing, events... ARGV: expected version, doc, state, id, '1' if final, due,
+# dialing, events...
 _SWAP = _INDEXES + """
 if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'state', ARGV[3], 'version', tonumber(ARGV[1]) + 1)
 if ARGV[5] == '1' and redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
 index(KEYS[3], ARGV[4], ARGV[6])
 index(KEYS[4], ARGV[4], ARGV[7])
+write_events(5, 8)
 return 1
 """
 
@@ -74,21 +84,25 @@ def new_id() -> str:
 
 
 class CallbackStore:
-    def __init__(self, redis_client: redis.Redis) -> None:
-        self.redis = redis_client
+    def __init__(self, redis_client: redis.Redis, outbox: Outbox) -> None:
+        self.redis, self.outbox = redis_client, outbox
         # The script reads the live callback's state by id; its key is built from the same prefix.
         self._create = redis_client.register_script(_CREATE.replace("'PREFIX'", repr(keys.callback(""))))
         self._swap = redis_client.register_script(_SWAP)
         self._aof: bool | None = None  # whether the server keeps an append-only file: learnt from WAITAOF
 
-    def create(self, callback: Callback) -> tuple[Callback, bool]:
-        """Store a new callback, unless the thread has a live one: then that one, and False."""
+    def create(self, callback: Callback, announce: Announce | None = None) -> tuple[Callback, bool]:
+        """Store a new callback and the events announce gives, unless the thread has a live one: that one, False."""
+        staged = self.outbox.stage(announce(callback) if announce else [])
         live = self._create(
             keys=[keys.thread_live_callback(callback.thread_id), keys.callback(callback.id),
-                  keys.thread_callbacks(callback.thread_id), keys.DUE_CALLBACKS, keys.DIALING_CALLBACKS],
+                  keys.thread_callbacks(callback.thread_id), keys.DUE_CALLBACKS, keys.DIALING_CALLBACKS,
+                  *staged.keys],
             args=[callback.id, callback.model_dump_json(), callback.state.value,
-                  int(callback.created_at.timestamp() * 1000), *_index_scores(callback), *[s.value for s in LIVE]])
+                  int(callback.created_at.timestamp() * 1000), *_index_scores(callback), len(LIVE),
+                  *[s.value for s in LIVE], *staged.args])
         if live == callback.id:
+            self.outbox.send(staged)
             return callback, True
         return self.get(live), False
 
@@ -101,11 +115,14 @@ class CallbackStore:
     def get(self, callback_id: str) -> Callback:
         return self._read(callback_id)[0]
 
-    def update(self, callback_id: str, change: Callable[[Callback], Callback], *, durable: bool = False) -> Callback:
-        """Apply change to the current callback atomically (retrying on a concurrent write).
+    def update(self, callback_id: str, change: Callable[[Callback], Callback],
+               announce: Announce | None = None, *, durable: bool = False) -> Callback:
+        """Apply change to the current callback atomically (retrying on a concurrent write), with its events.
 
-        change may raise Unchanged to leave the callback alone; update then returns it as it is. durable: return only
-        once the change is in Redis's append-only file on disk (WAITAOF), where Redis keeps one.
+        announce gives the events of the version about to be written; they are written in the same script, so a
+        change and its events land together or not at all. change may raise Unchanged to leave the callback alone;
+        update then returns it as it is, announcing nothing. durable: return only once the change is in Redis's
+        append-only file on disk (WAITAOF), where Redis keeps one.
         """
         while True:
             current, version = self._read(callback_id)
@@ -115,12 +132,13 @@ class CallbackStore:
                 return current
             changed.updated_at = datetime.now(UTC)
             final = changed.state not in LIVE
+            staged = self.outbox.stage(announce(changed) if announce else [])
             # One connection for the write and the wait: WAITAOF waits for that connection's own writes.
             with self.redis.pipeline(transaction=False) as pipe:
                 self._swap(keys=[keys.callback(callback_id), keys.thread_live_callback(changed.thread_id),
-                                 keys.DUE_CALLBACKS, keys.DIALING_CALLBACKS],
+                                 keys.DUE_CALLBACKS, keys.DIALING_CALLBACKS, *staged.keys],
                            args=[version, changed.model_dump_json(), changed.state.value, callback_id,
-                                 "1" if final else "0", *_index_scores(changed)], client=pipe)
+                                 "1" if final else "0", *_index_scores(changed), *staged.args], client=pipe)
                 if durable and self._aof is not False:
                     pipe.execute_command("WAITAOF", 1, 0, int(DURABLE_WAIT * 1000))
                 swapped, *waited = pipe.execute(raise_on_error=False)
@@ -129,6 +147,7 @@ class CallbackStore:
             if waited:
                 self._note_durability(waited[0])
             if swapped:
+                self.outbox.send(staged)
                 return changed
 
     def _note_durability(self, answer: object) -> None:

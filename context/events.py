@@ -5,6 +5,11 @@ Each event is kept in Redis with its delivery state, whatever happens to the web
 keys.UNDELIVERED_EVENTS), "not_configured" when no webhook URL and secret are set. Delivery is at least once:
 receivers should de-duplicate on the event id (also sent as the Threadline-Event-Id header).
 
+An event is written in the same Redis transaction as the change it reports (the stores' scripts call
+write_events, see WRITE_EVENTS), so there is never a change without its event. Its delivery job is queued after
+that transaction; an event still pending whose job is gone (a process died in between) is queued again by
+`Outbox.redeliver`, which the clock's sweep runs.
+
 Verifying a delivery (the recipe; `verify` below implements it):
 
 1. Read the header `Threadline-Signature: t=<unix seconds>,v1=<hex>` (there may be several v1 entries).
@@ -25,6 +30,7 @@ import logging
 import secrets
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import TracebackType
@@ -34,8 +40,8 @@ import redis
 import requests
 from pydantic import BaseModel, Field
 from rq import Callback, Queue, Retry, get_current_job
-from rq.exceptions import DuplicateJobError
-from rq.job import Job
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
 
 from core import keys
 from core.config import load as load_config
@@ -67,6 +73,8 @@ RETRY_INTERVALS = (10, 30, 60, 300, 900, 1800, 3600, 7200)  # seconds before ret
 REQUEST_TIMEOUT = 10  # seconds, for connecting and for each read
 JOB_TIMEOUT = 60  # seconds one delivery attempt may take in the worker
 SIGNATURE_TOLERANCE = 300  # seconds a signed timestamp stays acceptable
+REDELIVER_AFTER = 10  # seconds a pending event may wait for its job to be queued before the sweep queues it
+ALIVE = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED)  # RQ recovers these itself
 
 
 class Event(BaseModel):
@@ -130,14 +138,32 @@ def verify(secret: str, header: str, body: bytes, now: int | None = None, tolera
 
 # --- storage ------------------------------------------------------------------------------------------------------
 
+# Writes events inside the script of the change they report, so both are written or neither. KEYS from k: the
+# pending index, then each event's hash and its thread's events; ARGV from a: how many events, then each one's id,
+# body JSON, delivery and creation (epoch ms). A script ends with `write_events(k, a)` once its change is made.
+WRITE_EVENTS = """
+local function write_events(k, a)
+  for i = 0, tonumber(ARGV[a]) - 1 do
+    local id, delivery, score = ARGV[a + 1 + 4 * i], ARGV[a + 3 + 4 * i], ARGV[a + 4 + 4 * i]
+    redis.call('HSET', KEYS[k + 1 + 2 * i], 'body', ARGV[a + 2 + 4 * i], 'delivery', delivery, 'attempts', 0,
+               'last_error', '', 'delivered_at', '')
+    redis.call('ZADD', KEYS[k + 2 + 2 * i], score, id)
+    if delivery == 'pending' then redis.call('ZADD', KEYS[k], score, id) end
+  end
+end
+"""
+_WRITE = WRITE_EVENTS + "write_events(1, 1)\nreturn 1"
+
 # Both marks are single Lua scripts, so a retry racing another delivery of the same event can never double-mark:
 # "delivered" is final, a failure never overrides it, attempts only ever grow by one per recorded attempt.
+# KEYS: the event, the undeliverable list, the pending index.
 _MARK_DELIVERED = """
 local delivery = redis.call('HGET', KEYS[1], 'delivery')
 if not delivery or delivery == 'delivered' then return 0 end
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'delivery', 'delivered', 'delivered_at', ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
 return 1
 """
 _MARK_FAILED = """
@@ -148,6 +174,7 @@ redis.call('HSET', KEYS[1], 'last_error', ARGV[1])
 if ARGV[2] == '1' then
   redis.call('HSET', KEYS[1], 'delivery', 'undeliverable')
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+  redis.call('ZREM', KEYS[3], ARGV[4])
 end
 return 1
 """
@@ -193,14 +220,14 @@ def undeliverable_events(client: redis.Redis, limit: int = 100) -> list[EventRec
 
 def mark_delivered(client: redis.Redis, event_id: str) -> bool:
     """Record the event delivered, once: False when it already was (a racing retry) or is gone."""
-    done = client.eval(_MARK_DELIVERED, 2, keys.event(event_id), keys.UNDELIVERED_EVENTS,
+    done = client.eval(_MARK_DELIVERED, 3, keys.event(event_id), keys.UNDELIVERED_EVENTS, keys.PENDING_EVENTS,
                        datetime.now(UTC).isoformat().replace("+00:00", "Z"), event_id)
     return bool(done)
 
 
 def mark_failed(client: redis.Redis, event_id: str, error: str, *, final: bool) -> bool:
     """Record a failed try (final: no retry left, so it is listed undeliverable); False once it was delivered."""
-    done = client.eval(_MARK_FAILED, 2, keys.event(event_id), keys.UNDELIVERED_EVENTS, error[:500],
+    done = client.eval(_MARK_FAILED, 3, keys.event(event_id), keys.UNDELIVERED_EVENTS, keys.PENDING_EVENTS, error[:500],
                        "1" if final else "0", int(time.time() * 1000), event_id)
     if done and final:
         log.error("event %s is undeliverable after its last retry: %s", event_id, error)
@@ -212,35 +239,67 @@ def job_id(event_id: str) -> str:
     return f"deliver-{event_id}"
 
 
+def new_event(thread_id: str, type: EventType | str, data: dict[str, Any], message: str) -> Event:
+    """An event of a known type on the thread (not written yet: a store writes it with its change)."""
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type!r} (one of {', '.join(EVENT_TYPES)})")
+    return Event.model_validate({"type": type, "thread_id": thread_id, "data": data, "message": message})
+
+
+@dataclass(frozen=True)
+class Staged:
+    """Events as a script writes them with write_events: the KEYS and ARGV to append to the script's own."""
+
+    events: Sequence[Event]
+    keys: list[str]
+    args: list[str | int]
+
+
 class Outbox:
-    """Records events and queues their delivery."""
+    """Writes events beside the changes they report, queues their delivery, and queues again what was lost."""
 
     def __init__(self, redis: redis.Redis, queue: Queue, url: str | None, secret: str | None, *,
                  retry_intervals: Sequence[int] = RETRY_INTERVALS, job_timeout: int = JOB_TIMEOUT) -> None:
         self.redis, self.queue, self.url, self.secret = redis, queue, url, secret
         self.retry_intervals = list(retry_intervals)
         self.job_timeout = job_timeout
+        self._write = redis.register_script(_WRITE)
 
     @property
     def configured(self) -> bool:
         return bool(self.url and self.secret)
 
-    def emit(self, thread_id: str, type: EventType, data: dict[str, Any], message: str) -> Event:
-        """Record an event on the thread and queue its delivery (or keep it as not_configured)."""
-        if type not in EVENT_TYPES:
-            raise ValueError(f"unknown event type {type!r} (one of {', '.join(EVENT_TYPES)})")
-        event = Event.model_validate({"type": type, "thread_id": thread_id, "data": data, "message": message})
+    def stage(self, events: Sequence[Event]) -> Staged:
+        """The KEYS and ARGV that make a script write these events (pending, or not_configured without a URL)."""
         delivery = "pending" if self.configured else "not_configured"
-        with self.redis.pipeline() as pipe:
-            pipe.hset(keys.event(event.id), mapping={"body": event.model_dump_json(), "delivery": delivery,
-                                                     "attempts": 0, "last_error": "", "delivered_at": ""})
-            pipe.zadd(keys.thread_events(thread_id), {event.id: int(event.created_at.timestamp() * 1000)})
-            pipe.execute()
-        if self.configured:
-            self.enqueue(event.id)
-        else:
-            log.warning("event %s (%s) kept undelivered: THREADLINE_WEBHOOK_URL/SECRET are not set",
-                        event.id, event.type)
+        staged = Staged(events, [keys.PENDING_EVENTS], [len(events)])
+        for event in events:
+            staged.keys.extend([keys.event(event.id), keys.thread_events(event.thread_id)])
+            staged.args.extend([event.id, event.model_dump_json(), delivery, int(event.created_at.timestamp() * 1000)])
+        return staged
+
+    def write(self, events: Sequence[Event], pipe: redis.client.Pipeline | None = None) -> Staged:
+        """Write events by themselves, or inside pipe's transaction beside the change they report."""
+        staged = self.stage(events)
+        self._write(keys=staged.keys, args=staged.args, client=pipe)
+        return staged
+
+    def send(self, staged: Staged) -> None:
+        """Once the transaction that wrote them is done: queue each delivery (the sweep queues what this misses)."""
+        for event in staged.events:
+            if not self.configured:
+                log.warning("event %s (%s) kept undelivered: THREADLINE_WEBHOOK_URL/SECRET are not set",
+                            event.id, event.type)
+                continue
+            try:
+                self.enqueue(event.id)
+            except redis.RedisError:
+                log.exception("event %s is written; its delivery is queued by the next sweep", event.id)
+
+    def emit(self, thread_id: str, type: EventType | str, data: dict[str, Any], message: str) -> Event:
+        """Record an event that is a change by itself on the thread, and queue its delivery."""
+        event = new_event(thread_id, type, data, message)
+        self.send(self.write([event]))
         return event
 
     def enqueue(self, event_id: str) -> bool:
@@ -253,6 +312,32 @@ class Outbox:
         except DuplicateJobError:
             return False
         return True
+
+    def redeliver(self, now: datetime, after: float = REDELIVER_AFTER, limit: int = 500) -> int:
+        """Queue again the delivery of events pending since `after` s before now whose job is gone: how many."""
+        queued = 0
+        for event_id in self.redis.zrangebyscore(keys.PENDING_EVENTS, "-inf", (now.timestamp() - after) * 1000,
+                                                 start=0, num=limit):
+            if self._delivering(event_id):
+                continue
+            if self.redis.hget(keys.event(event_id), "delivery") != "pending":
+                self.redis.zrem(keys.PENDING_EVENTS, event_id)  # settled (or gone) since it was listed
+                continue
+            if self.enqueue(event_id):
+                log.info("event %s: its delivery job was lost, queued again", event_id)
+                queued += 1
+        return queued
+
+    def _delivering(self, event_id: str) -> bool:
+        """Whether the event's job is queued, waiting for a retry or running; one that ended anyway is removed."""
+        try:
+            job = Job.fetch(job_id(event_id), connection=self.queue.connection)
+        except NoSuchJobError:
+            return False
+        if job.get_status(refresh=False) in ALIVE:
+            return True
+        job.delete()  # ended without settling the event (its worker died, say): a new job takes over
+        return False
 
 
 # --- the RQ side --------------------------------------------------------------------------------------------------

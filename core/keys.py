@@ -99,6 +99,7 @@ def thread_events(thread_id: str) -> str:
 
 
 UNDELIVERED_EVENTS = f"{PREFIX}:events:undeliverable"  # sorted set of event ids that exhausted their retries
+PENDING_EVENTS = f"{PREFIX}:events:pending"  # sorted set: events to send, not delivered nor given up yet (ms)
 
 
 def callback(callback_id: str) -> str:

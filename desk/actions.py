@@ -14,7 +14,7 @@ from callbacks.outcomes import Outcome
 from callbacks.schemas import CallbackIn, Mode, State
 from callbacks.store import CALLBACKS, CallbackNotFound
 from callbacks.windows import allowed
-from context.events import OUTBOX, EventType
+from context.events import OUTBOX, EventType, new_event
 from core.api import ApiError
 from core.extensions import QUEUE
 from desk import bp
@@ -101,11 +101,13 @@ def disposition(thread_id: str) -> Any:
     calls: CallStore = CALLS.get()
     latest = next(iter(calls.for_thread(thread.id, 1)), None)
     agent_id = current_agent_id() or ""
-    if latest is not None:
-        calls.step(latest.sid, "disposition", value=chosen, agent_id=agent_id, notes=notes)
-    OUTBOX.get().emit(
+    event = new_event(
         thread.id, EventType.call_disposition,
         {"disposition": chosen, "notes": notes, "agent_id": agent_id, "call_sid": latest.sid if latest else None},
         DISPOSITIONS[chosen])
+    if latest is not None:  # kept on the call, and told, in one transaction
+        calls.step(latest.sid, "disposition", announce=[event], value=chosen, agent_id=agent_id, notes=notes)
+    else:  # no call to keep it on: the event is the whole change
+        OUTBOX.get().send(OUTBOX.get().write([event]))
     flash("Saved, and sent to the conversation.")
     return _back(thread.id)

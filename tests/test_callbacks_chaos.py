@@ -102,7 +102,7 @@ def test_a_worker_that_died_after_claiming_but_before_dialling_is_redialled_once
     _claim(app, callback_id)
     cb_line.script("+14155550123", answer="busy")
     with app.app_context():
-        assert sweep(datetime.now(UTC)) == {"requeued": 0, "reconciled": 1}
+        assert sweep(datetime.now(UTC)) == {"requeued": 0, "reconciled": 1, "redelivered": 0}
     queue = app.extensions["threadline.queue"]
     SimpleWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=True)
     callback = wait_until(lambda: (c := app.extensions["threadline.callbacks"].get(callback_id)).attempts and
@@ -119,12 +119,13 @@ def test_a_worker_that_died_after_dialling_has_its_call_adopted_not_repeated(cb_
     call = app.extensions["threadline.twilio"].calls.create(
         to="+14155550123", from_=SUPPORT, twiml="<Response><Hangup/></Response>")  # placed, then the worker died
     with app.app_context():
-        assert sweep(datetime.now(UTC)) == {"requeued": 0, "reconciled": 1}
+        assert sweep(datetime.now(UTC)) == {"requeued": 0, "reconciled": 1, "redelivered": 0}
     callback = app.extensions["threadline.callbacks"].get(callback_id)
     assert callback.attempts[0].call_sid == call.sid and callback.state == State.dialing
     assert len(calls_to(cb_line, "+14155550123")) == 1
     with app.app_context():
-        assert sweep(datetime.now(UTC)) == {"requeued": 0, "reconciled": 0}  # adopted: nothing left to do
+        # Adopted: nothing left to do.
+        assert sweep(datetime.now(UTC)) == {"requeued": 0, "reconciled": 0, "redelivered": 0}
 
 
 def test_an_attempt_whose_end_was_never_heard_is_closed_from_twilios_record(cb_line):
@@ -145,7 +146,7 @@ def test_an_attempt_whose_end_was_never_heard_is_closed_from_twilios_record(cb_l
     store.update(callback_id, placed)
     wait_until(lambda: app.extensions["threadline.twilio"].calls(call.sid).fetch().status == "busy")
     with app.app_context():
-        assert sweep(datetime.now(UTC)) == {"requeued": 0, "reconciled": 1}
+        assert sweep(datetime.now(UTC)) == {"requeued": 0, "reconciled": 1, "redelivered": 0}
     closed = store.get(callback_id)
     assert closed.attempts[0].outcome == "busy" and closed.state == State.scheduled
     assert len(calls_to(cb_line, "+14155550123")) == 1
@@ -160,7 +161,7 @@ def test_a_callback_late_only_because_the_queue_is_long_is_not_queued_again(cb_l
     assert len(queue.job_ids) == 1  # its dial job waits in the queue
     later = _past_the_grace()  # now it is overdue
     with app.app_context():
-        assert sweep(later) == {"requeued": 0, "reconciled": 0}
+        assert sweep(later) == {"requeued": 0, "reconciled": 0, "redelivered": 0}
     assert len(queue.job_ids) == 1
     queue.empty()  # the job is lost (a worker died with it)
     with app.app_context():

@@ -7,10 +7,18 @@ from pathlib import Path
 
 import pytest
 import redis
+from rq import Queue
 
 from callbacks.schemas import Callback, Mode, State
 from callbacks.store import CallbackStore
+from context.events import Outbox
 from core.redis_server import EmbeddedRedis, connect
+
+
+def store_on(client: redis.Redis) -> CallbackStore:
+    """A callback store on client, its events kept undelivered (these changes announce none)."""
+    queue = Queue("durable", connection=redis.Redis(connection_pool=client.connection_pool))
+    return CallbackStore(client, Outbox(client, queue, None, None))
 
 
 def waitaof_calls(client: redis.Redis) -> int:
@@ -44,7 +52,7 @@ def aof_redis(tmp_path: Path):
 
 def test_a_durable_change_waits_for_the_append_only_file_on_its_own_connection(aof_redis):
     server, client = aof_redis
-    store = CallbackStore(client)
+    store = store_on(client)
     store.create(a_callback("cb_1"))
     before = waitaof_calls(client)
     store.update("cb_1", noted("claimed"), durable=True)
@@ -54,11 +62,11 @@ def test_a_durable_change_waits_for_the_append_only_file_on_its_own_connection(a
     server.process.kill()  # SIGKILL: no shutdown, no final rewrite
     server.process.wait()
     server.start()
-    assert CallbackStore(connect(server.url)).get("cb_1").reason in ("claimed", "not durable")
+    assert store_on(connect(server.url)).get("cb_1").reason in ("claimed", "not durable")
 
 
 def test_without_an_append_only_file_a_durable_change_is_made_and_said_once(redis_client, caplog):
-    store = CallbackStore(redis_client)
+    store = store_on(redis_client)
     store.create(a_callback("cb_2"))
     before = waitaof_calls(redis_client)
     for reason in ("first", "second", "third"):

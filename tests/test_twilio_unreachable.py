@@ -24,7 +24,7 @@ def test_a_dial_that_cannot_reach_twilio_is_reconciled_and_placed_once_it_can(cb
     stranded = callback(cb_line, asked["id"])
     assert stranded.state == State.dialing and stranded.attempts[0].call_sid is None  # the claim stays
     with nowhere.app_context():  # still out of reach: the sweep says so and changes nothing
-        assert sweep(datetime.now(UTC) + timedelta(seconds=61)) == {"requeued": 0, "reconciled": 0}
+        assert sweep(datetime.now(UTC) + timedelta(seconds=61)) == {"requeued": 0, "reconciled": 0, "redelivered": 0}
     assert callback(cb_line, asked["id"]).attempts == stranded.attempts
 
     with cb_line.app.app_context():  # Twilio is back: nothing was placed, so the attempt is dialled again

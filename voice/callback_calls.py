@@ -70,7 +70,13 @@ def answer() -> str:
     if number is None or thread is None:
         return _goodbye("callback_not_needed", callback)
     # Kept on the attempt now: Twilio documents AnsweredBy on this request, not on the status callbacks that end it.
-    CALLBACKS.get().update(callback.id, functools.partial(lifecycle.answered, attempt=attempt, answered_by=answered_by))
+    # The voicemail this answer leaves is told with it.
+    voicemail = is_machine(answered_by) and leaves_message(answered_by)
+    CALLBACKS.get().update(
+        callback.id, functools.partial(lifecycle.answered, attempt=attempt, answered_by=answered_by),
+        announce=lambda picked: ([dialer.news(picked, EventType.call_voicemail_left,
+                                              "We called and left you a voicemail. Reply here to pick a time.",
+                                              attempt=attempt)] if voicemail else []))
     CALLS.get().open(sid, "outbound-api", callback.number, callback.phone, "callback_answered",
                   callback_id=callback.id, attempt=attempt, answered_by=answered_by or "")
     CALLS.get().link(sid, thread.id)
@@ -83,8 +89,6 @@ def answer() -> str:
         # Only the brand, the subject and a first name: a voicemail can be heard by anyone.
         text = prompt(speech.language, "callback_voicemail", name=greeting_name, brand=number.brand,
                       subject=speech_safe(thread.subject, 100).rstrip(".?! "))
-        dialer.tell(callback, EventType.call_voicemail_left,
-                    "We called and left you a voicemail. Reply here to pick a time.", attempt=attempt)
         return twiml.say_and_hang_up([text], speech)
     text = prompt(speech.language, "callback_greeting", name=greeting_name, brand=number.brand,
                   subject=spoken_subject(thread))
@@ -112,10 +116,10 @@ def choice() -> str:
     if number is None or thread is None:
         return _goodbye("callback_not_needed", callback)
     if digits == "1":
-        done = CALLBACKS.get().update(callback.id, lifecycle.connected)  # unchanged when canceled meanwhile
-        if done.state != State.completed:
+        done = CALLBACKS.get().update(callback.id, lifecycle.connected, announce=lambda connected: [dialer.news(
+            connected, EventType.call_connected, "You're on the phone with us now.", attempt=attempt, call_sid=sid)])
+        if done.state != State.completed:  # unchanged when canceled meanwhile
             return _goodbye("callback_not_needed", callback)
-        dialer.tell(done, EventType.call_connected, "You're on the phone with us now.", attempt=attempt, call_sid=sid)
         return connect_call(number, sid, thread)
     if digits == "2":
         slots = next_slots(datetime.now(UTC), number, callback.callee_zone)
@@ -146,12 +150,13 @@ def slot() -> str:
         return _goodbye("callback_try_later", callback)
     when = datetime.fromtimestamp(offered[choice - 1], tz=UTC)
     now = datetime.now(UTC)
-    moved = CALLBACKS.get().update(callback.id, functools.partial(lifecycle.choose_later, attempt=attempt, when=when,
-                                                                  now=now))
+    moved = CALLBACKS.get().update(
+        callback.id, functools.partial(lifecycle.choose_later, attempt=attempt, when=when, now=now),
+        announce=lambda later: [dialer.news(later, EventType.callback_rescheduled,
+                                            f"We'll call you {later.customer_local_time}.")])
     if moved.state != State.scheduled:
         return _goodbye("callback_try_later", callback)
     dialer.schedule(QUEUE.get(), moved, now)
-    dialer.tell(moved, EventType.callback_rescheduled, f"We'll call you {moved.customer_local_time}.")
     number = NUMBERS.get().get(moved.number)
     speech = speech_for(number, load_thread(moved.thread_id)) if number else FALLBACK_SPEECH
     return twiml.say_and_hang_up([prompt(speech.language, "slot_confirmed", time=moved.customer_local_time)], speech)
@@ -224,10 +229,8 @@ def customer_done() -> str:
         # DialBridged is not sent in every flow: missing, the status alone decides.
         bridged = {"true": True, "false": False}.get(form.get("DialBridged", ""))
         outcome = classify(CallFacts(status, leg="customer", bridged=bridged), callback.mode, State.in_call)
-        dialer.finish_attempt(callback.id, attempt, outcome, datetime.now(UTC))
-        if outcome == Outcome.completed:
-            dialer.tell(callback, EventType.call_completed, "Thanks for talking with us.", attempt=attempt,
-                        duration=form.get("DialCallDuration"), call_sid=form.get("DialCallSid"))
+        dialer.finish_attempt(callback.id, attempt, outcome, datetime.now(UTC),
+                              call={"duration": form.get("DialCallDuration"), "call_sid": form.get("DialCallSid")})
     return _goodbye("goodbye" if status == CallStatus.completed else "customer_unreached", callback)
 
 
@@ -248,10 +251,8 @@ def status() -> Response:
                           sip_response_code=form.get("SipResponseCode"))
         outcome = classify(facts, current.mode, current.state)
         if outcome:
-            dialer.finish_attempt(callback.id, attempt, outcome, datetime.now(UTC))
-        if outcome == Outcome.completed:
-            record = CALLS.get().get(sid)
-            dialer.tell(callback, EventType.call_completed, "Thanks for talking with us.", attempt=attempt,
-                        duration=form.get("CallDuration"), call_sid=sid, agent_id=record.agent_id if record else None,
-                        recording_url=record.recording_url if record else None)
+            record = CALLS.get().get(sid) if outcome == Outcome.completed else None
+            dialer.finish_attempt(callback.id, attempt, outcome, datetime.now(UTC), call={
+                "duration": form.get("CallDuration"), "call_sid": sid, "agent_id": record.agent_id if record else None,
+                "recording_url": record.recording_url if record else None})
     return Response(status=204)

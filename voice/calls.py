@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -12,6 +13,7 @@ import redis
 from pydantic import BaseModel, Field
 
 from callbacks.outcomes import FINAL_STATUSES
+from context.events import WRITE_EVENTS, Event, Outbox
 from core import keys
 from core.extensions import Shared
 from core.validation import whole_number
@@ -41,14 +43,16 @@ end
 return 1
 """
 
-# KEYS: call hash, steps list, recording key. ARGV: ttl, recording JSON, step JSON, call SID.
-# Stores a recording on its call once: -1 when the call is unknown, 0 when that recording was stored already.
-_ADD_RECORDING = """
+# KEYS: call hash, steps list, recording key, events... ARGV: ttl, recording JSON, step JSON, call SID, events...
+# Stores a recording on its call once, with its events: -1 when the call is unknown, 0 when that recording was
+# stored already (then nothing is written).
+_ADD_RECORDING = WRITE_EVENTS + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if not redis.call('SET', KEYS[3], ARGV[4], 'NX', 'EX', ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'recording', ARGV[2])
 redis.call('RPUSH', KEYS[2], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
+write_events(4, 5)
 return 1
 """
 
@@ -115,8 +119,8 @@ def _now() -> datetime:
 class CallStore:
     """Writes are single Redis commands or scripts, so Twilio's retries and reorderings can't tear a record."""
 
-    def __init__(self, redis_client: redis.Redis) -> None:
-        self.redis = redis_client
+    def __init__(self, redis_client: redis.Redis, outbox: Outbox) -> None:
+        self.redis, self.outbox = redis_client, outbox
         self._apply_status = redis_client.register_script(_APPLY_STATUS)
         self._open = redis_client.register_script(_OPEN)
         self._add_recording = redis_client.register_script(_ADD_RECORDING)
@@ -130,13 +134,15 @@ class CallStore:
         self._open(keys=[keys.call(sid), keys.call_steps(sid)],
                    args=[HISTORY_TTL, entry, *[item for pair in fields.items() for item in pair]])
 
-    def step(self, sid: str, kind: str, **detail: Any) -> None:
-        """Append what just happened on the call."""
+    def step(self, sid: str, kind: str, announce: Sequence[Event] = (), **detail: Any) -> None:
+        """Append what just happened on the call, and write the events that tell it in the same transaction."""
         entry = Step(at=_now(), kind=kind, detail=detail).model_dump_json()
         with self.redis.pipeline() as pipe:
             pipe.rpush(keys.call_steps(sid), entry)
             pipe.expire(keys.call_steps(sid), HISTORY_TTL)
+            staged = self.outbox.write(announce, pipe)
             pipe.execute()
+        self.outbox.send(staged)
 
     def link(self, sid: str, thread_id: str) -> None:
         """Attach the call to a thread: it then shows in the thread's call history."""
@@ -177,12 +183,16 @@ class CallStore:
         return CallRecord(**fields, recording=CallRecording.model_validate_json(recording) if recording else None,
                           steps=[Step(**json.loads(s)) for s in steps])
 
-    def add_recording(self, sid: str, recording: CallRecording) -> RecordingStored:
-        """Keep the recording on its call, once per RecordingSid, with a step saying so (one script)."""
+    def add_recording(self, sid: str, recording: CallRecording, announce: Sequence[Event] = ()) -> RecordingStored:
+        """Keep the recording on its call, once per RecordingSid, with a step and its events (one script)."""
         step = Step(at=_now(), kind="recorded", detail={"recording_sid": recording.sid,
                                                         "duration": recording.duration}).model_dump_json()
-        done = self._add_recording(keys=[keys.call(sid), keys.call_steps(sid), keys.recording(recording.sid)],
-                                   args=[HISTORY_TTL, recording.model_dump_json(), step, sid])
+        staged = self.outbox.stage(announce)
+        done = self._add_recording(
+            keys=[keys.call(sid), keys.call_steps(sid), keys.recording(recording.sid), *staged.keys],
+            args=[HISTORY_TTL, recording.model_dump_json(), step, sid, *staged.args])
+        if int(done) == 1:
+            self.outbox.send(staged)
         return {1: RecordingStored.stored, 0: RecordingStored.already}.get(int(done), RecordingStored.unknown_call)
 
     def for_thread(self, thread_id: str, limit: int = 50) -> list[CallRecord]:

@@ -7,10 +7,10 @@ import re
 
 from flask import Blueprint, Response, request
 
-from context.events import OUTBOX, EventType
+from context.events import Event, EventType, new_event
 from core.validation import whole_number
 from voice import twiml
-from voice.calls import CALLS, CallRecording, CallStore, RecordingStored
+from voice.calls import CALLS, CallRecord, CallRecording, CallStore, RecordingStored
 from voice.security import require_twilio_signature, status_callback, webhook_failed
 
 log = logging.getLogger(__name__)
@@ -59,22 +59,18 @@ def recording_status() -> Response:
         log.warning("recording callback for call %s refused: %s", sid, exc)
         return _answer(400)
     calls: CallStore = CALLS.get()
-    stored = calls.add_recording(sid, recording)
+    stored = calls.add_recording(sid, recording, announce=_news(calls.get(sid), recording))
     if stored == RecordingStored.unknown_call:
         log.warning("recording %s is for call %s, which Threadline has no record of", recording_sid, sid)
         return _answer(404)
-    if stored == RecordingStored.stored:
-        _tell(sid, recording)
     return _answer()
 
 
-def _tell(sid: str, recording: CallRecording) -> None:
-    """The thread's platform hears of the recording (a call with no thread has nobody to tell)."""
-    record = CALLS.get().get(sid)
+def _news(record: CallRecord | None, recording: CallRecording) -> list[Event]:
+    """What the thread's platform hears of the recording (a call with no thread has nobody to tell)."""
     if record is None or not record.thread_id:
-        return
-    data = {"call_sid": sid, "recording_sid": recording.sid, "duration": recording.duration,
+        return []
+    data = {"call_sid": record.sid, "recording_sid": recording.sid, "duration": recording.duration,
             "channels": recording.channels, "recording_url": recording.url, "agent_id": record.agent_id}
-    OUTBOX.get().emit(
-        record.thread_id, EventType.call_recording_ready, data,
-        f"The recording of your call ({recording.length}) is kept with this conversation.")
+    return [new_event(record.thread_id, EventType.call_recording_ready, data,
+                      f"The recording of your call ({recording.length}) is kept with this conversation.")]
