@@ -44,7 +44,7 @@ def sweep(now: datetime) -> dict[str, int]:
             requeued += 1
     youngest = min(DEAD_WORKER_CLAIM_AGE, config["RECONCILE_AFTER_SECONDS"], config["CALL_CHECK_SECONDS"])
     unreachable: list[str] = []
-    for callback_id in store.stuck((now - timedelta(seconds=youngest)).timestamp()):
+    for callback_id, looked_at in store.stuck((now - timedelta(seconds=youngest)).timestamp()):
         callback = store.get(callback_id)
         if callback.state not in (State.dialing, State.in_call) or not callback.attempts:
             continue
@@ -53,7 +53,8 @@ def sweep(now: datetime) -> dict[str, int]:
             if last.call_sid is None and callback.state == State.dialing and _claim_abandoned(queue, callback, now):
                 log.info("callback %s: %s", callback_id, reconcile(callback, last.number, now))
                 reconciled += 1
-            elif last.call_sid and (now - last.claimed_at).total_seconds() >= config["CALL_CHECK_SECONDS"]:
+            elif last.call_sid and now.timestamp() - looked_at >= config["CALL_CHECK_SECONDS"]:
+                # Since the claim, or the last look: a status callback lost (the web down, say) ends it here.
                 reconciled += _check_call(callback, last, now)
         except (TwilioRestException, requests.RequestException) as exc:
             unreachable.append(f"{callback_id} ({type(exc).__name__})")  # asked again at the next sweep

@@ -185,9 +185,10 @@ class CallbackStore:
         """Scheduled callbacks due before `before` (epoch s), oldest first."""
         return self.redis.zrangebyscore(keys.DUE_CALLBACKS, "-inf", before, start=0, num=limit)
 
-    def stuck(self, before: float, limit: int = 500) -> list[str]:
-        """Callbacks with an attempt under way (dialing or in a call) since before `before` (epoch s)."""
-        return self.redis.zrangebyscore(keys.DIALING_CALLBACKS, "-inf", before, start=0, num=limit)
+    def stuck(self, before: float, limit: int = 500) -> list[tuple[str, float]]:
+        """Callbacks with an attempt under way (dialing or in a call) claimed, or last looked at, before `before`
+        (epoch s), with that time."""
+        return self.redis.zrangebyscore(keys.DIALING_CALLBACKS, "-inf", before, start=0, num=limit, withscores=True)
 
     def check_again_after(self, callback_id: str, at: float) -> None:
         """Look at an attempt under way again at `at` (its call is still live)."""

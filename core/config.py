@@ -30,7 +30,9 @@ DEFAULTS: dict[str, Any] = {
     "SWEEP_GRACE_SECONDS": 2.0,  # a scheduled callback this overdue, with no live job, has lost its job
     "RECONCILE_AFTER_SECONDS": 60.0,  # a claimed attempt with no call after this: its worker died
     "SWEEP_EVERY_SECONDS": 1.0,
-    "CALL_CHECK_SECONDS": 600.0,  # an attempt's call still running after this is asked about at Twilio
+    # An attempt's call not heard of this long (since its claim or the last look) is asked about at Twilio: a call
+    # rings at most 30 s, so by then its status callbacks have come, unless they were lost.
+    "CALL_CHECK_SECONDS": 45.0,
     "THREADLINE_WEBHOOK_URL": None,
     "THREADLINE_WEBHOOK_SECRET": None,
     "SECRET_KEY": None,  # signs desk session cookies; random per process when unset

@@ -120,6 +120,22 @@ def test_the_sweeper_reaches_the_webhooks_outcome_for_the_same_facts(cb_line, sc
     assert (swept.attempts[0].outcome, swept.state) == (expected.attempts[0].outcome, expected.state)
 
 
+def test_a_call_whose_status_callbacks_were_lost_is_closed_by_the_sweep_soon_after(cb_line):
+    """Measured by the chaos suite: with the web down when Twilio posted them, callbacks stayed dialing 10 minutes."""
+    cb_line.script(CUSTOMER, answer="busy")
+    store = cb_line.app.extensions["threadline.callbacks"]
+    callback_id = _ask(cb_line, when="in 3 days")
+    sid = _claimed_call_without_status_callbacks(cb_line, callback_id)
+    wait_until(lambda: cb_line.app.extensions["threadline.twilio"].calls(sid).fetch().status == "busy")
+    claimed_at = store.get(callback_id).attempts[0].claimed_at
+    with cb_line.app.app_context():
+        sweep(claimed_at + timedelta(seconds=30))  # its status callbacks may still be on their way: not asked yet
+        assert store.get(callback_id).state == State.dialing
+        sweep(claimed_at + timedelta(seconds=46))
+    closed = store.get(callback_id)
+    assert (closed.attempts[0].outcome, closed.state) == ("busy", State.scheduled)  # retried later
+
+
 def test_reconciling_lists_calls_by_date_and_adopts_none_from_before_the_claim(cb_line):
     app = cb_line.app
     earlier = app.extensions["threadline.twilio"].calls.create(to=CUSTOMER, from_=SUPPORT,
