@@ -85,15 +85,19 @@ def run(base: str, token: str, account: str, number: str, rate: float, stop: thr
             headers = {"Content-Type": "application/x-www-form-urlencoded",
                        "X-Twilio-Signature": validator.compute_signature(base + path, form)}
             sent = time.time()
-            try:
-                conn = conn or http.client.HTTPConnection(parts.hostname, parts.port, timeout=15)
-                conn.request("POST", path, body, headers)
-                response = conn.getresponse()
-                status, answer = response.status, response.read()
-            except (OSError, http.client.HTTPException):
-                if conn is not None:
-                    conn.close()
-                conn, status, answer = None, 0, b""
+            for fresh in (conn is None, True):  # a kept-alive connection the server closed gets one more go
+                try:
+                    conn = conn or http.client.HTTPConnection(parts.hostname, parts.port, timeout=15)
+                    conn.request("POST", path, body, headers)
+                    response = conn.getresponse()
+                    status, answer = response.status, response.read()
+                    break
+                except (OSError, http.client.HTTPException):
+                    if conn is not None:
+                        conn.close()
+                    conn, status, answer = None, 0, b""
+                    if fresh:
+                        break
             took = time.time() - sent
             twiml = is_twiml(answer, empty_ok=path == "/voice/status")
             with lock:
