@@ -12,6 +12,7 @@ import struct
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -171,6 +172,9 @@ class Rig:
     outages: list[tuple[str, float, float]] = field(default_factory=list)  # ("redis"|"twilio", from, to)
     lock: threading.RLock = field(default_factory=threading.RLock)
     stopping: threading.Event = field(default_factory=threading.Event)
+    # Everything started after the first start comes from this one thread, alive until stop: Linux sends a child
+    # its parent-death signal (die_with_parent) when the *thread* that forked it ends, not the process.
+    spawner: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "spawner"))
 
     def start(self, numbers: tuple[str, ...]) -> None:
         """Redis (AOF on), the carrier behind its proxy, the platform, then web, workers and clock."""
@@ -212,14 +216,17 @@ class Rig:
                     print(f"  {name} exited by itself; restarting it. Its last lines:\n"
                           f"{self.processes.tail(name, 5)}", file=sys.stderr, flush=True)
                     self.processes.kill(name)
-                    self.processes.start(name, self._command(name))
+                    self._start(name)
+
+    def _start(self, name: str) -> None:
+        self.spawner.submit(self.processes.start, name, self._command(name)).result()
 
     def crash(self, name: str) -> None:
         """SIGKILL one process's group (a worker's work horse too) and start it again at once."""
         with self.lock:
             self.processes.kill(name)
             self.kills[name] = self.kills.get(name, 0) + 1
-            self.processes.start(name, self._command(name))
+            self._start(name)
 
     def redis_outage(self, seconds: float) -> None:
         """SIGKILL Redis, keep it down for seconds, and start it again on the same directory, from its AOF."""
@@ -229,7 +236,7 @@ class Rig:
         self.redis.process.wait()
         self.redis.process = None
         self.stopping.wait(seconds)
-        self.redis.start(timeout=30)
+        self.spawner.submit(self.redis.start, 30).result()
         self.outages.append(("redis", began, time.time()))
 
     def twilio_outage(self, seconds: float) -> None:
@@ -255,6 +262,7 @@ class Rig:
         self.proxy.close()
         self.carrier.stop()
         self.redis.stop()
+        self.spawner.shutdown()
 
 
 def api_headers() -> dict[str, str]:
