@@ -16,7 +16,7 @@ Meanwhile 200 signed Twilio webhooks a second hit the web, and the scenario's fa
 
 Then every callback must have moved on, and each figure is read from outside (see bench/chaos_measure.py). Exits 1
 on any lost callback, duplicate, early or out-of-window call, lost event, or webhook 5xx outside a Redis outage.
-Lateness is printed, not judged. Default: every scenario, 200 callbacks over 2 minutes, about 4 minutes each.
+Lateness is printed, not judged. Default: every scenario, 150 callbacks over 90 s, 4 to 5 minutes each.
 """
 
 from __future__ import annotations
@@ -76,14 +76,14 @@ SCENARIOS = {
 
 @dataclass
 class Options:
-    callbacks: int = 200
-    minutes: float = 2
+    callbacks: int = 150
+    minutes: float = 1.5
     rate: float = 5  # THREADLINE_DIAL_RATE
     seed: int = 1
     workers: int = 2
     webhooks: float = 200  # per second
     redis_down: float = 3  # seconds per Redis outage
-    settle: float = 100  # seconds, at most, for every callback to move on once the faults stop
+    settle: float = 75  # seconds, at most, for every callback to move on once the faults stop (reconcile + sweep)
 
 
 def seed_line(app: Any, rig: Rig, window_end: int) -> None:
@@ -258,8 +258,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all",
                         help="one scenario, or all but ci (default)")
-    parser.add_argument("--callbacks", type=int, default=200, help="callbacks per scenario (default 200)")
-    parser.add_argument("--minutes", type=float, default=2, help="minutes over which they fall due (default 2)")
+    parser.add_argument("--callbacks", type=int, default=150, help="callbacks per scenario (default 150)")
+    parser.add_argument("--minutes", type=float, default=1.5, help="minutes over which they fall due (default 1.5)")
     parser.add_argument("--rate", type=float, default=5, help="THREADLINE_DIAL_RATE (default 5 calls/s)")
     parser.add_argument("--seed", type=int, default=1, help="the faults' random seed (default 1)")
     parser.add_argument("--keep", action="store_true", help="keep each scenario's logs and Redis directory")

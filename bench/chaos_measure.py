@@ -165,7 +165,9 @@ def measure(scenario: str, plans: list[Planned], records: dict[str, dict[str, An
         figures.states[record["state"]] += 1
         due = datetime.fromisoformat(record["scheduled_for"]).timestamp()
         if record["state"] in ("dialing", "in_call") or (record["state"] == "scheduled" and due < settled):
-            figures.lost.append(f"{plan.id} ({record['state']}, due {due - settled:+.0f} s from the settle time)")
+            placed = bool(record["attempts"] and record["attempts"][-1].get("call_sid"))
+            figures.lost.append(f"{plan.id} ({record['state']}{', its call placed' if placed else ''}, "
+                                f"due {due - settled:+.0f} s from the settle time)")
         elif record["state"] == "scheduled":
             figures.pending += 1
         mine = calls.get(plan.phone, [])
