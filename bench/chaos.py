@@ -277,6 +277,7 @@ def main() -> None:
     for name in names:
         tmp = Path(tempfile.mkdtemp(prefix=f"tl-chaos-{name}-"))
         results.append(run_scenario(name, options, tmp))
+        print(f"\n{table(results[-1:])}\n", flush=True)  # each scenario's figures as soon as it ends
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     print(f"\n{table(results)}\n")
