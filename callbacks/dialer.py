@@ -6,16 +6,19 @@ queue, the dial rate, events). Functions that decide by time take `now`, so a te
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-import math
 import random
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import requests
 from flask import current_app
 from rq import Queue
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job
 from twilio.base.exceptions import TwilioRestException
 
 from callbacks import lifecycle
@@ -37,6 +40,8 @@ log = logging.getLogger(__name__)
 
 INVALID_NUMBER_CODES = {21211, 21214, 21215, 21216, 21217, 21219, 13223, 13224}
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]  # Twilio's StatusCallbackEvent values
+# A dial job is queued this long before its time (the worker picks it up at once); the job waits out the rest.
+AHEAD = timedelta(milliseconds=250)
 
 # KEYS: the rate zset. ARGV: now (ms), limit per second, member. 0 when a slot was taken, else ms to wait.
 _RATE = """
@@ -52,19 +57,38 @@ return tonumber(oldest[2]) + 1000 - tonumber(ARGV[1])
 
 
 def schedule(queue: Queue, callback: Callback, now: datetime) -> None:
-    """Queue the dial of the callback's next attempt at its time (never before: RQ counts whole seconds)."""
-    attempt = len(callback.attempts) + 1
-    at = datetime.fromtimestamp(math.ceil(callback.scheduled_for.timestamp()), tz=UTC)
+    """Queue the dial of the callback's next attempt if it is due; a later one stays in the due index, which the
+    clock's dispatcher reads to queue it the moment it is due."""
+    if callback.scheduled_for <= now + AHEAD:
+        enqueue_dial(queue, callback)
+
+
+def enqueue_dial(queue: Queue, callback: Callback, *, replace: bool = False) -> bool:
+    """Queue the dial job of the callback's next attempt once; False when that job exists already. replace: a job
+    of that id left by a dead worker is dropped first (the same id again, so the next sweep sees it waiting)."""
     job_id = dial_job_id(callback)
-    if at <= now + EARLY_TOLERANCE:  # the job itself waits out the last fraction of a second
-        queue.enqueue(dial, callback.id, attempt, job_id=job_id)
-    else:
-        queue.enqueue_at(at, dial, callback.id, attempt, job_id=job_id)
+    if replace:
+        with contextlib.suppress(NoSuchJobError):
+            Job.fetch(job_id, connection=queue.connection).delete()
+    try:
+        queue.enqueue(dial, callback.id, len(callback.attempts) + 1, job_id=job_id, unique=True)
+    except DuplicateJobError:
+        return False
+    return True
 
 
 def dial_job_id(callback: Callback) -> str:
     """The dial job of the callback's next attempt at its due time: one id, whoever queues it."""
-    return f"dial-{callback.id}-{len(callback.attempts) + 1}-{math.ceil(callback.scheduled_for.timestamp())}"
+    return _job_id(callback, len(callback.attempts) + 1)
+
+
+def claimed_job_id(callback: Callback) -> str:
+    """The dial job that claimed the callback's last attempt."""
+    return _job_id(callback, len(callback.attempts))
+
+
+def _job_id(callback: Callback, attempt: int) -> str:
+    return f"dial-{callback.id}-{attempt}-{int(callback.scheduled_for.timestamp() * 1000)}"
 
 
 def tell(callback: Callback, event: EventType, message: str, **data: Any) -> None:
@@ -131,7 +155,7 @@ def dial_attempt(callback_id: str, attempt: int, now: datetime) -> str:
         early = (callback.scheduled_for - now).total_seconds()
         if early > EARLY_TOLERANCE.total_seconds() * 2:
             return "not yet"  # rescheduled: the job for the new time will dial
-        time.sleep(early)  # RQ's scheduler counts whole seconds: never dial early
+        time.sleep(early)  # queued a moment ahead of its time: never dial early
         now = callback.scheduled_for
     if number is None:
         cancel(store, callback_id, "the support number was removed")
@@ -156,8 +180,10 @@ def dial_attempt(callback_id: str, attempt: int, now: datetime) -> str:
     target = callback.phone if agent is None else (agent.phone or f"client:{agent.client_identity}")
     now += timedelta(seconds=_take_rate_slot(current_app.config.get("DIAL_RATE_LIMIT", 1)))
     # Re-checked on the current record: a reschedule may have landed while we waited for the rate slot.
+    # Durable before the call: a Redis restarted from its append-only file still knows this attempt was taken.
     claimed = store.update(callback_id, functools.partial(lifecycle.claim, attempt=attempt, number=number,
-                                                          to=target, agent_id=agent.id if agent else None, now=now))
+                                                          to=target, agent_id=agent.id if agent else None, now=now),
+                           durable=True)
     if claimed.state != State.dialing or claimed.attempts[-1].claimed_at != now:
         return "claimed elsewhere"
     return _place(claimed, attempt, number, now)
@@ -193,6 +219,11 @@ def _place(callback: Callback, attempt: int, number: Any, now: datetime) -> str:
         log.warning("callback %s attempt %s: Twilio refused the call (%s)", callback.id, attempt, exc.code)
         finish_attempt(callback.id, attempt, outcome, now)
         return outcome
+    except requests.RequestException as exc:
+        # Whether Twilio placed the call is unknown: the claim stays, and the sweeper adopts the call or redials.
+        log.warning("callback %s attempt %s: Twilio could not be reached (%s)", callback.id, attempt,
+                    type(exc).__name__)
+        return "Twilio unreachable"
     CALLBACKS.get().remember_call(call.sid, callback.id, attempt)
     # Unchanged when reconciled meanwhile: the remembered call is found by its owner record.
     CALLBACKS.get().update(callback.id, functools.partial(lifecycle.record_call, attempt=attempt,
@@ -234,7 +265,7 @@ def reconcile(callback: Callback, attempt: int, now: datetime) -> str:
         return f"adopted {adopted.sid}"
     again = CALLBACKS.get().update(callback.id, functools.partial(lifecycle.redial, **same_claim))
     if again.state == State.scheduled and len(again.attempts) == attempt - 1:
-        schedule(QUEUE.get(), again, now)
+        enqueue_dial(QUEUE.get(), again, replace=True)  # its first job is the dead worker's
         return "redial"
     return "changed meanwhile"
 

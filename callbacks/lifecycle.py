@@ -19,7 +19,7 @@ from callbacks.windows import allowed, next_allowed, speak_time
 if TYPE_CHECKING:
     from directory.models import Number
 
-EARLY_TOLERANCE = timedelta(seconds=1)  # a claim may come this early: RQ's scheduler counts whole seconds
+EARLY_TOLERANCE = timedelta(seconds=1)  # a dial job may arrive this early; it waits out the rest
 JITTER = (0.9, 1.1)  # a retry waits the number's retry_minutes times a factor drawn from this range
 NO_WINDOW = "no calling window in the next 45 days"
 

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from datetime import datetime, timedelta
 
+import requests
 from flask import current_app
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from twilio.base.exceptions import TwilioRestException
 
-from callbacks.dialer import dial, dial_job_id, finish_attempt, reconcile, tell
+from callbacks.dialer import claimed_job_id, dial_job_id, enqueue_dial, finish_attempt, reconcile, tell
 from callbacks.outcomes import FINAL_STATUSES, CallFacts, CallStatus, Outcome, classify
 from callbacks.schemas import Attempt, Callback, State
 from callbacks.store import CALLBACKS
 from context.events import EventType
+from core import keys
 from core.extensions import QUEUE, TWILIO
+from core.liveness import alive
 
 log = logging.getLogger(__name__)
+
+# A claim with no call whose worker stopped beating is reconciled once this old (s): by then a call that worker asked
+# Twilio for has been created, so it is found and adopted rather than placed twice.
+DEAD_WORKER_CLAIM_AGE = 5.0
 
 
 def sweep(now: datetime) -> dict[str, int]:
@@ -33,22 +40,26 @@ def sweep(now: datetime) -> dict[str, int]:
         if callback.state == State.scheduled:
             if _dial_pending(queue, callback, now):
                 continue  # late because the queue is long, not lost
-            # The same job id again, so the next sweep sees this job waiting and leaves it be.
-            job_id = dial_job_id(callback)
-            with contextlib.suppress(NoSuchJobError):
-                Job.fetch(job_id, connection=queue.connection).delete()
-            queue.enqueue(dial, callback.id, len(callback.attempts) + 1, job_id=job_id)
+            enqueue_dial(queue, callback, replace=True)
             requeued += 1
-    for callback_id in store.stuck((now - timedelta(seconds=config["RECONCILE_AFTER_SECONDS"])).timestamp()):
+    youngest = min(DEAD_WORKER_CLAIM_AGE, config["RECONCILE_AFTER_SECONDS"], config["CALL_CHECK_SECONDS"])
+    unreachable: list[str] = []
+    for callback_id in store.stuck((now - timedelta(seconds=youngest)).timestamp()):
         callback = store.get(callback_id)
         if callback.state not in (State.dialing, State.in_call) or not callback.attempts:
             continue
         last = callback.attempts[-1]
-        if last.call_sid is None and callback.state == State.dialing:
-            log.info("callback %s: %s", callback_id, reconcile(callback, last.number, now))
-            reconciled += 1
-        elif last.call_sid and (now - last.claimed_at).total_seconds() >= config["CALL_CHECK_SECONDS"]:
-            reconciled += _check_call(callback, last, now)
+        try:
+            if last.call_sid is None and callback.state == State.dialing and _claim_abandoned(queue, callback, now):
+                log.info("callback %s: %s", callback_id, reconcile(callback, last.number, now))
+                reconciled += 1
+            elif last.call_sid and (now - last.claimed_at).total_seconds() >= config["CALL_CHECK_SECONDS"]:
+                reconciled += _check_call(callback, last, now)
+        except (TwilioRestException, requests.RequestException) as exc:
+            unreachable.append(f"{callback_id} ({type(exc).__name__})")  # asked again at the next sweep
+    if unreachable:
+        log.warning("Twilio could not be asked about %d callback(s), next sweep tries again: %s", len(unreachable),
+                    ", ".join(unreachable[:5]))
     return {"requeued": requeued, "reconciled": reconciled}
 
 
@@ -64,8 +75,29 @@ def _dial_pending(queue: Queue, callback: Callback, now: datetime) -> bool:
         return queue.get_job_position(job.id) is not None
     if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED):
         return True
+    return status == JobStatus.STARTED and _running(queue, job, now)
+
+
+def _running(queue: Queue, job: Job, now: datetime) -> bool:
+    """Whether a started job's worker still beats, and the job started recently enough to still be at work."""
     started = job.started_at.timestamp() if job.started_at else 0
-    return status == JobStatus.STARTED and now.timestamp() - started < current_app.config["RECONCILE_AFTER_SECONDS"]
+    worker_alive = bool(job.worker_name) and alive(queue.connection, keys.worker_alive(job.worker_name))
+    return worker_alive and now.timestamp() - started < current_app.config["RECONCILE_AFTER_SECONDS"]
+
+
+def _claim_abandoned(queue: Queue, callback: Callback, now: datetime) -> bool:
+    """Whether a claim with no call yet was left by a dead worker: its job's worker stopped beating (a few seconds
+    on, so a call the dead worker asked for has reached Twilio and is adopted), or it is older than any dial takes."""
+    age = (now - callback.attempts[-1].claimed_at).total_seconds()
+    if age >= current_app.config["RECONCILE_AFTER_SECONDS"]:
+        return True
+    if age < DEAD_WORKER_CLAIM_AGE:
+        return False
+    try:
+        job = Job.fetch(claimed_job_id(callback), connection=queue.connection)
+    except NoSuchJobError:
+        return False  # queued by an older version or gone: the age rule above decides
+    return job.get_status(refresh=False) != JobStatus.STARTED or not _running(queue, job, now)
 
 
 def _check_call(callback: Callback, attempt: Attempt, now: datetime) -> int:

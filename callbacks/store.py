@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -11,6 +12,8 @@ import redis
 from callbacks.schemas import LIVE, Callback, State
 from core import keys
 from core.extensions import Shared
+
+log = logging.getLogger(__name__)
 
 # Both scripts keep the sweeper's indexes in step: KEYS due, dialing; ARGV due score, dialing score ('' = absent).
 _INDEXES = """
@@ -46,6 +49,10 @@ return 1
 """
 
 
+# How long a durable write waits for Redis's disk (s): with appendfsync everysec the next fsync is within one second.
+DURABLE_WAIT = 2.0
+
+
 def _index_scores(callback: Callback) -> list[str]:
     """Where the callback stands for the sweeper: due (if scheduled) and claimed-but-not-placed (if dialing)."""
     due = str(callback.scheduled_for.timestamp()) if callback.state == State.scheduled else ""
@@ -72,6 +79,7 @@ class CallbackStore:
         # The script reads the live callback's state by id; its key is built from the same prefix.
         self._create = redis_client.register_script(_CREATE.replace("'PREFIX'", repr(keys.callback(""))))
         self._swap = redis_client.register_script(_SWAP)
+        self._aof: bool | None = None  # whether the server keeps an append-only file: learnt from WAITAOF
 
     def create(self, callback: Callback) -> tuple[Callback, bool]:
         """Store a new callback, unless the thread has a live one: then that one, and False."""
@@ -93,10 +101,11 @@ class CallbackStore:
     def get(self, callback_id: str) -> Callback:
         return self._read(callback_id)[0]
 
-    def update(self, callback_id: str, change: Callable[[Callback], Callback]) -> Callback:
+    def update(self, callback_id: str, change: Callable[[Callback], Callback], *, durable: bool = False) -> Callback:
         """Apply change to the current callback atomically (retrying on a concurrent write).
 
-        change may raise Unchanged to leave the callback alone; update then returns it as it is.
+        change may raise Unchanged to leave the callback alone; update then returns it as it is. durable: return only
+        once the change is in Redis's append-only file on disk (WAITAOF), where Redis keeps one.
         """
         while True:
             current, version = self._read(callback_id)
@@ -106,11 +115,33 @@ class CallbackStore:
                 return current
             changed.updated_at = datetime.now(UTC)
             final = changed.state not in LIVE
-            if self._swap(keys=[keys.callback(callback_id), keys.thread_live_callback(changed.thread_id),
-                                keys.DUE_CALLBACKS, keys.DIALING_CALLBACKS],
-                          args=[version, changed.model_dump_json(), changed.state.value, callback_id,
-                                "1" if final else "0", *_index_scores(changed)]):
+            # One connection for the write and the wait: WAITAOF waits for that connection's own writes.
+            with self.redis.pipeline(transaction=False) as pipe:
+                self._swap(keys=[keys.callback(callback_id), keys.thread_live_callback(changed.thread_id),
+                                 keys.DUE_CALLBACKS, keys.DIALING_CALLBACKS],
+                           args=[version, changed.model_dump_json(), changed.state.value, callback_id,
+                                 "1" if final else "0", *_index_scores(changed)], client=pipe)
+                if durable and self._aof is not False:
+                    pipe.execute_command("WAITAOF", 1, 0, int(DURABLE_WAIT * 1000))
+                swapped, *waited = pipe.execute(raise_on_error=False)
+            if isinstance(swapped, Exception):
+                raise swapped
+            if waited:
+                self._note_durability(waited[0])
+            if swapped:
                 return changed
+
+    def _note_durability(self, answer: object) -> None:
+        """Learn from WAITAOF's answer whether this Redis keeps an append-only file; say so once when it doesn't."""
+        if isinstance(answer, redis.ResponseError):
+            if self._aof is None:
+                log.warning("Redis keeps no append-only file: a claim cannot be made durable before its call "
+                            "(%s)", answer)
+            self._aof = False
+        elif isinstance(answer, list) and answer and int(answer[0]) < 1:
+            log.warning("Redis did not write a claim to disk within %s s; dialling anyway", DURABLE_WAIT)
+        else:
+            self._aof = True
 
     def live_for_thread(self, thread_id: str) -> Callback | None:
         callback_id = self.redis.get(keys.thread_live_callback(thread_id))
@@ -126,6 +157,10 @@ class CallbackStore:
     def soonest(self, limit: int) -> list[str]:
         """Scheduled callbacks, the soonest due first."""
         return self.redis.zrange(keys.DUE_CALLBACKS, 0, limit - 1)
+
+    def due_by(self, until: float, limit: int = 500) -> list[tuple[str, float]]:
+        """Scheduled callbacks due by `until` (epoch s) with their due times, the soonest first."""
+        return self.redis.zrangebyscore(keys.DUE_CALLBACKS, "-inf", until, start=0, num=limit, withscores=True)
 
     def overdue(self, before: float, limit: int = 500) -> list[str]:
         """Scheduled callbacks due before `before` (epoch s), oldest first."""

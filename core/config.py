@@ -24,9 +24,9 @@ DEFAULTS: dict[str, Any] = {
     "TWILIO_AUTH_TOKEN": None,
     "TWILIO_API_BASE_URL": None,
     "DIAL_RATE_LIMIT": 1.0,  # outbound calls per second across all workers (Twilio's default)
-    "SWEEP_GRACE_SECONDS": 30.0,  # a scheduled callback this overdue has lost its job
+    "SWEEP_GRACE_SECONDS": 2.0,  # a scheduled callback this overdue, with no live job, has lost its job
     "RECONCILE_AFTER_SECONDS": 60.0,  # a claimed attempt with no call after this: its worker died
-    "SWEEP_EVERY_SECONDS": 10.0,
+    "SWEEP_EVERY_SECONDS": 1.0,
     "CALL_CHECK_SECONDS": 600.0,  # an attempt's call still running after this is asked about at Twilio
     "THREADLINE_WEBHOOK_URL": None,
     "THREADLINE_WEBHOOK_SECRET": None,

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import hmac
+import time
 from typing import Any
 
 import redis
 from flask import Blueprint, current_app, jsonify, request
 from rq import Queue, Worker
 
+from core import keys
 from core.extensions import QUEUE, REDIS
 from core.instance import INSTANCE_HEADER
+from core.liveness import alive
 
 bp = Blueprint("health", __name__)
+
+STALE_SWEEP_AFTER = 5  # sweep periods without a sweep after which the clock counts as stuck
 
 
 @bp.get("/healthz")
@@ -27,14 +32,31 @@ def healthz() -> Any:
 
 @bp.get("/readyz")
 def readyz() -> Any:
-    """Redis answers and the job queue can be read; says how many live workers serve it."""
+    """Ready when Redis answers, a worker's heartbeat is fresh and a clock holds the lease and sweeps; 503 with the
+    reasons otherwise."""
     queue: Queue = QUEUE.get()
+    client = REDIS.get()
     try:
-        REDIS.get().ping()
-        # Worker.all drops a worker whose key expired (no heartbeat for --worker-ttl + 60 s: it died uncleanly);
-        # Worker.count would still count it.
-        checks = {"redis": "ok", "queue": {"name": queue.name, "jobs": queue.count,
-                                          "workers": len(Worker.all(queue=queue))}}
+        client.ping()
+        workers = [w for w in Worker.all(queue=queue) if alive(client, keys.worker_alive(w.name))]
+        holder = client.get(keys.CLOCK_LEASE)
+        status = client.hgetall(keys.CLOCK_STATUS)
+        jobs = queue.count
     except (redis.ConnectionError, redis.TimeoutError) as exc:
-        return jsonify(status="unavailable", redis=str(exc).splitlines()[0]), 503
-    return jsonify(status="ready", **checks)
+        return jsonify(status="unavailable", redis=str(exc).splitlines()[0],
+                       reasons=["Redis cannot be reached"]), 503
+    now = time.time()
+    swept = float(status["swept_at"]) if holder and status.get("swept_at") else None
+    clock = {"lease": "held" if holder else "free",
+             "last_sweep_seconds_ago": round(now - swept, 1) if swept is not None else None}
+    reasons = []
+    if not workers:
+        reasons.append("no worker is alive: nothing runs the dial and delivery jobs")
+    if not holder:
+        reasons.append("no clock holds the lease: due callbacks are not queued")
+    elif swept is None or now - swept > STALE_SWEEP_AFTER * float(current_app.config["SWEEP_EVERY_SECONDS"]):
+        reasons.append("the clock has not swept lately")
+    body = {"redis": "ok", "queue": {"name": queue.name, "jobs": jobs, "workers": len(workers)}, "clock": clock}
+    if reasons:
+        return jsonify(status="not ready", reasons=reasons, **body), 503
+    return jsonify(status="ready", **body)

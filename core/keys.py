@@ -124,6 +124,13 @@ def call_callback(call_sid: str) -> str:
 DIAL_RATE = f"{PREFIX}:dialrate"  # sorted set: recent dial instants, for the outbound calls-per-second limit
 DUE_CALLBACKS = f"{PREFIX}:callbacks:due"  # sorted set: scheduled callbacks by due time (epoch s)
 DIALING_CALLBACKS = f"{PREFIX}:callbacks:dialing"  # sorted set: attempts under way, by claim (or next check) time
+CLOCK_LEASE = f"{PREFIX}:clock:lease"  # string with a TTL: the clock process that dispatches and sweeps now
+CLOCK_STATUS = f"{PREFIX}:clock:status"  # hash: the lease holder's last dispatch and sweep (epoch s)
+
+
+def worker_alive(worker_name: str) -> str:
+    """String with a short TTL: present while the RQ worker of that name is alive (its heartbeat renews it)."""
+    return f"{PREFIX}:worker:{worker_name}:alive"
 
 
 def agent_password(agent_id: str) -> str:

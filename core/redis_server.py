@@ -121,6 +121,9 @@ class EmbeddedRedis:
             "--dir", str(self.data_dir),
             "--pidfile", str(self.pidfile),
             "--appendonly", "yes" if self.appendonly else "no",
+            # Every write on disk before it is answered: a claimed attempt survives a crash of Redis (a write
+            # costs ~0.2 ms instead of ~0.06 ms here, far below what Threadline asks of it).
+            "--appendfsync", "always",
             "--save", "",
             # Thread documents and messages run to a few hundred bytes: packed encodings hold them in about
             # a quarter less memory than hash tables, and these small collections stay fast to scan.

@@ -187,7 +187,7 @@ class Runner:
         lines += [f"  API        {web_url}/api/v1  (OpenAPI at {web_url}/api/v1/openapi.json)",
                   f"  health     {web_url}/healthz  {web_url}/readyz",
                   f"  Redis      {where}",
-                  f"  worker     queue {settings['QUEUE_NAME']}, with scheduler",
+                  f"  worker     queue {settings['QUEUE_NAME']}; the clock queues what is due",
                   "  Twilio     " + (f"the local carrier at {carrier.url}, number {carrier.number}" if carrier else
                                      settings["TWILIO_API_BASE_URL"] or "Twilio's REST API")]
         lines += [f"Warning: {warning}" for warning in config.web_warnings(settings)]
