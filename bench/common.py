@@ -168,11 +168,15 @@ class Processes:
         self.running: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, name: str, command: str) -> None:
-        """Start command under name, its output to name.log."""
-        with (self.logs / f"{name}.log").open("wb") as log:
+        """Start command under name, its output added to name.log (a restart keeps what the last run wrote)."""
+        with (self.logs / f"{name}.log").open("ab") as log:
             self.running[name] = subprocess.Popen(
                 ["bash", "-c", f"exec {command}"], cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one's whole process group (an RQ work horse with its worker) and reap it, as a crash would."""
+        stop_group(self.running[name])
 
     def dead(self) -> list[str]:
         """The names of those that have exited."""
