@@ -18,6 +18,7 @@ from tests.support.readme import ROOT, Terminal, clean_environment, shell_blocks
 NOT_RUN_HERE = {
     "bin/test": "it is the command running this test",
     "bench/context.py": "the benchmarks run for minutes and print figures; nothing to assert",
+    "bench/chaos.py --scenario": "the chaos suite runs for many minutes (tests/test_chaos.py runs its CI scenario)",
 }
 # Inline `flask …` commands not run here, and why.
 INLINE_NOT_RUN = {
