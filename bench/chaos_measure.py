@@ -197,7 +197,8 @@ def measure_webhooks(figures: Figures, load: Load, outages: list[tuple[str, floa
     figures.webhooks = load.sent
     figures.webhook_p99 = percentile(load.latencies, 0.99)
     for answer in load.odd:
-        during = any(began <= answer.at <= ended for began, ended in redis_down)
+        # Sent before Redis went but answered after: in flight across the kill, it is the outage's too.
+        during = any(began <= answer.at + answer.seconds and answer.at <= ended for began, ended in redis_down)
         if answer.status == 0:
             figures.webhook_unanswered += 1
         elif answer.status == 503 and during:
