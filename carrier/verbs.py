@@ -199,9 +199,10 @@ class Verbs:
                 continue
             identity = noun.text or next((c.text for c in noun.children if c.tag == "Identity"), "")
             to = noun.text if noun.tag == "Number" else f"client:{identity}"
+            callback = noun.attr("statusCallback")  # only the noun's own: Twilio calls back only where asked
             child = Call(new_sid("CA"), leg.call.account_sid, to, verb.attr("callerId") or leg.call.from_,
                          "outbound-dial", parent_call_sid=leg.call.sid, timeout=timeout,
-                         status_callback=urljoin(document.url or "", noun.attr("statusCallback") or "") or None,
+                         status_callback=urljoin(document.url or "", callback) if callback else None,
                          status_callback_method=noun.attr("statusCallbackMethod", "POST") or "POST",
                          status_callback_events=tuple((noun.attr("statusCallbackEvent") or "completed").split()))
             child.url = urljoin(document.url or "", noun.attr("url")) if noun.attr("url") else None
