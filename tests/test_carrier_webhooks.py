@@ -14,6 +14,7 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 from carrier.server import CarrierServer
 from carrier.webhooks import WebhookClient
 from tests.support.carrier import AGENT, CUSTOMER, SUPPORT, Served, finished, heard, script, wait_until
+from tests.support.fidelity import speak
 
 OTHER = "+14155550124"
 MP3 = bytes([0xFF, 0xFB, 0x18, 0xC4]) + bytes(140)
@@ -50,27 +51,29 @@ class HookApp:
                 return Response("try again", status=503)
             return None
 
-        @app.post("/dial")
-        def dial() -> Response:
+        def dialling(kind: str, target: str, **noun: str) -> Response:
             response = VoiceResponse()
             dial = Dial(action="/after", timeout=10)
-            dial.number(AGENT)
+            getattr(dial, kind)(target, **noun)
             response.append(dial)
             return twiml(response)
+
+        @app.post("/dial")
+        def dial() -> Response:
+            return dialling("number", AGENT)
 
         @app.post("/dial-watched")
         def dial_watched() -> Response:
-            response = VoiceResponse()
-            dial = Dial(action="/after", timeout=10)
-            dial.number(AGENT, status_callback="/agent-status", status_callback_event="initiated answered completed")
-            response.append(dial)
-            return twiml(response)
+            return dialling("number", AGENT, status_callback="/agent-status",
+                            status_callback_event="initiated answered completed")
+
+        @app.post("/dial-client")
+        def dial_client() -> Response:  # no statusCallbackEvent: <Client>'s default is none
+            return dialling("client", "alice", status_callback="/agent-status")
 
         @app.post("/after")
         def after() -> Response:
-            response = VoiceResponse()
-            response.hangup()
-            return twiml(response)
+            return speak(hang_up=True)
 
         @app.route("/agent-status", methods=["POST"])
         @app.route("/status", methods=["POST"])
@@ -89,9 +92,7 @@ class HookApp:
 
         @app.post("/session/next")
         def session_next() -> Response:
-            response = VoiceResponse()
-            response.say(f"You are {request.cookies.get('who')}.")
-            return twiml(response)
+            return speak(f"You are {request.cookies.get('who')}.")
 
         @app.post("/text")
         def text() -> Response:
@@ -118,15 +119,11 @@ class HookApp:
 
         @app.post("/menu/next")
         def menu_next() -> Response:
-            response = VoiceResponse()
-            response.say("Next step.")
-            return twiml(response)
+            return speak("Next step.")
 
         @app.post("/flaky")
         def flaky() -> Response:
-            response = VoiceResponse()
-            response.say("Got through.")
-            return twiml(response)
+            return speak("Got through.")
 
         return app
 
@@ -167,6 +164,14 @@ def test_a_dialled_leg_with_a_status_callback_sends_it_there_only(carrier, twili
     parent = wait_until(lambda: hooks.to("/status"))
     assert [(s.form["CallSid"], s.form["CallStatus"]) for s in parent] == [(call["sid"], "completed")]
     assert [seen.path for seen in hooks.seen if "CallbackSource" not in seen.form] == ["/dial-watched", "/after"]
+
+
+def test_a_dialled_client_calls_back_only_for_the_events_it_names(carrier, twilio, hooks):
+    script(carrier, "client:alice", hangup_after=5)
+    call = finished(carrier, place(twilio, hooks, "/dial-client", status_callback=f"{hooks.url}/status"))
+    assert call["legs"][0]["status"] == "completed"
+    wait_until(lambda: hooks.to("/status"))
+    assert hooks.to("/agent-status") == []
 
 
 # --- 2: cookies per call ----------------------------------------------------------------------------------------

@@ -39,6 +39,11 @@ class Hit:
     signed: bool
 
 
+def signed(validator: RequestValidator) -> bool:
+    """Whether the request being served carries Twilio's signature for its URL and form."""
+    return validator.validate(request.url, request.form, request.headers.get("X-Twilio-Signature", ""))
+
+
 @dataclass
 class VoiceApp:
     """An IVR menu that gathers a digit and dials an agent with a whisper; plus failure endpoints."""
@@ -56,8 +61,7 @@ class VoiceApp:
 
         @app.before_request
         def _record() -> None:
-            signed = validator.validate(request.url, request.form, request.headers.get("X-Twilio-Signature", ""))
-            self.hits.append(Hit(request.path, request.form.to_dict(), signed))
+            self.hits.append(Hit(request.path, request.form.to_dict(), signed(validator)))
 
         @app.post("/ivr")
         def ivr() -> Response:
