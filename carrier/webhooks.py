@@ -8,6 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urldefrag, urlencode
 
 import requests
@@ -53,6 +54,17 @@ class Overrides:
 
     def retries_after(self, failure: str | None) -> bool:
         return failure is not None and bool({failure, "all"} & self.policy)
+
+
+class Outcome(NamedTuple):
+    """What one attempt got: the answer, or Twilio's error code and message."""
+
+    status: int | None
+    body: str
+    content_type: str
+    error_code: int | None
+    message: str
+    final_url: str
 
 
 @dataclass
@@ -132,22 +144,21 @@ class WebhookClient:
             spent = time.monotonic() - began
             if attempts > overrides.retries or spent >= overrides.total or not overrides.retries_after(failure):
                 break
-        status, body, content_type, code, message, final_url = outcome
-        return Delivery(url, method, dict(params), status, body, content_type, code, message, int(spent * 1000),
-                        attempts, final_url or url)
+        return Delivery(url, method, dict(params), outcome.status, outcome.body, outcome.content_type,
+                        outcome.error_code, outcome.message, int(spent * 1000), attempts, outcome.final_url or url)
 
     def _attempt(self, method: str, target: str, headers: dict[str, str], jar: RequestsCookieJar,
-                 overrides: Overrides, kwargs: dict[str, object]) -> tuple[tuple, str | None]:
-        """One request: (status, body, content type, error code, message, final URL) and its failure class."""
+                 overrides: Overrides, kwargs: dict[str, object]) -> tuple[Outcome, str | None]:
+        """One request: what it got, and its failure class (ct, rt, 4xx, 5xx) when it failed."""
         try:
             response = self.session.request(method, target, headers=headers, cookies=jar,
                                             timeout=(overrides.connect, overrides.read), **kwargs)
         except requests.ConnectTimeout:
-            return (None, "", "", 11205, "HTTP connection failure: timed out", ""), "ct"
+            return Outcome(None, "", "", 11205, "HTTP connection failure: timed out", ""), "ct"
         except requests.Timeout:
-            return (None, "", "", 11205, "HTTP connection failure: timed out", ""), "rt"
+            return Outcome(None, "", "", 11205, "HTTP connection failure: timed out", ""), "rt"
         except (requests.RequestException, ValueError) as exc:  # ValueError: a URL requests can't parse
-            return (None, "", "", 11205, f"HTTP connection failure: {type(exc).__name__}", ""), "ct"
+            return Outcome(None, "", "", 11205, f"HTTP connection failure: {type(exc).__name__}", ""), "ct"
         for answer in (*response.history, response):
             extract_cookies_to_jar(jar, answer.request, answer.raw)
         content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -156,7 +167,7 @@ class WebhookClient:
         if response.status_code >= 400:
             code, message = 11200, f"HTTP retrieval failure: the application answered {response.status_code}"
             failure = f"{response.status_code // 100}xx"
-        return (response.status_code, body, content_type, code, message, response.url), failure
+        return Outcome(response.status_code, body, content_type, code, message, response.url), failure
 
     def fetch_twiml(self, url: str, method: str, params: dict[str, str]) -> tuple[Document, Delivery]:
         """Request TwiML (or text to speak, or audio to play); raise WebhookFailed (11200, 11205, 12300, 12100)
