@@ -11,6 +11,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from carrier.legs import CallOver, Interrupted, Leg, PartyHungUp
+from carrier.named import CALLBACK, TWIML
 from carrier.recordings import Recorder
 from carrier.state import API_VERSION, SIP_CODES, Call, CarrierState, PhoneScript, utcnow
 from carrier.twiml import Document, TwimlError, parse
@@ -109,9 +110,10 @@ class Engine(Verbs):
         elif kind == "end":
             batch = list(reversed(held.pop(call.sid, [])))
             for url, params, method in batch + batch:
-                self.record(call, "status", self.webhooks.send(url, method, params))
+                self.record(call, "status", self.webhooks.send(url, method, params, role=CALLBACK))
+            self.webhooks.forget(call.sid)  # the call is over: Twilio keeps a call's cookies only while it lasts
         else:
-            self.record(call, kind, self.webhooks.send(url, method, params))
+            self.record(call, kind, self.webhooks.send(url, method, params, role=CALLBACK))
 
     def record(self, call: Call, kind: str, delivery: Delivery) -> None:
         with self.state.lock:
@@ -133,6 +135,9 @@ class Engine(Verbs):
     def start(self, call: Call, script: PhoneScript | None = None) -> Call:
         """Register the call and run it on its own thread."""
         leg = Leg(self, call, script or self.state.script_for(call.to))
+        for url, role in ((call.url, TWIML), (call.fallback_url, TWIML), (call.status_callback, CALLBACK),
+                          (call.async_amd_status_callback, CALLBACK)):
+            self.webhooks.named.name(url, role)  # what the REST request or the number's settings named
         self.state.add_call(call)
         self.legs[call.sid] = leg
         if call.recording is not None:

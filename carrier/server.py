@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
@@ -37,6 +38,14 @@ def create_carrier_app(state: CarrierState, engine: Engine, desk_url: str = DESK
     app.register_blueprint(rest.bp)
     app.register_blueprint(control.bp)
 
+    @app.before_request
+    def _name_urls() -> None:
+        # Every URL a REST or control request gives (form or JSON, inline TwiML too) is one the carrier may call.
+        if request.method in ("POST", "PUT"):
+            body = request.get_json(silent=True) if request.is_json else None
+            engine.webhooks.named.name_values([*request.form.items(),
+                                               *(body.items() if isinstance(body, dict) else ())])
+
     @app.errorhandler(404)
     @app.errorhandler(405)
     def _not_routed(exc: HTTPException) -> Any:
@@ -47,6 +56,9 @@ def create_carrier_app(state: CarrierState, engine: Engine, desk_url: str = DESK
 
 class CarrierServer:
     """Starts the carrier on host:port (0 picks a free port) and stops it, with its calls."""
+
+    # Called with each server as it stops (after its calls): how tests see every request it sent, named or not.
+    on_stop: ClassVar[list[Callable[[CarrierServer], None]]] = []
 
     def __init__(self, account_sid: str | None = None, auth_token: str | None = None, *, host: str = "127.0.0.1",
                  port: int = 0, scale: float = 1.0, numbers: tuple[str, ...] = (), quiet: bool = True,
@@ -74,6 +86,8 @@ class CarrierServer:
         self.engine.stop()
         self._server.shutdown()
         self._server.server_close()
+        for watcher in self.on_stop:
+            watcher(self)
 
     def __enter__(self) -> CarrierServer:
         return self.start()

@@ -199,11 +199,13 @@ class Verbs:
                 continue
             identity = noun.text or next((c.text for c in noun.children if c.tag == "Identity"), "")
             to = noun.text if noun.tag == "Number" else f"client:{identity}"
+            callback = noun.attr("statusCallback")  # only the noun's own: Twilio calls back only where asked
+            default_events = "completed" if noun.tag == "Number" else ""  # <Client>'s default is no event at all
             child = Call(new_sid("CA"), leg.call.account_sid, to, verb.attr("callerId") or leg.call.from_,
                          "outbound-dial", parent_call_sid=leg.call.sid, timeout=timeout,
-                         status_callback=urljoin(document.url or "", noun.attr("statusCallback") or "") or None,
+                         status_callback=urljoin(document.url or "", callback) if callback else None,
                          status_callback_method=noun.attr("statusCallbackMethod", "POST") or "POST",
-                         status_callback_events=tuple((noun.attr("statusCallbackEvent") or "completed").split()))
+                         status_callback_events=tuple((noun.attr("statusCallbackEvent") or default_events).split()))
             child.url = urljoin(document.url or "", noun.attr("url")) if noun.attr("url") else None
             child.method = noun.attr("method", "POST") or "POST"
             children.append(child)

@@ -190,7 +190,7 @@ def test_an_inbound_call_to_a_number_on_an_application_or_trunk_never_reaches_it
     assert [h.form["CallStatus"] for h in wait_until(lambda: voice_app.hits_to("/status"))] == ["failed"]
 
 
-@pytest.mark.parametrize(("path", "code"), [("/broken", 11200), ("/plain", 12300), ("/garbled", 12100)])
+@pytest.mark.parametrize(("path", "code"), [("/broken", 11200), ("/json", 12300), ("/garbled", 12100)])
 def test_a_failing_webhook_uses_the_fallback_then_the_application_error(carrier, twilio, voice_app, path, code):
     with_fallback = finished(carrier, place(twilio, voice_app, path, fallback_url=f"{voice_app.url}/fallback"))
     assert heard(with_fallback) == ["Sorry, we are having trouble. Please call back later."]

@@ -39,6 +39,11 @@ class Hit:
     signed: bool
 
 
+def signed(validator: RequestValidator) -> bool:
+    """Whether the request being served carries Twilio's signature for its URL and form."""
+    return validator.validate(request.url, request.form, request.headers.get("X-Twilio-Signature", ""))
+
+
 @dataclass
 class VoiceApp:
     """An IVR menu that gathers a digit and dials an agent with a whisper; plus failure endpoints."""
@@ -56,8 +61,7 @@ class VoiceApp:
 
         @app.before_request
         def _record() -> None:
-            signed = validator.validate(request.url, request.form, request.headers.get("X-Twilio-Signature", ""))
-            self.hits.append(Hit(request.path, request.form.to_dict(), signed))
+            self.hits.append(Hit(request.path, request.form.to_dict(), signed(validator)))
 
         @app.post("/ivr")
         def ivr() -> Response:
@@ -127,9 +131,9 @@ class VoiceApp:
         def broken() -> Response:
             return Response("oops", status=500)
 
-        @app.post("/plain")
-        def plain() -> Response:
-            return Response("hello", mimetype="text/plain")
+        @app.post("/json")
+        def json_answer() -> Response:  # a content type Twilio neither runs, speaks nor plays
+            return Response('{"say": "hello"}', mimetype="application/json")
 
         @app.post("/garbled")
         def garbled() -> Response:
@@ -259,6 +263,20 @@ def check(response: requests.Response, path: str, method: str) -> dict[str, Any]
     body = response.json()
     jsonschema.Draft202012Validator({**schema, "components": document["components"]}).validate(body)
     return body
+
+
+# Each carrier stopped during a test, with the requests it sent to URLs no REST call, number or TwiML named.
+STRAYS: list[tuple[str, list[tuple[str, str]]]] = []
+CarrierServer.on_stop.append(lambda server: STRAYS.append((server.url, list(server.engine.webhooks.named.unnamed))))
+
+
+@pytest.fixture(autouse=True)
+def only_named_urls() -> Iterator[None]:
+    """Every test: each carrier it ran called only URLs it was given, as Twilio does (never, say, a status callback
+    to a document's URL)."""
+    STRAYS.clear()
+    yield
+    assert [(url, unnamed) for url, unnamed in STRAYS if unnamed] == []
 
 
 @pytest.fixture
