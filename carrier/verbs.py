@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import urljoin
 
 from carrier.legs import POLL, CallOver, Interrupted, Leg, PartyHungUp, drain
+from carrier.notices import SILENT_RECORDING, Notices
 from carrier.recordings import RecordingPlan
 from carrier.state import Call, Recording, new_sid
 from carrier.twiml import Document, Node
@@ -34,7 +35,7 @@ def _recording_params(recording: Recording) -> dict[str, str]:
             "RecordingDuration": str(recording.duration)}
 
 
-class Verbs:
+class Verbs(Notices):
     """The verb handlers the Engine runs documents with (a mixin: it reaches calls through the engine's methods)."""
 
     def speak(self, leg: Leg, node: Node, loop_default: int = 1, until: threading.Event | None = None) -> bool:
@@ -159,24 +160,35 @@ class Verbs:
         if verb.flag("playBeep", True):
             self.event(leg.call, "heard", verb="Record", text="(beep)")
         spoken = min(leg.script.record_seconds, max_length)
-        digits: str | None = None
+        plan = RecordingPlan.for_record_verb(verb, document)
+        hung_up = False
         started = time.monotonic()
         try:
             leg.wait(spoken)
             if spoken < max_length:
                 leg.wait(verb.number("timeout", 5))
         except PartyHungUp:
-            digits = "hangup"
-        duration = max(1, math.ceil(min((time.monotonic() - started) / self.scale, spoken)))
-        recording = self.recorder.save(leg.call, RecordingPlan.for_record_verb(verb, document), duration)
+            hung_up = True
+        heard = min((time.monotonic() - started) / self.scale, spoken)
+        if heard <= 0:
+            # Twilio keeps no silent recording and does not request the action: the document goes on.
+            self.recorder.absent(leg.call, plan)
+            self.notify(leg.call, SILENT_RECORDING, "Recording was detected as silent and not stored", warning=True)
+            if hung_up:
+                raise PartyHungUp
+            return None
+        recording = self.recorder.save(leg.call, plan, max(1, math.ceil(heard)))
+        if verb.flag("transcribe") or verb.attr("transcribeCallback"):
+            callback = verb.attr("transcribeCallback")
+            self.recorder.transcribe(leg.call, recording, leg.script.message or "",
+                                     urljoin(document.url or "", callback) if callback else None,
+                                     self.params(leg.call))
         params = _recording_params(recording)
-        if digits:
-            params["Digits"] = digits
         target = self._action(document, verb)
-        if digits == "hangup":
+        if hung_up:
             if target:
                 self.webhooks.send(target, verb.attr("method", "POST") or "POST",
-                                   {**self.params(leg.call), **params})
+                                   {**self.params(leg.call), **params, "Digits": "hangup"})
             raise PartyHungUp
         if target is None:
             return None
