@@ -4,38 +4,22 @@ app of the test's own (Flask and twilio's VoiceResponse) and the twilio library.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import pytest
 from flask import Flask, Response, request
-from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from carrier.server import CarrierServer
-from tests.support.carrier import CUSTOMER, SUPPORT, Served, finished, heard, script, wait_until
+from tests.support.carrier import CUSTOMER, SUPPORT, KeptApp, finished, heard, saying, script, twiml, wait_until
 
 VOICEMAIL = "+14155550301"
 
 
-@dataclass
-class Voicemail:
+class Voicemail(KeptApp):
     """A voicemail line: Record with what its query asks for, a goodbye after it; keeps every request it gets."""
 
-    auth_token: str
-    url: str = ""
-    hits: list[tuple[str, dict[str, str], bool]] = field(default_factory=list)
-
     def build(self) -> Flask:
-        app = Flask("voicemail")
-        validator = RequestValidator(self.auth_token)
-
-        def twiml(response: VoiceResponse) -> Response:
-            return Response(str(response), mimetype="text/xml")
-
-        @app.before_request
-        def _keep() -> None:
-            signed = validator.validate(request.url, request.form, request.headers.get("X-Twilio-Signature", ""))
-            self.hits.append((request.path, request.form.to_dict(), signed))
+        app = self.flask("voicemail")
 
         @app.post("/message")
         def message() -> Response:
@@ -51,9 +35,7 @@ class Voicemail:
 
         @app.post("/recorded")
         def recorded() -> Response:
-            response = VoiceResponse()
-            response.say("Thank you.")
-            return twiml(response)
+            return saying("Thank you.")
 
         @app.post("/transcribed")
         @app.post("/recording")
@@ -62,24 +44,15 @@ class Voicemail:
 
         @app.route("/answered", methods=["GET", "POST"])
         def answered() -> Response:
-            response = VoiceResponse()
-            response.say(f"Answered by {request.values.get('AnsweredBy')}.")
-            return twiml(response)
+            return saying(f"Answered by {request.values.get('AnsweredBy')}.")
 
         return app
-
-    def forms(self, path: str) -> list[dict[str, str]]:
-        return [form for hit, form, _ in self.hits if hit == path]
 
 
 @pytest.fixture
 def app(carrier: CarrierServer) -> Iterator[Voicemail]:
-    voicemail = Voicemail(carrier.state.auth_token)
-    served = Served(voicemail.build())
-    voicemail.url = served.url
-    yield voicemail
-    served.stop()
-    assert all(signed for _, _, signed in voicemail.hits)
+    with Voicemail(carrier.state.auth_token).serving() as served:
+        yield served
 
 
 def test_a_record_that_hears_only_silence_goes_on_to_the_next_verb_without_its_action(carrier, twilio, app):
