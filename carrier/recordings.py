@@ -135,9 +135,15 @@ class Recorder:
         self._report(call, plan, sid, "completed", seconds, recording.date_created)
         return recording
 
-    def absent(self, call: Call, plan: RecordingPlan) -> None:
+    def begin(self, call: Call, plan: RecordingPlan) -> tuple[str, datetime]:
+        """A <Record> starts recording: its SID and start, reported `in-progress` when asked."""
+        sid, began = new_sid("RE"), utcnow()
+        self._report(call, plan, sid, "in-progress", 0, began)
+        return sid, began
+
+    def absent(self, call: Call, plan: RecordingPlan, sid: str) -> None:
         """A recording that heard only silence: nothing is kept, its callback hears `absent`."""
-        self._report(call, plan, new_sid("RE"), "absent", 0, utcnow())
+        self._report(call, plan, sid, "absent", 0, utcnow())
 
     def transcribe(self, call: Call, recording: Recording, text: str, callback: str | None,
                    params: dict[str, str]) -> None:

@@ -152,6 +152,7 @@ class Verbs(Notices, Holding):
             self.event(leg.call, "heard", verb="Record", text="(beep)")
         spoken = min(leg.script.record_seconds, max_length)
         plan = RecordingPlan.for_record_verb(verb, document)
+        sid, began = self.recorder.begin(leg.call, plan)
         hung_up = False
         started = time.monotonic()
         try:
@@ -163,12 +164,12 @@ class Verbs(Notices, Holding):
         heard = min((time.monotonic() - started) / self.scale, spoken)
         if heard <= 0:
             # Twilio keeps no silent recording and does not request the action: the document goes on.
-            self.recorder.absent(leg.call, plan)
+            self.recorder.absent(leg.call, plan, sid)
             self.notify(leg.call, SILENT_RECORDING, "Recording was detected as silent and not stored", warning=True)
             if hung_up:
                 raise PartyHungUp
             return None
-        recording = self.recorder.save(leg.call, plan, max(1, math.ceil(heard)))
+        recording = self.recorder.save(leg.call, plan, max(1, math.ceil(heard)), sid, began)
         if verb.flag("transcribe") or verb.attr("transcribeCallback"):
             callback = verb.attr("transcribeCallback")
             self.recorder.transcribe(leg.call, recording, leg.script.message or "",

@@ -29,7 +29,7 @@ class Voicemail(KeptApp):
             extra = {"transcribe": True, "transcribe_callback": "/transcribed"} if transcribed else {}
             response.record(action="/recorded", timeout=3, max_length=int(request.args.get("max", 60)),
                             recording_status_callback="/recording",
-                            recording_status_callback_event="completed absent", **extra)
+                            recording_status_callback_event="in-progress completed absent", **extra)
             response.say("We did not hear a message. Goodbye.")
             return twiml(response)
 
@@ -62,8 +62,10 @@ def test_a_record_that_hears_only_silence_goes_on_to_the_next_verb_without_its_a
     assert app.forms("/recorded") == []  # Twilio: an empty recording does not request the action
     assert heard(call)[-1] == "We did not hear a message. Goodbye."
     assert twilio.calls(sid).recordings.list() == [] and not carrier.state.recordings
-    [absent] = wait_until(lambda: app.forms("/recording"), message="the absent recording callback")
-    assert (absent["RecordingStatus"], absent["CallSid"]) == ("absent", sid)
+    started, absent = wait_until(lambda: app.forms("/recording")[1:] and app.forms("/recording"),
+                                 message="the absent recording callback")
+    assert (started["RecordingStatus"], absent["RecordingStatus"], absent["CallSid"]) == ("in-progress", "absent", sid)
+    assert started["RecordingSid"] == absent["RecordingSid"]
     [notice] = call["notifications"]
     assert (notice["error_code"], notice["log"], notice["call_sid"]) == ("16102", "1", sid)
 
@@ -73,6 +75,9 @@ def test_a_record_with_transcribe_posts_the_phones_words_to_its_transcribe_callb
     sid = twilio.calls.create(to=CUSTOMER, from_=SUPPORT, url=f"{app.url}/message?transcribe=1").sid
     finished(carrier, sid)
     [action] = app.forms("/recorded")
+    reported = wait_until(lambda: app.forms("/recording")[1:] and app.forms("/recording"))
+    assert [(r["RecordingStatus"], r["RecordingSid"]) for r in reported] == [
+        ("in-progress", action["RecordingSid"]), ("completed", action["RecordingSid"])]
     [done] = wait_until(lambda: app.forms("/transcribed"), message="the transcription callback")
     assert (done["TranscriptionStatus"], done["TranscriptionText"]) == ("completed",
                                                                        "Please call me back about my order.")
