@@ -80,7 +80,7 @@ def put_number(phone: str) -> Any:
 def script_from(body: dict[str, Any]) -> PhoneScript:
     """Validate a phone script; ControlError names the field at fault."""
     known = {"answer", "answered_by", "ring_seconds", "keys", "speech", "hangup_after", "record_seconds",
-             "stir_verstat", "label"}
+             "message", "stir_verstat", "label"}
     unknown = sorted(set(body) - known)
     if unknown:
         raise ControlError(422, f"unknown field {unknown[0]!r}", unknown[0])
@@ -114,6 +114,11 @@ def script_from(body: dict[str, Any]) -> PhoneScript:
             raise ControlError(422, "stir_verstat must be a verification result such as TN-Validation-Passed-A",
                                "stir_verstat")
         script.stir_verstat = body["stir_verstat"]
+    if body.get("message") is not None:
+        if not isinstance(body["message"], str) or len(body["message"]) > 1000:
+            raise ControlError(422, "message must be the words the phone says into a <Record> (at most 1000 "
+                               "characters)", "message")
+        script.message = body["message"]
     if body.get("label") is not None:
         if not isinstance(body["label"], str) or not 0 < len(body["label"].strip()) <= 60:
             raise ControlError(422, "label must be a name of 1-60 characters, e.g. Sam's desk phone", "label")
@@ -199,7 +204,8 @@ def timeline(call: Call, state: CarrierState, engine: Engine | None = None) -> d
         legs = [c for c in state.calls.values() if c.parent_call_sid == call.sid]
         leg = engine.legs.get(call.sid) if engine else None
         return {**call.to_json(), "events": list(call.events), "webhooks": list(call.webhooks),
-                "errors": list(call.errors), "from_label": state.label_of(call.from_),
+                "errors": list(call.errors),
+                "notifications": list(call.notifications), "from_label": state.label_of(call.from_),
                 "to_label": state.label_of(call.to), "live": bool(leg and leg.script.answer == "manual"),
                 "listening": sorted(leg.listening) if leg else [],
                 "legs": [timeline(child, state, engine) for child in legs]}

@@ -248,6 +248,8 @@ class Engine(Verbs):
             return {}
         answered_by = leg.script.detected_as(call.machine_detection)
         seconds = AMD_SECONDS[answered_by]
+        if seconds > call.machine_detection_timeout:  # Twilio gives up at MachineDetectionTimeout: unknown
+            answered_by, seconds = "unknown", call.machine_detection_timeout
         extra = {"AnsweredBy": answered_by, "MachineDetectionDuration": str(int(seconds * 1000))}
         if call.async_amd:
             def report() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from carrier.state import Call, PhoneScript
@@ -21,6 +22,16 @@ def drain(pending: queue.Queue[str]) -> list[str]:
     while not pending.empty():
         items.append(pending.get())
     return items
+
+
+@dataclass
+class DialOutcome:
+    """How a Dial ended, as its action hears it."""
+
+    status: str
+    child: Call | None
+    duration: int
+    bridged: bool
 
 
 class Interrupted(Exception):

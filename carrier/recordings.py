@@ -13,7 +13,7 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
-from carrier.state import API_VERSION, Call, Recording, new_sid, utcnow
+from carrier.state import API_VERSION, Call, Recording, new_sid, rfc2822, utcnow
 from carrier.twiml import Document, Node
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ DIAL_MODES = {"do-not-record": None, "false": None, "true": (False, 1), "record-
               "record-from-ringing-dual": (True, 2)}
 CHANNELS = {"mono": 1, "dual": 2}
 RECORDING_EVENTS = ("in-progress", "completed", "absent")
+TRANSCRIBE_SECONDS = 120  # Twilio transcribes recordings of at most two minutes
 MEDIA_SECONDS = 10  # the served audio is silence, at most this long: small, and valid
 MP3_FRAME = bytes([0xFF, 0xFB, 0x18, 0xC4]) + bytes(140)  # MPEG-1 Layer III, 32 kbit/s, 32 kHz, mono: 144 bytes
 MP3_FRAME_SECONDS = 1152 / 32000
@@ -133,6 +134,37 @@ class Recorder:
         self.engine.event(call, "recorded", recording_sid=sid, duration=seconds, source=plan.source)
         self._report(call, plan, sid, "completed", seconds, recording.date_created)
         return recording
+
+    def begin(self, call: Call, plan: RecordingPlan) -> tuple[str, datetime]:
+        """A <Record> starts recording: its SID and start, reported `in-progress` when asked."""
+        sid, began = new_sid("RE"), utcnow()
+        self._report(call, plan, sid, "in-progress", 0, began)
+        return sid, began
+
+    def absent(self, call: Call, plan: RecordingPlan, sid: str) -> None:
+        """A recording that heard only silence: nothing is kept, its callback hears `absent`."""
+        self._report(call, plan, sid, "absent", 0, utcnow())
+
+    def transcribe(self, call: Call, recording: Recording, text: str, callback: str | None,
+                   params: dict[str, str]) -> None:
+        """Transcribe a <Record> recording (what the phone said), keep it and post it to transcribeCallback."""
+        sid = new_sid("TR")
+        status = "completed" if recording.duration <= TRANSCRIBE_SECONDS else "failed"
+        text = text if status == "completed" else ""
+        uri = f"/{API_VERSION}/Accounts/{call.account_sid}/Transcriptions/{sid}"
+        now = rfc2822(utcnow())
+        with self.engine.state.lock:
+            self.engine.state.transcriptions[sid] = {
+                "account_sid": call.account_sid, "api_version": API_VERSION, "date_created": now,
+                "date_updated": now, "duration": str(recording.duration), "price": None, "price_unit": "USD",
+                "recording_sid": recording.sid, "sid": sid, "status": status, "transcription_text": text,
+                "type": "fast", "uri": f"{uri}.json"}
+        self.engine.event(call, "transcribed", transcription_sid=sid, status=status, text=text)
+        if callback:  # Twilio posts transcriptions, whatever the Record's method
+            self.engine.outbox.put((call, "transcription", callback, {
+                **params, "TranscriptionSid": sid, "TranscriptionText": text, "TranscriptionStatus": status,
+                "TranscriptionUrl": f"{self.engine.base_url}{uri}", "RecordingSid": recording.sid,
+                "RecordingUrl": recording.media_url or ""}, "POST"))
 
     def _report(self, call: Call, plan: RecordingPlan, sid: str, status: str, seconds: int,
                 start_time: datetime) -> None:

@@ -147,6 +147,7 @@ def create_call(account_sid: str) -> Any:
                 machine_detection=detection, async_amd=(form.get("AsyncAmd") or "").lower() == "true",
                 async_amd_status_callback=_url_param("AsyncAmdStatusCallback"),
                 async_amd_status_callback_method=_method_param("AsyncAmdStatusCallbackMethod"),
+                machine_detection_timeout=_seconds("MachineDetectionTimeout", 30, 3, 59),
                 timeout=_seconds("Timeout", 60, 1, 600), time_limit=_seconds("TimeLimit", 14400, 1, 86400),
                 recording=recording)
     response = jsonify(call.to_json())  # as placed: queued

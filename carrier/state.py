@@ -53,7 +53,8 @@ class PhoneScript:
     keys: list[str | None] = field(default_factory=list)
     speech: list[str | None] = field(default_factory=list)
     hangup_after: float | None = None
-    record_seconds: float = 4.0
+    record_seconds: float = 4.0  # how long it speaks into a <Record>; 0: it stays silent
+    message: str | None = None  # the words it says into a <Record>, what a transcription reads
     answered_by: str | None = None  # what AMD reports when the call asks for it; None: from `answer`
     stir_verstat: str | None = None  # sent as StirVerstat on the calls this phone places, as Twilio's verification
     label: str | None = None  # the name the dev phone shows for this phone
@@ -181,6 +182,7 @@ class Call:
     async_amd: bool = False
     async_amd_status_callback: str | None = None
     async_amd_status_callback_method: str = "POST"
+    machine_detection_timeout: float = 30  # seconds before AMD gives up and answers `unknown`
     timeout: float = 60
     time_limit: float = 14400
     date_created: datetime = field(default_factory=utcnow)
@@ -191,6 +193,8 @@ class Call:
     events: list[dict[str, Any]] = field(default_factory=list)
     webhooks: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    # Twilio's debugger notifications for this call, each with the Notification resource's fields (notices.py)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
     callbacks_sent: int = 0
     sip_response_code: str | None = None
     started: float = field(default_factory=time.monotonic)
@@ -231,6 +235,7 @@ class CarrierState:
         self.keep_calls = keep_calls
         self.calls: dict[str, Call] = {}  # by sid, in creation order
         self.recordings: dict[str, Recording] = {}
+        self.transcriptions: dict[str, dict[str, Any]] = {}  # by sid, with the Transcription resource's fields
         self.changed = threading.Condition(self.lock)  # notified whenever a call changes, for the page
 
     def add_number(self, phone_number: str, friendly_name: str | None = None) -> IncomingNumber:

@@ -6,9 +6,16 @@ import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
-VERBS = {"Say", "Play", "Pause", "Gather", "Redirect", "Hangup", "Reject", "Record", "Dial"}
+# Every TwiML voice verb Twilio runs; the carrier runs the first nine, and the rest as holding.py and notices.py say.
+VERBS = {"Say", "Play", "Pause", "Gather", "Redirect", "Hangup", "Reject", "Record", "Dial",
+         "Enqueue", "Leave", "Connect", "Start", "Stop", "Refer", "Pay"}
+STREAMS = {"Stream", "Siprec", "Transcription", "Recording", "ConversationRelay"}
 NESTABLE = {"Gather": {"Say", "Play", "Pause"},
-            "Dial": {"Number", "Client", "Queue", "Conference", "Sip"}}
+            "Dial": {"Number", "Client", "Queue", "Conference", "Sip"},
+            "Enqueue": {"Task"}, "Refer": {"Sip"}, "Pay": {"Prompt", "Parameter"},
+            "Connect": {"Stream", "Room", "VirtualAgent", "ConversationRelay", "Autopilot", "Assistant",
+                        "Conversation"},
+            "Start": STREAMS, "Stop": STREAMS}
 
 
 class TwimlError(Exception):

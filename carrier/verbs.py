@@ -1,14 +1,16 @@
-"""The TwiML verbs as the carrier performs them: Say, Play, Pause, Gather, Redirect, Hangup, Reject, Record, Dial."""
+"""The TwiML verbs as the carrier performs them: Say, Play, Pause, Gather, Redirect, Hangup, Reject, Record, Dial
+(queues and conferences in holding.py, what it does not simulate in notices.py)."""
 
 from __future__ import annotations
 
 import math
 import threading
 import time
-from dataclasses import dataclass
 from urllib.parse import urljoin
 
-from carrier.legs import POLL, CallOver, Interrupted, Leg, PartyHungUp, drain
+from carrier.holding import Holding
+from carrier.legs import POLL, CallOver, DialOutcome, Interrupted, Leg, PartyHungUp, drain
+from carrier.notices import SILENT_RECORDING, Notices
 from carrier.recordings import RecordingPlan
 from carrier.state import Call, Recording, new_sid
 from carrier.twiml import Document, Node
@@ -18,23 +20,13 @@ PLAY_SECONDS = 3.0
 KEY_SECONDS = 0.4
 
 
-@dataclass
-class DialOutcome:
-    """How a Dial ended, as its action hears it."""
-
-    status: str
-    child: Call | None
-    duration: int
-    bridged: bool
-
-
 def _recording_params(recording: Recording) -> dict[str, str]:
     """What a Record or Dial action hears of the recording made."""
     return {"RecordingUrl": recording.media_url or "", "RecordingSid": recording.sid,
             "RecordingDuration": str(recording.duration)}
 
 
-class Verbs:
+class Verbs(Notices, Holding):
     """The verb handlers the Engine runs documents with (a mixin: it reaches calls through the engine's methods)."""
 
     def speak(self, leg: Leg, node: Node, loop_default: int = 1, until: threading.Event | None = None) -> bool:
@@ -159,24 +151,36 @@ class Verbs:
         if verb.flag("playBeep", True):
             self.event(leg.call, "heard", verb="Record", text="(beep)")
         spoken = min(leg.script.record_seconds, max_length)
-        digits: str | None = None
+        plan = RecordingPlan.for_record_verb(verb, document)
+        sid, began = self.recorder.begin(leg.call, plan)
+        hung_up = False
         started = time.monotonic()
         try:
             leg.wait(spoken)
             if spoken < max_length:
                 leg.wait(verb.number("timeout", 5))
         except PartyHungUp:
-            digits = "hangup"
-        duration = max(1, math.ceil(min((time.monotonic() - started) / self.scale, spoken)))
-        recording = self.recorder.save(leg.call, RecordingPlan.for_record_verb(verb, document), duration)
+            hung_up = True
+        heard = min((time.monotonic() - started) / self.scale, spoken)
+        if heard <= 0:
+            # Twilio keeps no silent recording and does not request the action: the document goes on.
+            self.recorder.absent(leg.call, plan, sid)
+            self.notify(leg.call, SILENT_RECORDING, "Recording was detected as silent and not stored", warning=True)
+            if hung_up:
+                raise PartyHungUp
+            return None
+        recording = self.recorder.save(leg.call, plan, max(1, math.ceil(heard)), sid, began)
+        if verb.flag("transcribe") or verb.attr("transcribeCallback"):
+            callback = verb.attr("transcribeCallback")
+            self.recorder.transcribe(leg.call, recording, leg.script.message or "",
+                                     urljoin(document.url or "", callback) if callback else None,
+                                     self.params(leg.call))
         params = _recording_params(recording)
-        if digits:
-            params["Digits"] = digits
         target = self._action(document, verb)
-        if digits == "hangup":
+        if hung_up:
             if target:
                 self.webhooks.send(target, verb.attr("method", "POST") or "POST",
-                                   {**self.params(leg.call), **params})
+                                   {**self.params(leg.call), **params, "Digits": "hangup"})
             raise PartyHungUp
         if target is None:
             return None
@@ -189,13 +193,15 @@ class Verbs:
         try:
             plan = RecordingPlan.for_dial(verb, document)
         except ValueError as exc:
-            self.event(leg.call, "error", code=13217, message=str(exc))  # Twilio warns and dials unrecorded
+            self.notify(leg.call, 13217, str(exc), warning=True)  # Twilio warns and dials unrecorded
             plan = None
         nouns = verb.children or [Node("Number", {}, verb.text)]
+        joins = [noun for noun in nouns if noun.tag in ("Queue", "Conference")]
         children = []
         for noun in nouns:
+            if noun.tag == "Sip":
+                self.refuse_sip(leg, noun)
             if noun.tag not in ("Number", "Client"):
-                self.event(leg.call, "error", code=13201, message=f"<{noun.tag}> is not supported by the carrier")
                 continue
             identity = noun.text or next((c.text for c in noun.children if c.tag == "Identity"), "")
             to = noun.text if noun.tag == "Number" else f"client:{identity}"
@@ -211,7 +217,13 @@ class Verbs:
             children.append(child)
         self.event(leg.call, "dial", to=[c.to for c in children], sids=[c.sid for c in children])
         running = self.recorder.arm(leg.call, plan) if plan else None
-        outcome = self.dial(leg, children, timeout, verb.number("timeLimit", 14400))
+        time_limit = verb.number("timeLimit", 14400)
+        if joins and joins[0].tag == "Queue":
+            outcome = self.dial_queue(leg, joins[0], timeout, time_limit)
+        elif joins:
+            outcome = self.dial_conference(leg, joins[0], document, time_limit)
+        else:
+            outcome = self.dial(leg, children, timeout, time_limit)
         params = {"DialCallStatus": outcome.status, "DialCallDuration": str(outcome.duration),
                   "DialBridged": "true" if outcome.bridged else "false"}
         if running is not None:

@@ -46,7 +46,10 @@ function describe(event) {
     case "barged_in": return `the ${event.verb} was cut short after ${event.after} s by what was entered`;
     case "gather_timeout": return "entered nothing before the prompt timed out";
     case "status": return `status: ${event.status.replace("-", " ")}`;
-    case "error": return `error${event.code ? ` ${event.code}` : ""}: ${event.message}`;
+    case "error": return `${event.level || "error"}${event.code ? ` ${event.code}` : ""}: ${event.message}`;
+    case "skipped": return `skipped <${event.verb}>: ${event.why}`;
+    case "enqueued": return `waiting in the queue ${event.queue}`;
+    case "conference_joined": return `joined the conference ${event.conference}`;
     case "dial": return `dialling ${event.to.join(", ")}`;
     case "bridged": return `connected to ${event.to}`;
     default: return event.kind.replaceAll("_", " ") + (event.by ? ` by ${event.by}` : "");

@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -184,6 +185,58 @@ class VoiceApp:
         return [hit for hit in self.hits if hit.path == path]
 
 
+def twiml(response: VoiceResponse) -> Response:
+    """A webhook's TwiML answer."""
+    return Response(str(response), mimetype="text/xml")
+
+
+def saying(text: str) -> Response:
+    """A webhook's TwiML answer that says text (and so ends the document)."""
+    response = VoiceResponse()
+    response.say(text)
+    return twiml(response)
+
+
+@dataclass
+class KeptApp:
+    """A webhook app of a test's own that keeps every request it gets, with whether the carrier signed it."""
+
+    auth_token: str
+    url: str = ""
+    hits: list[tuple[str, dict[str, str], bool]] = field(default_factory=list)
+
+    def flask(self, name: str) -> Flask:
+        """A Flask app whose requests are kept; the test adds its routes."""
+        app = Flask(name)
+        validator = RequestValidator(self.auth_token)
+
+        @app.before_request
+        def _keep() -> None:
+            signed = validator.validate(request.url, request.form, request.headers.get("X-Twilio-Signature", ""))
+            self.hits.append((request.path, request.form.to_dict(), signed))
+
+        return app
+
+    def forms(self, path: str) -> list[dict[str, str]]:
+        """What each request to path carried, in order."""
+        return [form for hit, form, _ in self.hits if hit == path]
+
+    def build(self) -> Flask:
+        """The test's app: self.flask(name) with its routes."""
+        raise NotImplementedError
+
+    @contextmanager
+    def serving(self) -> Iterator[Any]:
+        """Serve the built app over HTTP for the test; every request it got must have been signed."""
+        server = Served(self.build())
+        self.url = server.url
+        try:
+            yield self
+        finally:
+            server.stop()
+        assert all(signed for _, _, signed in self.hits), [hit for hit, _, signed in self.hits if not signed]
+
+
 class Served:
     """A WSGI app on a free local port, in a thread."""
 
@@ -277,6 +330,14 @@ def only_named_urls() -> Iterator[None]:
     STRAYS.clear()
     yield
     assert [(url, unnamed) for url, unnamed in STRAYS if unnamed] == []
+
+
+def conforms(body: dict[str, Any], component: str) -> dict[str, Any]:
+    """Validate a body against one of the schemas in Twilio's OpenAPI document (its name under components)."""
+    document = _document()
+    schema = {"$ref": f"#/components/schemas/{component}", "components": document["components"]}
+    jsonschema.Draft202012Validator(schema).validate(body)
+    return body
 
 
 @pytest.fixture
