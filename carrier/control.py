@@ -187,7 +187,9 @@ def inbound() -> Any:
                 phone_number_sid=number.sid, url=number.voice_url, method=number.voice_method,
                 fallback_url=number.voice_fallback_url, fallback_method=number.voice_fallback_method,
                 status_callback=number.status_callback, status_callback_method=number.status_callback_method,
-                stir_verstat=script.stir_verstat, routed_to=number.routed_past_voice_url())
+                stir_verstat=script.stir_verstat, routed_to=number.routed_past_voice_url(),
+                # The caller-name lookup finds what the caller's phone is labelled, or nothing (an empty CallerName).
+                caller_name=(script.label or "") if number.voice_caller_id_lookup else None)
     _engine().start(call, script)
     return jsonify(sid=call.sid), 201
 

@@ -10,9 +10,10 @@ import time
 from email.utils import format_datetime
 from typing import Any
 
+from carrier.geo import location_params
 from carrier.legs import CallOver, Interrupted, Leg, PartyHungUp
 from carrier.recordings import Recorder
-from carrier.state import API_VERSION, SIP_CODES, Call, CarrierState, PhoneScript, utcnow
+from carrier.state import API_VERSION, SIP_CODES, Call, CarrierState, PhoneScript, notification, utcnow
 from carrier.twiml import Document, TwimlError, parse
 from carrier.verbs import Verbs
 from carrier.webhooks import Delivery, WebhookClient, WebhookFailed
@@ -62,6 +63,7 @@ class Engine(Verbs):
         # resource, not on every webhook nor on status callbacks.
         if call.stir_verstat:
             params["StirVerstat"] = call.stir_verstat
+        params.update(location_params(call))
         return params
 
     def set_status(self, leg: Leg, status: str, callback_event: str | None = None) -> None:
@@ -118,6 +120,8 @@ class Engine(Verbs):
             call.webhooks.append(delivery.record(kind, self.sim_seconds(call)))
             if delivery.error_code:
                 call.errors.append({"code": delivery.error_code, "message": delivery.message, "url": delivery.url})
+                call.notifications.append(notification(delivery.error_code, delivery.message, delivery.url,
+                                                       delivery.method))
             self.state.touch(call)
 
     def finish(self, leg: Leg, status: str) -> None:
