@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import math
+import operator
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -152,10 +153,21 @@ def parse_time(name: str, value: str) -> datetime:
     raise TwilioError(400, 20001, f"{name} must be a date (YYYY-MM-DD) or a UTC time (YYYY-MM-DDTHH:MM:SSZ)")
 
 
+DATE_TESTS = (("", operator.eq), ("<", operator.le), (">", operator.ge))
+
+
+def date_filters(*names: str) -> None:
+    """Refuse a list whose date filters (`name`, `name<`, `name>`) are not dates, before any record is read."""
+    for name in names:
+        for suffix, _ in DATE_TESTS:
+            if request.args.get(name + suffix):
+                parse_time(name + suffix, request.args[name + suffix])
+
+
 def by_date(name: str, moment: Any) -> bool:
     """Whether a record passes the date filters `name`, `name<` and `name>` (Twilio compares UTC dates: "Specify a
     date as YYYY-MM-DD in UTC"; a time given with it is not used). A record without that moment passes none."""
-    for suffix, keep in (("", lambda d, f: d == f), ("<", lambda d, f: d <= f), (">", lambda d, f: d >= f)):
+    for suffix, keep in DATE_TESTS:
         given = request.args.get(name + suffix)
         if given and (moment is None or not keep(moment.date(), parse_time(name + suffix, given).date())):
             return False

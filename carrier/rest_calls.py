@@ -17,6 +17,7 @@ from carrier.rest_base import (
     bp,
     by_date,
     choice,
+    date_filters,
     deleted,
     engine,
     lookup,
@@ -121,6 +122,7 @@ def list_calls(account_sid: str) -> Any:
     """Calls newest first, filtered by To, From, Status, ParentCallSid and start/end dates."""
     args = request.args
     choice("Status", CALL_STATUSES)
+    date_filters("StartTime", "EndTime")
     with state().lock:
         calls = list(state().calls.values())
     chosen = [call.to_json() for call in reversed(calls)
@@ -188,6 +190,7 @@ def _snake(name: str) -> str:
 def _notifications(calls: list[Call], account_level: bool = False) -> list[dict[str, Any]]:
     """The calls' debugger notifications, newest first, filtered by Log and MessageDate as Twilio filters them."""
     log = choice("Log", ("0", "1"))
+    date_filters("MessageDate")
     with state().lock:
         found = [(call, note) for call in calls for note in call.notifications]
     shown = []

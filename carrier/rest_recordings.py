@@ -7,13 +7,14 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from carrier.recordings import mp3, wav
-from carrier.rest_base import bp, by_date, deleted, lookup, not_found, page, state
+from carrier.rest_base import bp, by_date, date_filters, deleted, lookup, not_found, page, state
 from carrier.state import Recording
 
 
 def _recordings(call_sid: str | None = None) -> list[Recording]:
     """The account's recordings, newest first, for one call or all, filtered by CallSid and DateCreated."""
     wanted = call_sid or request.args.get("CallSid")
+    date_filters("DateCreated")
     with state().lock:
         found = list(state().recordings.values())
     return [r for r in reversed(found)
