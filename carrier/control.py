@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 
+from carrier.callers import caller_name
 from carrier.engine import Engine
 from carrier.state import ANSWERED_BY, ANSWERS, ROUTES, Call, CarrierState, PhoneScript, new_sid
 
@@ -188,8 +189,7 @@ def inbound() -> Any:
                 fallback_url=number.voice_fallback_url, fallback_method=number.voice_fallback_method,
                 status_callback=number.status_callback, status_callback_method=number.status_callback_method,
                 stir_verstat=script.stir_verstat, routed_to=number.routed_past_voice_url(),
-                # The caller-name lookup finds what the caller's phone is labelled, or nothing (an empty CallerName).
-                caller_name=(script.label or "") if number.voice_caller_id_lookup else None)
+                caller_name=caller_name(number, script))
     _engine().start(call, script)
     return jsonify(sid=call.sid), 201
 

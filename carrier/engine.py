@@ -10,7 +10,7 @@ import time
 from email.utils import format_datetime
 from typing import Any
 
-from carrier.geo import location_params
+from carrier.callers import location_params
 from carrier.legs import CallOver, Interrupted, Leg, PartyHungUp
 from carrier.recordings import Recorder
 from carrier.state import API_VERSION, SIP_CODES, Call, CarrierState, PhoneScript, notification, utcnow

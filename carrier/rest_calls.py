@@ -12,18 +12,18 @@ from typing import Any
 from flask import jsonify, request
 
 from carrier.recordings import CHANNELS, RECORDING_EVENTS, RecordingPlan
-from carrier.rest_base import (
+from carrier.rest import (
     TwilioError,
     bp,
     by_date,
     choice,
     date_filters,
-    deleted,
     engine,
     lookup,
     method_param,
     not_found,
     page,
+    remove,
     seconds,
     state,
     url_param,
@@ -159,12 +159,9 @@ def update_call(account_sid: str, sid: str) -> Any:
 @bp.delete("/Calls/<sid>.json")
 def delete_call(account_sid: str, sid: str) -> Any:
     """Delete an ended call's record; a live call is refused with 20009, as Twilio refuses it."""
-    call = _call(sid)
-    with state().lock:
-        if not call.ended:
-            raise TwilioError(400, 20009, "Cannot delete a call that is not completed")
-        state().calls.pop(sid, None)
-    return deleted()
+    if not _call(sid).ended:
+        raise TwilioError(400, 20009, "Cannot delete a call that is not completed")
+    return remove(state().calls, sid)
 
 
 @bp.get("/Calls/<call_sid>/Events.json")

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import jsonify, request
 
-from carrier.rest_base import TwilioError, bp, deleted, lookup, method_param, page, state, url_param
+from carrier.rest import TwilioError, bp, lookup, method_param, page, remove, state, url_param
 from carrier.state import ROUTES, ApiKey, IncomingNumber, new_sid, utcnow
 
 
@@ -47,18 +47,10 @@ def list_numbers(account_sid: str) -> Any:
     return page("incoming_phone_numbers", numbers, "IncomingPhoneNumbers.json")
 
 
-@bp.get("/IncomingPhoneNumbers/<sid>.json")
-def fetch_number(account_sid: str, sid: str) -> Any:
-    return jsonify(_number(sid).to_json())
-
-
 @bp.delete("/IncomingPhoneNumbers/<sid>.json")
 def delete_number(account_sid: str, sid: str) -> Any:
     """Release the number: it leaves the account, and calls to it reach nobody."""
-    _number(sid)
-    with state().lock:
-        state().numbers.pop(sid, None)
-    return deleted()
+    return remove(state().numbers, sid)
 
 
 def _kept(form: Any) -> dict[str, Any]:
@@ -78,6 +70,11 @@ def _kept(form: Any) -> dict[str, Any]:
             raise TwilioError(400, 20001, f"{param} is not valid: {value}")
         settings[_snake(param)] = value or None
     return settings
+
+
+@bp.get("/IncomingPhoneNumbers/<sid>.json")
+def fetch_number(account_sid: str, sid: str) -> Any:
+    return jsonify(_number(sid).to_json())
 
 
 @bp.post("/IncomingPhoneNumbers/<sid>.json")
@@ -153,7 +150,4 @@ def update_key(account_sid: str, sid: str) -> Any:
 @bp.delete("/Keys/<sid>.json")
 def delete_key(account_sid: str, sid: str) -> Any:
     """Revoke the key: its SID and secret authenticate no more."""
-    lookup(state().keys, sid)
-    with state().lock:
-        state().keys.pop(sid, None)
-    return deleted()
+    return remove(state().keys, sid)

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from carrier.recordings import mp3, wav
-from carrier.rest_base import bp, by_date, date_filters, deleted, lookup, not_found, page, state
+from carrier.rest import bp, by_date, date_filters, lookup, not_found, page, remove, state
 from carrier.state import Recording
 
 
@@ -33,10 +33,7 @@ def fetch_recording(account_sid: str, sid: str) -> Any:
 
 @bp.delete("/Recordings/<sid>.json")
 def delete_recording(account_sid: str, sid: str) -> Any:
-    lookup(state().recordings, sid)
-    with state().lock:
-        state().recordings.pop(sid, None)
-    return deleted()
+    return remove(state().recordings, sid)
 
 
 @bp.get("/Recordings/<name>")
@@ -75,6 +72,4 @@ def fetch_call_recording(account_sid: str, call_sid: str, sid: str) -> Any:
 @bp.delete("/Calls/<call_sid>/Recordings/<sid>.json")
 def delete_call_recording(account_sid: str, call_sid: str, sid: str) -> Any:
     _call_recording(call_sid, sid)
-    with state().lock:
-        state().recordings.pop(sid, None)
-    return deleted()
+    return remove(state().recordings, sid)

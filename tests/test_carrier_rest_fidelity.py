@@ -14,7 +14,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
 from carrier.server import CarrierServer
-from tests.support.carrier import CUSTOMER, SUPPORT, Served, VoiceApp, finished, script, wait_until
+from tests.support.carrier import CUSTOMER, SUPPORT, VoiceApp, finished, script, serving, wait_until
 from voice.twilio_client import RedirectingHttpClient
 
 HOLD = "<Response><Pause length='600'/></Response>"
@@ -24,11 +24,7 @@ LONDON = "+442071838750"
 
 @pytest.fixture
 def voice_app(carrier: CarrierServer) -> Iterator[VoiceApp]:
-    app = VoiceApp(carrier.state.auth_token)
-    served = Served(app.build())
-    app.url = served.url
-    yield app
-    served.stop()
+    yield from serving(VoiceApp(carrier.state.auth_token))
 
 
 def inbound(carrier: CarrierServer, caller: str) -> str:

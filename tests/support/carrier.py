@@ -3,13 +3,10 @@ scripting phones, reading call timelines, and checking answers against Twilio's 
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -21,13 +18,13 @@ from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 from werkzeug.serving import make_server
 
 from carrier.server import CarrierServer
+from tests.support import oai
 from voice.twilio_client import make_client
 
 AGENT = "+14155550777"
 SUPPORT = "+14155550100"
 CUSTOMER = "+14155550123"
 SCALE = 0.005  # the carrier's clock: a minute of call takes 0.3 s
-OAI = Path(__file__).resolve().parents[1] / "twilio-oai" / "twilio_api_v2010.json"
 # About two minutes of speech: a key or a word is always pressed before it ends.
 LONG_PROMPT = " ".join(["Please listen carefully, as our menu options have changed."] * 35) + " Press 1 for support."
 
@@ -180,6 +177,14 @@ class VoiceApp:
         return [hit for hit in self.hits if hit.path == path]
 
 
+def serving(app: VoiceApp) -> Iterator[VoiceApp]:
+    """Serve the app over real HTTP for a fixture's life (yield from it)."""
+    served = Served(app.build())
+    app.url = served.url
+    yield app
+    served.stop()
+
+
 class Served:
     """A WSGI app on a free local port, in a thread."""
 
@@ -229,31 +234,9 @@ def heard(call: dict[str, Any]) -> list[str]:
     return [e.get("text") or e.get("url") for e in call["events"] if e["kind"] == "heard"]
 
 
-def _json_schema(node: Any) -> Any:
-    """OpenAPI 3.0 schema -> JSON Schema: `nullable` becomes an explicit null."""
-    if isinstance(node, list):
-        return [_json_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    converted = {k: _json_schema(v) for k, v in node.items() if k not in ("nullable", "x-twilio", "examples")}
-    if node.get("nullable"):
-        if "$ref" in converted:
-            return {"anyOf": [{"$ref": converted.pop("$ref")}, {"type": "null"}]}
-        if "type" in converted:
-            converted["type"] = [converted["type"], "null"]
-        if "enum" in converted:
-            converted["enum"] = [*converted["enum"], None]
-    return converted
-
-
-@cache
-def _document() -> dict[str, Any]:
-    return _json_schema(json.loads(OAI.read_text()))
-
-
 def check(response: requests.Response, path: str, method: str) -> dict[str, Any]:
     """Validate a response body against the schema Twilio publishes for that path, method and status."""
-    document = _document()
+    document = oai.document()
     responses = document["paths"][f"/2010-04-01/Accounts/{{AccountSid}}/{path}"][method]["responses"]
     schema = responses[str(response.status_code)]["content"]["application/json"]["schema"]
     body = response.json()

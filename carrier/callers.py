@@ -1,4 +1,5 @@
-"""Where a call's numbers are, as Twilio tells webhooks: From/To/Caller/Called City, State, Zip and Country."""
+"""Who is calling, as Twilio tells a call's webhooks: where its numbers are (From/To/Caller/Called City, State, Zip
+and Country) and, from a number with caller-name lookup on, the caller's name."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import geocoder
 
-from carrier.state import Call
+from carrier.state import Call, IncomingNumber, PhoneScript
 
 PARTS = ("City", "State", "Zip", "Country")
 
@@ -45,3 +46,11 @@ def location_params(call: Call) -> dict[str, str]:
     if call.caller_name is not None:
         params["CallerName"] = call.caller_name
     return params
+
+
+def caller_name(number: IncomingNumber, caller: PhoneScript) -> str | None:
+    """What the number's caller-name lookup (VoiceCallerIdLookup) finds for an inbound call: the calling phone's
+    label, or an empty name when it has none; None (no CallerName at all) when the number does not look names up."""
+    if not number.voice_caller_id_lookup:
+        return None
+    return caller.label or ""
