@@ -120,8 +120,8 @@ class Engine(Verbs):
             call.webhooks.append(delivery.record(kind, self.sim_seconds(call)))
             if delivery.error_code:
                 call.errors.append({"code": delivery.error_code, "message": delivery.message, "url": delivery.url})
-                call.notifications.append(notification(delivery.error_code, delivery.message, delivery.url,
-                                                       delivery.method))
+                call.notifications.append(notification(call, delivery.error_code, delivery.message,
+                                                       url=delivery.url, method=delivery.method))
             self.state.touch(call)
 
     def finish(self, leg: Leg, status: str) -> None:

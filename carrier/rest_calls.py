@@ -184,7 +184,15 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def _notifications(calls: list[Call], account_level: bool = False) -> list[dict[str, Any]]:
+# The fields of a notification in a list (Twilio's call_notification schema); one fetched alone shows the request
+# and response behind it too (call_notification-instance).
+LISTED = ("account_sid", "api_version", "call_sid", "date_created", "date_updated", "error_code", "log",
+          "message_date", "message_text", "more_info", "request_method", "request_url", "sid", "uri")
+ALONE = (*LISTED, "request_variables", "response_body", "response_headers")
+
+
+def _notifications(calls: list[Call], account_level: bool = False, fields: tuple[str, ...] = LISTED
+                   ) -> list[dict[str, Any]]:
     """The calls' debugger notifications, newest first, filtered by Log and MessageDate as Twilio filters them."""
     log = choice("Log", ("0", "1"))
     date_filters("MessageDate")
@@ -193,11 +201,10 @@ def _notifications(calls: list[Call], account_level: bool = False) -> list[dict[
     shown = []
     for call, note in found:
         under = "" if account_level else f"Calls/{call.sid}/"
-        base = f"/{API_VERSION}/Accounts/{call.account_sid}/{under}Notifications/{note.get('sid')}.json"
-        full = {"account_sid": call.account_sid, "api_version": API_VERSION, "call_sid": call.sid,
-                "request_method": None, "request_url": "", **note, "uri": base}
+        full = {"account_sid": call.account_sid, "api_version": API_VERSION, "call_sid": call.sid, **note,
+                "uri": f"/{API_VERSION}/Accounts/{call.account_sid}/{under}Notifications/{note.get('sid')}.json"}
         if (log is None or full.get("log") == log) and by_date("MessageDate", _when(full.get("message_date"))):
-            shown.append(full)
+            shown.append({name: full.get(name) for name in fields})
     return sorted(shown, key=lambda n: _when(n.get("message_date")) or datetime.min, reverse=True)
 
 
@@ -212,7 +219,7 @@ def list_call_notifications(account_sid: str, call_sid: str) -> Any:
 
 @bp.get("/Calls/<call_sid>/Notifications/<sid>.json")
 def fetch_call_notification(account_sid: str, call_sid: str, sid: str) -> Any:
-    return jsonify(_one_notification(_notifications([_call(call_sid)]), sid))
+    return jsonify(_one_notification(_notifications([_call(call_sid)], fields=ALONE), sid))
 
 
 @bp.get("/Notifications.json")
@@ -226,7 +233,7 @@ def list_notifications(account_sid: str) -> Any:
 def fetch_notification(account_sid: str, sid: str) -> Any:
     with state().lock:
         calls = list(state().calls.values())
-    return jsonify(_one_notification(_notifications(calls, account_level=True), sid))
+    return jsonify(_one_notification(_notifications(calls, account_level=True, fields=ALONE), sid))
 
 
 def _one_notification(notes: list[dict[str, Any]], sid: str) -> dict[str, Any]:

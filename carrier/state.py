@@ -178,13 +178,15 @@ class ApiKey:
         return {**shown, "secret": self.secret} if with_secret else shown
 
 
-def notification(code: int, text: str, url: str | None = None, method: str | None = None, log: int = 0
-                 ) -> dict[str, Any]:
-    """A debugger notification as Twilio's Notification resource names its fields (log 0 is an error, 1 a warning)."""
-    now = rfc2822(utcnow())
-    return {"sid": new_sid("NO"), "error_code": str(code), "log": str(log), "message_text": text,
-            "message_date": now, "date_created": now, "date_updated": now, "request_url": url or "",
-            "request_method": method, "more_info": f"https://www.twilio.com/docs/errors/{code}"}
+def notification(call: Call, code: int, message: str, warning: bool = False, url: str | None = None,
+                 method: str | None = None) -> dict[str, Any]:
+    """A debugger notification as Twilio's Notification resource shows it (log 0 is an error, 1 a warning)."""
+    sid, now = new_sid("NO"), rfc2822(utcnow())
+    return {"account_sid": call.account_sid, "api_version": API_VERSION, "call_sid": call.sid, "sid": sid,
+            "date_created": now, "date_updated": now, "message_date": now, "error_code": str(code),
+            "log": "1" if warning else "0", "message_text": message, "request_method": method, "request_url": url,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "uri": f"/{API_VERSION}/Accounts/{call.account_sid}/Calls/{call.sid}/Notifications/{sid}.json"}
 
 
 @dataclass
