@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 
+from carrier.callers import caller_name
 from carrier.engine import Engine
 from carrier.state import ANSWERED_BY, ANSWERS, ROUTES, Call, CarrierState, PhoneScript, new_sid
 
@@ -192,7 +193,8 @@ def inbound() -> Any:
                 phone_number_sid=number.sid, url=number.voice_url, method=number.voice_method,
                 fallback_url=number.voice_fallback_url, fallback_method=number.voice_fallback_method,
                 status_callback=number.status_callback, status_callback_method=number.status_callback_method,
-                stir_verstat=script.stir_verstat, routed_to=number.routed_past_voice_url())
+                stir_verstat=script.stir_verstat, routed_to=number.routed_past_voice_url(),
+                caller_name=caller_name(number, script))
     _engine().start(call, script)
     return jsonify(sid=call.sid), 201
 

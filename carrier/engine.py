@@ -10,8 +10,10 @@ import time
 from email.utils import format_datetime
 from typing import Any
 
+from carrier.callers import location_params
 from carrier.legs import CallOver, Interrupted, Leg, PartyHungUp
 from carrier.named import CALLBACK, TWIML
+from carrier.notices import notification
 from carrier.recordings import Recorder
 from carrier.state import API_VERSION, SIP_CODES, Call, CarrierState, PhoneScript, utcnow
 from carrier.twiml import Document, TwimlError, parse
@@ -63,6 +65,7 @@ class Engine(Verbs):
         # resource, not on every webhook nor on status callbacks.
         if call.stir_verstat:
             params["StirVerstat"] = call.stir_verstat
+        params.update(location_params(call))
         return params
 
     def set_status(self, leg: Leg, status: str, callback_event: str | None = None) -> None:
@@ -120,6 +123,8 @@ class Engine(Verbs):
             call.webhooks.append(delivery.record(kind, self.sim_seconds(call)))
             if delivery.error_code:
                 call.errors.append({"code": delivery.error_code, "message": delivery.message, "url": delivery.url})
+                call.notifications.append(notification(call, delivery.error_code, delivery.message,
+                                                       url=delivery.url, method=delivery.method))
             self.state.touch(call)
 
     def finish(self, leg: Leg, status: str) -> None:

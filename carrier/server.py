@@ -35,7 +35,7 @@ def create_carrier_app(state: CarrierState, engine: Engine, desk_url: str = DESK
     app.config["CARRIER_DESK_URL"] = desk_url
     app.extensions["carrier.state"] = state
     app.extensions["carrier.engine"] = engine
-    app.register_blueprint(rest.bp)
+    app.register_blueprint(rest.blueprint())
     app.register_blueprint(control.bp)
 
     @app.before_request

@@ -94,6 +94,8 @@ class IncomingNumber:
     status_callback_method: str = "POST"
     voice_application_sid: str | None = None
     trunk_sid: str | None = None
+    voice_caller_id_lookup: bool = False  # on: inbound calls carry CallerName
+    settings: dict[str, Any] = field(default_factory=dict)  # updatable fields kept and shown, not acted on (SMS...)
     date_created: datetime = field(default_factory=utcnow)
     date_updated: datetime = field(default_factory=utcnow)
 
@@ -124,10 +126,11 @@ class IncomingNumber:
             "status_callback": self.status_callback, "status_callback_method": self.status_callback_method,
             "trunk_sid": self.trunk_sid, "uri": uri, "voice_receive_mode": "voice",
             "voice_application_sid": self.voice_application_sid,
-            "voice_caller_id_lookup": False, "voice_fallback_method": self.voice_fallback_method,
+            "voice_caller_id_lookup": self.voice_caller_id_lookup, "voice_fallback_method": self.voice_fallback_method,
             "voice_fallback_url": self.voice_fallback_url, "voice_method": self.voice_method,
             "voice_url": self.voice_url, "emergency_status": "Inactive", "emergency_address_sid": None,
             "emergency_address_status": "unregistered", "bundle_sid": None, "status": "in-use", "type": "local",
+            **self.settings,
         }
 
 
@@ -152,6 +155,28 @@ class Recording:
             "status": "completed", "channels": self.channels, "source": self.source, "error_code": None, "uri": uri,
             "encryption_details": None, "subresource_uris": {}, "media_url": self.media_url,
         }
+
+    def to_call_json(self) -> dict[str, Any]:
+        """The recording as a call's Recordings list shows it (Twilio's call_recording shape)."""
+        shown = {key: value for key, value in self.to_json().items() if key not in ("subresource_uris", "media_url")}
+        return {**shown, "track": "both",
+                "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Calls/{self.call_sid}/Recordings/{self.sid}.json"}
+
+
+@dataclass
+class ApiKey:
+    """A Standard API key: its SID and secret authenticate like the account's own credentials, Keys excepted."""
+
+    sid: str
+    friendly_name: str
+    secret: str
+    date_created: datetime = field(default_factory=utcnow)
+    date_updated: datetime = field(default_factory=utcnow)
+
+    def to_json(self, with_secret: bool = False) -> dict[str, Any]:
+        shown = {"sid": self.sid, "friendly_name": self.friendly_name, "date_created": rfc2822(self.date_created),
+                 "date_updated": rfc2822(self.date_updated)}
+        return {**shown, "secret": self.secret} if with_secret else shown
 
 
 @dataclass
@@ -195,6 +220,7 @@ class Call:
     errors: list[dict[str, Any]] = field(default_factory=list)
     # Twilio's debugger notifications for this call, each with the Notification resource's fields (notices.py)
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    caller_name: str | None = None  # inbound, with the number's caller-name lookup on: what the lookup found
     callbacks_sent: int = 0
     sip_response_code: str | None = None
     started: float = field(default_factory=time.monotonic)
@@ -213,7 +239,8 @@ class Call:
             "start_time": rfc2822(self.start_time), "end_time": rfc2822(self.end_time),
             "duration": None if self.duration is None else str(self.duration), "price": None, "price_unit": "USD",
             "direction": self.direction, "answered_by": self.answered_by, "api_version": API_VERSION,
-            "forwarded_from": None, "group_sid": None, "caller_name": None, "queue_time": "0", "trunk_sid": None,
+            "forwarded_from": None, "group_sid": None, "caller_name": self.caller_name, "queue_time": "0",
+            "trunk_sid": None,
             "uri": f"{base}.json",
             "subresource_uris": {name: f"{base}/{name.title()}.json" for name in
                                  ("notifications", "recordings", "events")},
@@ -236,6 +263,7 @@ class CarrierState:
         self.calls: dict[str, Call] = {}  # by sid, in creation order
         self.recordings: dict[str, Recording] = {}
         self.transcriptions: dict[str, dict[str, Any]] = {}  # by sid, with the Transcription resource's fields
+        self.keys: dict[str, ApiKey] = {}  # API keys by SID
         self.changed = threading.Condition(self.lock)  # notified whenever a call changes, for the page
 
     def add_number(self, phone_number: str, friendly_name: str | None = None) -> IncomingNumber:

@@ -3,14 +3,11 @@ scripting phones, reading call timelines, and checking answers against Twilio's 
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -22,13 +19,13 @@ from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 from werkzeug.serving import make_server
 
 from carrier.server import CarrierServer
+from tests.support import oai
 from voice.twilio_client import make_client
 
 AGENT = "+14155550777"
 SUPPORT = "+14155550100"
 CUSTOMER = "+14155550123"
 SCALE = 0.005  # the carrier's clock: a minute of call takes 0.3 s
-OAI = Path(__file__).resolve().parents[1] / "twilio-oai" / "twilio_api_v2010.json"
 # About two minutes of speech: a key or a word is always pressed before it ends.
 LONG_PROMPT = " ".join(["Please listen carefully, as our menu options have changed."] * 35) + " Press 1 for support."
 
@@ -237,6 +234,14 @@ class KeptApp:
         assert all(signed for _, _, signed in self.hits), [hit for hit, _, signed in self.hits if not signed]
 
 
+def serving(app: VoiceApp) -> Iterator[VoiceApp]:
+    """Serve the app over real HTTP for a fixture's life (yield from it)."""
+    served = Served(app.build())
+    app.url = served.url
+    yield app
+    served.stop()
+
+
 class Served:
     """A WSGI app on a free local port, in a thread."""
 
@@ -286,31 +291,9 @@ def heard(call: dict[str, Any]) -> list[str]:
     return [e.get("text") or e.get("url") for e in call["events"] if e["kind"] == "heard"]
 
 
-def _json_schema(node: Any) -> Any:
-    """OpenAPI 3.0 schema -> JSON Schema: `nullable` becomes an explicit null."""
-    if isinstance(node, list):
-        return [_json_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    converted = {k: _json_schema(v) for k, v in node.items() if k not in ("nullable", "x-twilio", "examples")}
-    if node.get("nullable"):
-        if "$ref" in converted:
-            return {"anyOf": [{"$ref": converted.pop("$ref")}, {"type": "null"}]}
-        if "type" in converted:
-            converted["type"] = [converted["type"], "null"]
-        if "enum" in converted:
-            converted["enum"] = [*converted["enum"], None]
-    return converted
-
-
-@cache
-def _document() -> dict[str, Any]:
-    return _json_schema(json.loads(OAI.read_text()))
-
-
 def check(response: requests.Response, path: str, method: str) -> dict[str, Any]:
     """Validate a response body against the schema Twilio publishes for that path, method and status."""
-    document = _document()
+    document = oai.document()
     responses = document["paths"][f"/2010-04-01/Accounts/{{AccountSid}}/{path}"][method]["responses"]
     schema = responses[str(response.status_code)]["content"]["application/json"]["schema"]
     body = response.json()
@@ -334,7 +317,7 @@ def only_named_urls() -> Iterator[None]:
 
 def conforms(body: dict[str, Any], component: str) -> dict[str, Any]:
     """Validate a body against one of the schemas in Twilio's OpenAPI document (its name under components)."""
-    document = _document()
+    document = oai.document()
     schema = {"$ref": f"#/components/schemas/{component}", "components": document["components"]}
     jsonschema.Draft202012Validator(schema).validate(body)
     return body
