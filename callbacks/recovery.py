@@ -17,9 +17,8 @@ from callbacks.outcomes import FINAL_STATUSES, CallFacts, CallStatus, classify
 from callbacks.schemas import Attempt, Callback, State
 from callbacks.store import CALLBACKS
 from context.events import OUTBOX
-from core import keys
 from core.extensions import QUEUE, TWILIO
-from core.liveness import alive
+from core.liveness import job_in_hand
 
 log = logging.getLogger(__name__)
 
@@ -66,25 +65,20 @@ def sweep(now: datetime) -> dict[str, int]:
 
 
 def _dial_pending(queue: Queue, callback: Callback, now: datetime) -> bool:
-    """Whether the callback's dial job is still waiting, or started so recently that its worker may be alive."""
+    """Whether the callback's dial job is still waiting, or started so recently that its worker may be at work."""
     try:
         job = Job.fetch(dial_job_id(callback), connection=queue.connection)
     except NoSuchJobError:
         return False
-    status = job.get_status(refresh=False)
-    if status == JobStatus.QUEUED:
-        # Still queued, unless a worker took it off the queue and died before marking it started.
-        return queue.get_job_position(job.id) is not None
-    if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED):
+    return job_in_hand(queue, job) and _recent(job, now)
+
+
+def _recent(job: Job, now: datetime) -> bool:
+    """Whether a job that started (if it did) started recently enough to still be at work."""
+    if job.get_status(refresh=False) != JobStatus.STARTED:
         return True
-    return status == JobStatus.STARTED and _running(queue, job, now)
-
-
-def _running(queue: Queue, job: Job, now: datetime) -> bool:
-    """Whether a started job's worker still beats, and the job started recently enough to still be at work."""
     started = job.started_at.timestamp() if job.started_at else 0
-    worker_alive = bool(job.worker_name) and alive(queue.connection, keys.worker_alive(job.worker_name))
-    return worker_alive and now.timestamp() - started < current_app.config["RECONCILE_AFTER_SECONDS"]
+    return now.timestamp() - started < current_app.config["RECONCILE_AFTER_SECONDS"]
 
 
 def _claim_abandoned(queue: Queue, callback: Callback, now: datetime) -> bool:
@@ -99,7 +93,7 @@ def _claim_abandoned(queue: Queue, callback: Callback, now: datetime) -> bool:
         job = Job.fetch(claimed_job_id(callback), connection=queue.connection)
     except NoSuchJobError:
         return False  # queued by an older version or gone: the age rule above decides
-    return job.get_status(refresh=False) != JobStatus.STARTED or not _running(queue, job, now)
+    return job.get_status(refresh=False) != JobStatus.STARTED or not (job_in_hand(queue, job) and _recent(job, now))
 
 
 def _check_call(callback: Callback, attempt: Attempt, now: datetime) -> int:

@@ -41,11 +41,12 @@ import requests
 from pydantic import BaseModel, Field
 from rq import Callback, Queue, Retry, get_current_job
 from rq.exceptions import DuplicateJobError, NoSuchJobError
-from rq.job import Job, JobStatus
+from rq.job import Job
 
 from core import keys
 from core.config import load as load_config
 from core.extensions import Shared
+from core.liveness import job_in_hand
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,6 @@ REQUEST_TIMEOUT = 10  # seconds, for connecting and for each read
 JOB_TIMEOUT = 60  # seconds one delivery attempt may take in the worker
 SIGNATURE_TOLERANCE = 300  # seconds a signed timestamp stays acceptable
 REDELIVER_AFTER = 10  # seconds a pending event may wait for its job to be queued before the sweep queues it
-ALIVE = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED)  # RQ recovers these itself
 
 
 class Event(BaseModel):
@@ -329,14 +329,15 @@ class Outbox:
         return queued
 
     def _delivering(self, event_id: str) -> bool:
-        """Whether the event's job is queued, waiting for a retry or running; one that ended anyway is removed."""
+        """Whether the event's job is queued, waiting for a retry or run by a live worker; one that ended without
+        settling the event, or whose worker died, is removed."""
         try:
             job = Job.fetch(job_id(event_id), connection=self.queue.connection)
         except NoSuchJobError:
             return False
-        if job.get_status(refresh=False) in ALIVE:
+        if job_in_hand(self.queue, job):
             return True
-        job.delete()  # ended without settling the event (its worker died, say): a new job takes over
+        job.delete()  # a new job takes over
         return False
 
 

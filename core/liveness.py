@@ -9,6 +9,10 @@ import socket
 import threading
 
 import redis
+from rq import Queue
+from rq.job import Job, JobStatus
+
+from core import keys
 
 log = logging.getLogger(__name__)
 
@@ -111,3 +115,16 @@ class Heartbeat:
 def alive(client: redis.Redis, key: str) -> bool:
     """Whether the heartbeat or lease at key is current."""
     return bool(client.exists(key))
+
+
+def job_in_hand(queue: Queue, job: Job) -> bool:
+    """Whether someone will still run the job: waiting in its queue, scheduled or deferred, or started by a worker
+    whose heartbeat is current. A job a dead worker held is lost: rq would find it only at its next maintenance."""
+    status = job.get_status(refresh=False)
+    if status == JobStatus.QUEUED:
+        # Still queued, unless a worker took it off the queue and died before marking it started.
+        return queue.get_job_position(job.id) is not None
+    if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        return True
+    return (status == JobStatus.STARTED and bool(job.worker_name)
+            and alive(queue.connection, keys.worker_alive(job.worker_name)))

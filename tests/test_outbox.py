@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import redis
+import requests
 from flask import Flask
 from rq import Queue
 from rq.job import Job
@@ -27,7 +28,7 @@ from tests.support.callbacks import ask, callback, work
 from tests.support.carrier import AGENT, CUSTOMER, wait_until
 from tests.support.desk import HTML, PASSWORD, sign_in, token_of
 from tests.support.events import SECRET, Receiver, work_until
-from tests.support.voice import ALWAYS
+from tests.support.voice import ALWAYS, Line
 
 
 @pytest.fixture
@@ -67,6 +68,17 @@ def pending(app: Flask) -> set[str]:
 
 def queued(app: Flask, event_id: str) -> bool:
     return Job.exists(job_id(event_id), connection=app.extensions["threadline.queue"].connection)
+
+
+def answered(line: Line) -> bool:
+    """Every call of the line ended and its final status callback was answered: no handler is still at work (one
+    would queue its events' delivery after queue_down ended)."""
+    calls = requests.get(f"{line.carrier.url}/_carrier/calls", timeout=5).json()["calls"]
+    ended = ("completed", "busy", "failed", "no-answer", "canceled")
+    return bool(calls) and all(
+        call["status"] in ended and any(hook["kind"] == "status" and hook["params"].get("CallStatus") in ended
+                                        for hook in call["webhooks"])
+        for call in calls if call.get("status_callback") or any(h["kind"] == "status" for h in call["webhooks"]))
 
 
 def stranded(app: Flask) -> list[EventRecord]:
@@ -139,6 +151,7 @@ def test_each_change_of_a_call_keeps_its_event_when_no_delivery_could_be_queued(
         work(cb_line)
         wait_until(lambda: (c := callback(cb_line, callback_id)).attempts and c.attempts[0].outcome
                    and Counter(e.type for e in written(cb_line.app)) >= Counter(expected), message=flow)
+        wait_until(lambda: answered(cb_line), message="every call's last status callback answered")
     events = stranded(cb_line.app)
     assert sorted(e.type for e in events) == sorted(expected)
     swept_and_delivered(cb_line.app, receiver, events)
@@ -227,6 +240,29 @@ def test_an_event_whose_job_ended_without_delivering_it_is_sent_again(cb_line, r
     Job.fetch(job_id(event.id), connection=queue.connection).cancel()  # ended: the event is still pending
     assert queued(app, event.id) and written(app)[0].delivery == "pending"
     with app.app_context():
+        assert sweep(later())["redelivered"] == 1
+        assert sweep(later())["redelivered"] == 0
+    work_until(queue, lambda: platform.hits)
+    assert [h["event_id"] for h in platform.hits] == [event.id]
+    assert written(app)[0].delivery == "delivered" and pending(app) == set()
+
+
+def test_an_event_whose_worker_died_mid_delivery_is_sent_again_once_its_heartbeat_lapses(cb_line, receiver):
+    """Found by the chaos suite: a delivery job a SIGKILLed worker had started stayed "started" until rq's own
+    maintenance, minutes later, and the platform never heard of the change in time."""
+    app, platform = cb_line.app, receiver[0]
+    ask(cb_line, when="in 3 days")
+    [event] = written(app)
+    queue = app.extensions["threadline.queue"]
+    job = Job.fetch(job_id(event.id), connection=queue.connection)
+    with queue.connection.pipeline() as pipe:  # what a worker writes as it starts the job
+        job.prepare_for_execution("worker-that-dies", pipe)
+        pipe.execute()
+    heartbeat = app.extensions["threadline.redis"]
+    heartbeat.set(keys.worker_alive("worker-that-dies"), "1")
+    with app.app_context():
+        assert sweep(later())["redelivered"] == 0  # its worker still beats: it is delivering
+        heartbeat.delete(keys.worker_alive("worker-that-dies"))  # SIGKILL: the beat lapses
         assert sweep(later())["redelivered"] == 1
         assert sweep(later())["redelivered"] == 0
     work_until(queue, lambda: platform.hits)
