@@ -95,11 +95,12 @@ class Figures:
         return found
 
 
-def after_outages(moment: float, outages: list[tuple[str, float, float]]) -> float:
-    """The moment a call due at `moment` could first be placed: pushed past each outage it falls into."""
+def after_outages(moment: float, placed: float, outages: list[tuple[str, float, float]]) -> float:
+    """The moment a call due at `moment` and placed at `placed` could first be placed: past each outage that
+    struck while it waited (one that began before it was due, or while its dial was under way)."""
     for _, began, ended in sorted(outages, key=lambda o: o[1]):
-        if began <= moment < ended:
-            moment = ended
+        if began <= placed and moment < ended:
+            moment = max(moment, ended)
     return moment
 
 
@@ -147,7 +148,7 @@ def measure_calls(figures: Figures, plan: Planned, record: dict[str, Any], calls
     if calls:
         late = calls[0].started - plan.due
         figures.lateness.append(late)
-        if calls[0].started - after_outages(plan.due, figures.outages) > ON_TIME:
+        if calls[0].started - after_outages(plan.due, calls[0].started, figures.outages) > ON_TIME:
             figures.over.append(plan.id)
 
 
