@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 INVALID_NUMBER_CODES = {21211, 21214, 21215, 21216, 21217, 21219, 13223, 13224}
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]  # Twilio's StatusCallbackEvent values
+# What a dial job returns when its call request failed: refused or cut (nothing more can reach Twilio), or unanswered.
+TWILIO_UNREACHABLE, TWILIO_SLOW = "Twilio unreachable", "Twilio did not answer in time"
 # A dial job is queued this long before its time (the worker picks it up at once); the job waits out the rest.
 AHEAD = timedelta(milliseconds=250)
 
@@ -217,11 +219,16 @@ def _place(callback: Callback, attempt: int, number: Any, now: datetime) -> str:
         log.warning("callback %s attempt %s: Twilio refused the call (%s)", callback.id, attempt, exc.code)
         finish_attempt(callback.id, attempt, outcome, now)
         return outcome
+    except requests.Timeout as exc:
+        # Twilio may still be placing it: the claim stays until the sweeper adopts the call or, much later, redials.
+        log.warning("callback %s attempt %s: Twilio did not answer in time (%s)", callback.id, attempt,
+                    type(exc).__name__)
+        return TWILIO_SLOW
     except requests.RequestException as exc:
-        # Whether Twilio placed the call is unknown: the claim stays, and the sweeper adopts the call or redials.
+        # The connection failed: nothing more can reach Twilio, so the sweeper may adopt or redial at once.
         log.warning("callback %s attempt %s: Twilio could not be reached (%s)", callback.id, attempt,
                     type(exc).__name__)
-        return "Twilio unreachable"
+        return TWILIO_UNREACHABLE
     CALLBACKS.get().remember_call(call.sid, callback.id, attempt)
     # Unchanged when reconciled meanwhile: the remembered call is found by its owner record.
     CALLBACKS.get().update(callback.id, functools.partial(lifecycle.record_call, attempt=attempt,

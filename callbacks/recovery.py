@@ -12,7 +12,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from twilio.base.exceptions import TwilioRestException
 
-from callbacks.dialer import claimed_job_id, dial_job_id, enqueue_dial, finish_attempt, reconcile
+from callbacks.dialer import TWILIO_UNREACHABLE, claimed_job_id, dial_job_id, enqueue_dial, finish_attempt, reconcile
 from callbacks.outcomes import FINAL_STATUSES, CallFacts, CallStatus, classify
 from callbacks.schemas import Attempt, Callback, State
 from callbacks.store import CALLBACKS
@@ -41,9 +41,8 @@ def sweep(now: datetime) -> dict[str, int]:
                 continue  # late because the queue is long, not lost
             enqueue_dial(queue, callback, replace=True)
             requeued += 1
-    youngest = min(DEAD_WORKER_CLAIM_AGE, config["RECONCILE_AFTER_SECONDS"], config["CALL_CHECK_SECONDS"])
     unreachable: list[str] = []
-    for callback_id, looked_at in store.stuck((now - timedelta(seconds=youngest)).timestamp()):
+    for callback_id, looked_at in store.stuck(now.timestamp()):  # each attempt under way, whatever its age
         callback = store.get(callback_id)
         if callback.state not in (State.dialing, State.in_call) or not callback.attempts:
             continue
@@ -87,13 +86,18 @@ def _claim_abandoned(queue: Queue, callback: Callback, now: datetime) -> bool:
     age = (now - callback.attempts[-1].claimed_at).total_seconds()
     if age >= current_app.config["RECONCILE_AFTER_SECONDS"]:
         return True
-    if age < DEAD_WORKER_CLAIM_AGE:
-        return False
     try:
         job = Job.fetch(claimed_job_id(callback), connection=queue.connection)
     except NoSuchJobError:
         return False  # queued by an older version or gone: the age rule above decides
-    return job.get_status(refresh=False) != JobStatus.STARTED or not (job_in_hand(queue, job) and _recent(job, now))
+    status = job.get_status(refresh=False)
+    if status == JobStatus.FINISHED:
+        # Its call request ended: refused or cut, nothing more can reach Twilio (adopt or redial now, so a call due
+        # during an outage goes as soon as Twilio is back); unanswered, Twilio may still place it (the age rule).
+        return job.return_value() == TWILIO_UNREACHABLE
+    if age < DEAD_WORKER_CLAIM_AGE:
+        return False
+    return status != JobStatus.STARTED or not (job_in_hand(queue, job) and _recent(job, now))
 
 
 def _check_call(callback: Callback, attempt: Attempt, now: datetime) -> int:

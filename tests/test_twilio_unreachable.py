@@ -32,3 +32,18 @@ def test_a_dial_that_cannot_reach_twilio_is_reconciled_and_placed_once_it_can(cb
     work(cb_line)
     assert len(calls_to(cb_line, CUSTOMER)) == 1
     wait_until(lambda: callback(cb_line, asked["id"]).attempts[0].outcome == "busy", message="the attempt closed")
+
+
+def test_a_dial_job_refused_by_twilio_is_reconciled_as_soon_as_twilio_is_back(cb_line, monkeypatch):
+    """A call due during an outage goes when Twilio returns, not seconds later: a refused request can't reach
+    Twilio any more, so its claim needs no waiting before it is adopted or dialled again."""
+    cb_line.script(CUSTOMER, answer="busy")
+    monkeypatch.setenv("TWILIO_API_BASE_URL", f"http://127.0.0.1:{free_port()}")  # the worker's Twilio is away
+    asked = ask(cb_line).get_json()
+    work(cb_line)
+    assert callback(cb_line, asked["id"]).attempts[0].call_sid is None
+    monkeypatch.setenv("TWILIO_API_BASE_URL", cb_line.carrier.url)
+    with cb_line.app.app_context():  # a second after the claim: reconciled at once, then dialled
+        assert sweep(callback(cb_line, asked["id"]).attempts[0].claimed_at + timedelta(seconds=1))["reconciled"] == 1
+    work(cb_line)
+    assert len(calls_to(cb_line, CUSTOMER)) == 1
