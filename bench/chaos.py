@@ -240,7 +240,7 @@ def run_scenario(name: str, options: Options, tmp: Path) -> Figures:
         wait_events(app, rig, plans, 45)
         windows = {SUPPORT_NUMBER: Window(ZONE, 0, 1440), WINDOWED_NUMBER: Window(ZONE, 0, minute)}
         figures = measure(name, plans, records_of(app, plans), carrier_calls(rig), rig.platform.events(),
-                          Load.read(out), windows, RETRY_MINUTES * 60, settled - 15, rig.outages)
+                          Load.read(out), windows, RETRY_MINUTES * 60, settled - 15, rig.outages, options.rate)
         figures.kills, figures.exits = dict(rig.kills), dict(rig.exits)
         errors = {k: v for k, v in rig.log_errors().items() if v}
         print(f"{name}: done in {time.time() - began:.0f} s; tracebacks in logs: {errors or 'none'}; "

@@ -24,7 +24,7 @@ log = logging.getLogger("threadline.clock")
 
 TICK = 0.1  # s between looks at the due index: a due callback waits at most this long to be queued
 LEASE_TTL = 3.0  # s: a clock that stops without a word is replaced this long after its last tick
-BACKOFF = (0.5, 1.0, 2.0, 5.0)  # s between tries while Redis cannot be reached
+BACKOFF = (0.25, 0.5, 1.0)  # s between tries while Redis cannot be reached: short, a due call waits on it
 
 
 class Clock:

@@ -13,13 +13,18 @@ from core.outage import OUTAGE_ERRORS, reason
 
 T = TypeVar("T")
 
-FIRST_WAIT_SECONDS = 1.0
-LONGEST_WAIT_SECONDS = 30.0
+# Short waits: a callback due while Redis is away is late by up to the wait after Redis returns, and a connection
+# attempt a second costs Redis nothing.
+FIRST_WAIT_SECONDS = 0.5
+LONGEST_WAIT_SECONDS = 1.0
 
 
 class SteadyWorker(Worker):
     """rq's Worker quits (or hangs) when a Redis error escapes its loop outside the dequeue: this one waits for Redis
     instead, then goes on; a job it already started is never started again."""
+
+    # rq's own retry of a failed blocking pop doubles its wait up to a minute: a 3-s outage would cost 4 s more.
+    max_connection_wait_time = LONGEST_WAIT_SECONDS
 
     def _wait_for_redis(self, exc: BaseException, doing: str) -> None:
         """One log line, then wait (doubling, up to LONGEST_WAIT_SECONDS) until Redis answers again."""
