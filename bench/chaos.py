@@ -175,11 +175,11 @@ def wait_settled(app: Any, plans: list[Planned], deadline: float) -> float:
     return time.time()
 
 
-def wait_events(app: Any, rig: Rig, plans: list[Planned], seconds: float) -> None:
-    """Until the platform has an event for every change the callbacks went through, or seconds pass."""
+def wait_events(rig: Rig, records: dict[str, dict[str, Any] | None], seconds: float) -> None:
+    """Until the platform has an event for every change these records went through, or seconds pass."""
+    wanted = set().union(*(expected_events(r) for r in records.values() if r))
     deadline = time.time() + seconds
     while time.time() < deadline:
-        wanted = set().union(*(expected_events(r) for r in records_of(app, plans).values() if r))
         if wanted <= {event_key(e) for e in rig.platform.events()}:
             return
         time.sleep(2)
@@ -237,9 +237,13 @@ def run_scenario(name: str, options: Options, tmp: Path) -> Figures:
         load_proc.terminate()
         load_proc.wait(30)
         settled = wait_settled(app, plans, time.time() + options.settle)
-        wait_events(app, rig, plans, 45)
+        # One moment's records and calls: a retry that falls due while the events are awaited is neither lost
+        # (dialling) nor a duplicate (a call its snapshot has no attempt for).
+        calls = carrier_calls(rig)  # first: a call placed after it has its attempt in the records, not the reverse
+        records = records_of(app, plans)
+        wait_events(rig, records, 45)
         windows = {SUPPORT_NUMBER: Window(ZONE, 0, 1440), WINDOWED_NUMBER: Window(ZONE, 0, minute)}
-        figures = measure(name, plans, records_of(app, plans), carrier_calls(rig), rig.platform.events(),
+        figures = measure(name, plans, records, calls, rig.platform.events(),
                           Load.read(out), windows, RETRY_MINUTES * 60, settled - 15, rig.outages, options.rate)
         figures.kills, figures.exits = dict(rig.kills), dict(rig.exits)
         errors = {k: v for k, v in rig.log_errors().items() if v}

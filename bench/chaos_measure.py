@@ -189,11 +189,11 @@ def measure(scenario: str, plans: list[Planned], records: dict[str, dict[str, An
             continue
         figures.states[record["state"]] += 1
         due = datetime.fromisoformat(record["scheduled_for"]).timestamp()
-        if record["state"] in ("dialing", "in_call") or (record["state"] == "scheduled" and due < settled):
+        if record["state"] in LIVE and due < settled:
             placed = bool(record["attempts"] and record["attempts"][-1].get("call_sid"))
             figures.lost.append(f"{plan.id} ({record['state']}{', its call placed' if placed else ''}, "
                                 f"due {due - settled:+.0f} s from the settle time)")
-        elif record["state"] == "scheduled":
+        elif record["state"] in LIVE:  # due after the settle time: waiting, or its call under way
             figures.pending += 1
         mine = calls.get(plan.phone, [])
         figures.calls += len(mine)

@@ -12,6 +12,7 @@ import struct
 import sys
 import threading
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -197,7 +198,22 @@ class Rig:
         self.processes = Processes(self.env, self.tmp)
         for name in self.names():
             self.processes.start(name, self._command(name))
+        self._wait_ready()
         threading.Thread(target=self._supervise, name="supervisor", daemon=True).start()
+
+    def _wait_ready(self) -> None:
+        """Until /readyz says yes (web serving, a worker beating, the clock holding its lease): the load and the
+        first callbacks must not meet a web still booting."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.web_url}/readyz", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:  # refused while booting, or 503 (HTTPError) until worker and clock are up
+                pass
+            time.sleep(0.2)
+        raise SystemExit(f"Threadline was not ready within 60 s; the web's log:\n{self.processes.tail('web')}")
 
     def names(self) -> list[str]:
         """The processes the Procfile runs here: web, each worker, the clock (when the Procfile has one)."""
