@@ -25,7 +25,7 @@ from context.events import REDELIVER_AFTER, EventRecord, EventType, Outbox, job_
 from core import keys
 from tests.support.api import AUTH
 from tests.support.callbacks import ask, callback, work
-from tests.support.carrier import AGENT, CUSTOMER, wait_until
+from tests.support.carrier import AGENT, CUSTOMER, TALK, wait_until
 from tests.support.desk import HTML, PASSWORD, sign_in, token_of
 from tests.support.events import SECRET, Receiver, work_until
 from tests.support.voice import ALWAYS, Line
@@ -161,7 +161,7 @@ def test_a_recording_and_a_disposition_keep_their_events_when_no_delivery_could_
     line.number(record_calls=True)
     line.thread("t-1")
     line.script(CUSTOMER, keys=["1"], hangup_after=400)
-    line.script(AGENT, keys=["1"], hangup_after=30)
+    line.script(AGENT, keys=["1"], hangup_after=TALK)
     result = line.app.test_cli_runner().invoke(args=["agents", "set-password", "sam", "--password-stdin"],
                                                input=PASSWORD + "\n")
     assert result.exit_code == 0, result.output

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from tests.support.carrier import AGENT, CUSTOMER, SUPPORT, heard, wait_until
+from tests.support.carrier import AGENT, CUSTOMER, SUPPORT, TALK, heard, wait_until
 from tests.support.voice import GREETING, LAST_WROTE, OTHER_AGENT
 from voice import screenpop
 
@@ -16,7 +16,7 @@ def steps(record) -> list[str]:
 def test_a_known_caller_says_yes_and_reaches_an_agent_whose_screen_pops(line, redis_client):
     line.thread("t-1")
     line.script(CUSTOMER, keys=["1"], hangup_after=400)
-    line.script(AGENT, keys=["1"], hangup_after=30)
+    line.script(AGENT, keys=["1"], hangup_after=TALK)
     desk = screenpop.listen(redis_client, "sam")
     sid = line.call_in(CUSTOMER)
     call = line.finished(sid)
@@ -39,7 +39,7 @@ def test_a_known_caller_says_yes_and_reaches_an_agent_whose_screen_pops(line, re
     assert steps(record)[:5] == ["matched_caller_id", "pressed", "dialling_agent", "agent_answered",
                                  "agent_accepted"]
     assert record.steps[1].detail == {"value": "1"}
-    assert int(record.duration) >= 30
+    assert int(record.duration) >= TALK
     listed = line.app.test_client().get("/api/v1/threads/t-1/calls",
                                         headers={"Authorization": "Bearer test-key-0123456789"}).get_json()
     assert [c["sid"] for c in listed["calls"]] == [sid]

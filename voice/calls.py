@@ -20,12 +20,16 @@ from core.validation import whole_number
 
 log = logging.getLogger(__name__)
 
-# KEYS: call hash. ARGV: sequence number, then field/value pairs.
-# Applies a status callback only if its SequenceNumber is newer than the last one applied.
+# KEYS: call hash, steps list. ARGV: sequence number, ttl, step JSON or '', then field/value pairs.
+# Applies a status callback only if its SequenceNumber is newer than the last one applied, with its step if any.
 _APPLY_STATUS = """
 local last = tonumber(redis.call('HGET', KEYS[1], 'status_seq') or '-1')
 if tonumber(ARGV[1]) <= last then return 0 end
-redis.call('HSET', KEYS[1], 'status_seq', ARGV[1], unpack(ARGV, 2))
+redis.call('HSET', KEYS[1], 'status_seq', ARGV[1], unpack(ARGV, 4))
+if ARGV[3] ~= '' then
+  redis.call('RPUSH', KEYS[2], ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
+end
 return 1
 """
 
@@ -156,8 +160,9 @@ class CallStore:
     def set(self, sid: str, **fields: str) -> None:
         self.redis.hset(keys.call(sid), mapping=fields)
 
-    def apply_status(self, sid: str, sequence: str, status: str, duration: str | None) -> bool:
-        """Apply a status callback (Twilio's raw SequenceNumber and CallDuration) unless a later one was applied."""
+    def apply_status(self, sid: str, sequence: str, status: str, duration: str | None, with_step: bool = False) -> bool:
+        """Apply a status callback (Twilio's raw SequenceNumber and CallDuration) unless a later one was applied;
+        with_step logs it as a step in the same script, so the status never shows without its step."""
         fields = ["status", status]
         if status in FINAL_STATUSES:
             fields += ["ended_at", _now().isoformat()]
@@ -167,7 +172,10 @@ class CallStore:
             elif duration is not None:
                 log.warning("call %s: CallDuration %r is not a whole number of seconds; not kept", sid, duration[:20])
         order = whole_number(sequence) or 0
-        return bool(self._apply_status(keys=[keys.call(sid)], args=[order, *fields]))
+        step = Step(at=_now(), kind="status", detail={"status": status, "sequence": sequence}).model_dump_json() \
+            if with_step else ""
+        return bool(self._apply_status(keys=[keys.call(sid), keys.call_steps(sid)],
+                                       args=[order, HISTORY_TTL, step, *fields]))
 
     def get(self, sid: str) -> CallRecord | None:
         with self.redis.pipeline(transaction=False) as pipe:

@@ -358,9 +358,7 @@ def status() -> Response:
     inbound = form.get("Direction", "inbound") == "inbound"
     ours, theirs = (form.get("To", ""), form.get("From", "")) if inbound else (form.get("From", ""), form.get("To", ""))
     calls.open(sid, form.get("Direction", "inbound"), ours, theirs)
-    applied = calls.apply_status(sid, sequence, call_status, form.get("CallDuration"))
-    if applied and call_status:
-        calls.step(sid, "status", status=call_status, sequence=sequence)
+    calls.apply_status(sid, sequence, call_status, form.get("CallDuration"), with_step=bool(call_status))
     return Response(status=204)
 
 
