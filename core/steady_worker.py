@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from rq import Queue, Worker, worker_registration
-from rq.job import Job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from core.outage import OUTAGE_ERRORS, reason
 
@@ -89,8 +90,21 @@ class SteadyWorker(Worker):
             super().execute_job(job, queue)
         except OUTAGE_ERRORS as exc:
             # The work horse has ended (rq's monitor raises only after it): only its bookkeeping failed. The job is
-            # not run again; rq's registry cleaning settles its status once Redis is back.
+            # not run again, but it must not read as running either: whoever waits for it (the callbacks' sweep)
+            # would wait until rq's registry cleaning, minutes on.
             self._wait_for_redis(exc, f"ending job {job.id}")
+            self._until_done(f"closing job {job.id}", lambda: self._close_unended(job, queue))
+
+    def _close_unended(self, job: Job, queue: Queue) -> None:
+        """A job whose end Redis missed, and that still reads as started by this worker, is marked failed."""
+        try:
+            job.refresh()
+        except NoSuchJobError:
+            return  # Redis came back without it: nothing reads it as running
+        if job.get_status(refresh=False) == JobStatus.STARTED and job.worker_name == self.name:
+            self.log.warning("Worker %s: job %s ended while Redis was away; its result is unknown, marked failed",
+                             self.name, job.id)
+            self.handle_job_failure(job, queue, exc_string="Redis went away before the job's end was recorded")
 
     def teardown(self) -> None:
         self._best_effort("registering its end", super().teardown)
