@@ -64,6 +64,7 @@ redis.call('SET', KEYS[1], string.format('%.0f', after), 'PX', math.ceil((after 
 return slot - now
 """
 
+
 def schedule(queue: Queue, callback: Callback, now: datetime) -> None:
     """Queue the dial of the callback's next attempt if it is due; a later one stays in the due index, which the
     clock's dispatcher reads to queue it the moment it is due."""
