@@ -365,7 +365,7 @@ def report(args: argparse.Namespace, result: Outcome, clock: str | None, notes: 
           f"limit {args.rate:g}/s, {args.workers} worker(s), clock {'yes' if clock else 'no'}; "
           f"load average {Path('/proc/loadavg').read_text().split()[0]} (1 min)")
     print(f"dial rate      {overall:.1f}/s = {overall / args.rate:.1%} of the limit, {overall / could:.1%} of what "
-          f"could go ({could:g}/s), over the {span:.1f} s from the first dial to the last")
+          f"could go ({could:.1f}/s), over the {span:.1f} s from the first dial to the last")
     print(f"busiest 1 s    {sliding} dials in any 1-s window (limit {args.rate:g}: "
           f"{'never exceeded' if sliding <= args.rate else 'EXCEEDED'}), {bucket} in one wall-clock second; "
           f"{over} dials took at least {shortest}")
