@@ -38,10 +38,13 @@ def _text(value: str) -> str:
     return value.translate(_TEXT_ESCAPES)
 
 
+def _attribute(value: str | int | bool) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value).translate(_ATTRIBUTE_ESCAPES)
+
+
 def _element(name: str, inner: str = "", **attributes: str | int | bool | None) -> str:
     """One element as ElementTree writes it: attributes sorted, None left out, booleans in lower case."""
-    pairs = "".join(f' {key}="{str(value).lower() if isinstance(value, bool) else str(value).translate(_ATTRIBUTE_ESCAPES)}"'
-                    for key, value in sorted(attributes.items()) if value is not None)
+    pairs = "".join(f' {key}="{_attribute(value)}"' for key, value in sorted(attributes.items()) if value is not None)
     return f"<{name}{pairs}>{inner}</{name}>" if inner else f"<{name}{pairs} />"
 
 
