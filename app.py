@@ -30,7 +30,7 @@ from desk import bp as desk_bp
 from desk.auth import configure_sessions
 from desk.passwords import forget_agent
 from directory.service import DIRECTORY, Directory, DirectoryError
-from directory.store import AGENTS, NUMBERS, AgentStore, NumberStore
+from directory.store import AGENTS, DIRECTORY_CACHE, NUMBERS, AgentStore, DirectoryCache, NumberStore
 from voice.admin_api import bp as admin_bp
 from voice.callback_calls import bp as voice_callbacks_bp
 from voice.calls import CALLS, CallStore
@@ -65,6 +65,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
                                                  forget_agent=functools.partial(forget_agent, redis_client)))
     NUMBERS.install(app, directory.numbers)
     AGENTS.install(app, directory.agents)
+    DIRECTORY_CACHE.install(app, DirectoryCache(directory.numbers))
     # Every event is written by the store whose change it reports (in the same transaction): they share the outbox.
     outbox = OUTBOX.install(app, Outbox(redis_client, queue, app.config["THREADLINE_WEBHOOK_URL"],
                                         app.config["THREADLINE_WEBHOOK_SECRET"]))
