@@ -36,6 +36,7 @@ from voice.callback_calls import bp as voice_callbacks_bp
 from voice.calls import CALLS, CallStore
 from voice.cli import agents_cli, numbers_cli
 from voice.history import bp as calls_bp
+from voice.inbound import INBOUND, InboundCalls
 from voice.recordings import bp as voice_recordings_bp
 from voice.twilio_client import make_client
 from voice.webhooks import bp as voice_bp
@@ -71,6 +72,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
                                         app.config["THREADLINE_WEBHOOK_SECRET"]))
     CALLS.install(app, CallStore(redis_client, outbox))
     CALL_CODES.install(app, CallCodes(redis_client))
+    INBOUND.install(app, InboundCalls(redis_client))
     CALLBACKS.install(app, CallbackStore(redis_client, outbox))
     sid, token = app.config["TWILIO_ACCOUNT_SID"], app.config["TWILIO_AUTH_TOKEN"]
     TWILIO.install(app, make_client(sid, token, app.config["TWILIO_API_BASE_URL"]) if sid and token else None)
