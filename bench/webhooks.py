@@ -1,4 +1,5 @@
-"""Inbound-call webhook under gunicorn vs a bare Flask TwiML endpoint: requests/s and p50/p99 latency with wrk."""
+"""Inbound-call webhook under gunicorn vs a minimal peer (signature check, one Redis GET, static TwiML) and a bare
+Flask TwiML endpoint: requests/s and p50/p99 latency with wrk."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Flask, Response
+import redis
+from flask import Flask, Response, abort, request
 from twilio.request_validator import RequestValidator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import GUNICORN_CONF, Gunicorn, cpu_seconds, entry, free_ports, require_wrk, run_wrk
+from core import keys
 from core.redis_server import EmbeddedRedis
 
 PATH = "/voice/incoming"
@@ -50,6 +53,24 @@ def bare_app() -> Flask:
 
     @app.post(PATH)
     def incoming() -> Response:
+        return Response(BARE_TWIML, mimetype="text/xml")
+
+    return app
+
+
+def minimal_app() -> Flask:
+    """The peer a webhook of this kind is measured against: what any Twilio app must do at least, the signature
+    checked with twilio's RequestValidator, one Redis GET (the dialled number's configuration), static TwiML."""
+    app = Flask("minimal")
+    store = redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
+    validator, url = RequestValidator(AUTH_TOKEN), f"{PUBLIC_BASE_URL}{PATH}"
+
+    @app.post(PATH)
+    def incoming() -> Response:
+        if not validator.validate(url, request.form, request.headers.get("X-Twilio-Signature", "")):
+            abort(403)
+        if store.get(keys.number(request.form.get("To", ""))) is None:
+            abort(404)
         return Response(BARE_TWIML, mimetype="text/xml")
 
     return app
@@ -157,6 +178,13 @@ def check_real(port: int, url: str) -> None:
         raise SystemExit(f"the real webhook did not greet a known caller (HTTP {status}):\n{body[:500]}")
 
 
+def check_minimal(port: int, url: str) -> None:
+    params = call_params("CA" + "d" * 32, phone_of(0))
+    status, body = post(port, params, RequestValidator(AUTH_TOKEN).compute_signature(url, params))
+    if status != 200 or body != BARE_TWIML:
+        raise SystemExit(f"the minimal endpoint answered HTTP {status}:\n{body[:500]}")
+
+
 def check_bare(port: int) -> None:
     status, body = post(port, call_params("CA" + "e" * 32, phone_of(0)))
     if status != 200 or body != BARE_TWIML:
@@ -186,7 +214,7 @@ def main() -> None:
     require_wrk()
     env = {k: v for k, v in os.environ.items() if k not in ("PUBLIC_BASE_URL", "TWILIO_EDGE", "TWILIO_REGION")}
     settings = runpy.run_path(str(GUNICORN_CONF))
-    real_port, bare_port = free_ports(2)
+    real_port, minimal_port, bare_port = free_ports(3)
     real_url = f"{PUBLIC_BASE_URL}{PATH}"  # the URL Twilio would sign; the bare app ignores it
 
     with tempfile.TemporaryDirectory(prefix="tl-bench-") as tmp_name:
@@ -215,6 +243,10 @@ def main() -> None:
                 check_real(real_port, real_url)
                 real = measure(server, redis_pid, files, args)
                 real_log = server.tail()
+            with Gunicorn("bench.webhooks:minimal_app()", minimal_port, {**env, "REDIS_URL": redis_url},
+                          tmp / "minimal.log") as server:
+                check_minimal(minimal_port, real_url)
+                minimal = measure(server, redis_pid, files, args)
             with Gunicorn("bench.webhooks:bare_app()", bare_port, env, tmp / "bare.log") as server:
                 check_bare(bare_port)
                 bare = measure(server, redis_pid, files, args)
@@ -223,11 +255,13 @@ def main() -> None:
 
     print(f"{'endpoint':<27}{'requests/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'non-2xx':>9}{'errors':>8}"
           f"{'CPU ms/request: gunicorn':>26}{'redis':>7}")
-    for name, r in (("real POST /voice/incoming", real), ("bare fixed TwiML", bare)):
+    for name, r in (("real POST /voice/incoming", real), ("minimal signed+GET", minimal), ("bare fixed TwiML", bare)):
         print(f"{name:<27}{r.rps:>11,.0f}{r.p50_ms:>9.1f}{r.p99_ms:>9.1f}{r.requests:>10,}{r.non_2xx:>9}{r.errors:>8}"
               f"{r.cpu_ms_per_request:>26.2f}{r.redis_cpu_ms_per_request:>7.2f}")
     ratio = real.rps / bare.rps if bare.rps else 0.0
-    print(f"\nthroughput real/bare: {ratio:.2f} (aim >= {AIM_RATIO}: {'met' if ratio >= AIM_RATIO else 'not met'})")
+    print(f"\nThreadline = {real.rps / minimal.rps if minimal.rps else 0.0:.2f} x minimal, {ratio:.2f} x bare "
+          f"(minimal = {minimal.rps / bare.rps if bare.rps else 0.0:.2f} x bare)")
+    print(f"throughput real/bare: {ratio:.2f} (aim >= {AIM_RATIO}: {'met' if ratio >= AIM_RATIO else 'not met'})")
     print(f"real p99 at {args.connections} connections: {real.p99_ms:.1f} ms "
           f"(aim < {AIM_P99_MS:g} ms: {'met' if real.p99_ms < AIM_P99_MS else 'not met'})")
     if real.repeated:
@@ -236,6 +270,8 @@ def main() -> None:
     if real.non_2xx or real.errors:
         print(f"warning: the real webhook had {real.non_2xx} non-2xx answers and {real.errors} socket errors "
               f"(a 403 means the signed URL did not match); the end of its log:\n{real_log}")
+    if minimal.non_2xx or minimal.errors:
+        print(f"warning: the minimal endpoint had {minimal.non_2xx} non-2xx answers and {minimal.errors} socket errors")
     if bare.non_2xx or bare.errors:
         print(f"warning: the bare endpoint had {bare.non_2xx} non-2xx answers and {bare.errors} socket errors")
 
