@@ -141,6 +141,8 @@ class InboundCalls:
 
     def __init__(self, redis_client: redis.Redis) -> None:
         self._receive = redis_client.register_script(_RECEIVE)
+        self._thread_keys = (*_around(keys.thread(_MARK)), *_around(keys.thread_messages(_MARK)),
+                             *_around(keys.thread_message_order(_MARK)))
 
     def receive(self, version: str | None, fingerprint: str, token_key: str | None, *, sid: str, caller: str,
                 brand: str | None, limit: int, newest: int, opening: Opening | None) -> Received:
@@ -151,8 +153,7 @@ class InboundCalls:
                        keys.call_steps(sid), *([token_key] if token_key else [])]
         args = [_MARK if version is None else version, fingerprint, REPLAY_TTL, PENDING, *_around(keys.webhook(_MARK)),
                 "1" if brand else "", brand.lower() if brand and brand.isascii() else "", limit, BRAND_PAGE,
-                BRAND_SCAN, newest, *_around(keys.thread(_MARK)), *_around(keys.thread_messages(_MARK)),
-                *_around(keys.thread_message_order(_MARK)), "1" if opening else "", opening.step if opening else "",
+                BRAND_SCAN, newest, *self._thread_keys, "1" if opening else "", opening.step if opening else "",
                 found_head, found_tail, HISTORY_TTL, *(opening.fields if opening else ())]
         reply = self._receive(keys=script_keys, args=args)
         if reply[0] == "answered":
