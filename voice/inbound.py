@@ -1,19 +1,27 @@
 """An inbound call's first webhook in one Redis round trip: the replay claim, the caller's open threads of the
-dialled brand with what the greeting says of them, and the call's record opened."""
+dialled brand with what the greeting says of them, and the call's record opened, the dialled number read from the
+process's DirectoryCache."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import redis
+from flask import g, request
 
 from context.store import BRAND_PAGE, BRAND_SCAN
 from core import keys
 from core.extensions import Shared
-from voice.calls import HISTORY_TTL, OPEN_CALL
+from directory.models import CallerIdTrust, Number
+from directory.store import DIRECTORY_CACHE
+from voice.calls import HISTORY_TTL, OPEN_CALL, opening, step_json
 from voice.security import PENDING, REPLAY_TTL
 
-_MARK = "\x00"  # stands for an id in a key name, and for the matched ids in a step's JSON
+MAX_CHOICES = 3  # threads a caller is offered
+PROMPT_MESSAGES = 20  # enough recent messages to find the last customer and agent ones
+_MARK = "\x00"  # stands for an id in a key name, for the matched ids in a step's JSON, for a version never read
 
 # KEYS: directory version, the caller's open threads, call hash, call steps[, idempotency token key].
 # ARGV: 1 the directory version the caller's copy was read under, 2 the request's fingerprint, 3 replay ttl,
@@ -148,7 +156,7 @@ class InboundCalls:
                 brand: str | None, limit: int, newest: int, opening: Opening | None) -> Received:
         """Claim the request unless the directory changed since version; with brand, find the caller's open threads
         of that brand (or none); with opening, open the call's record."""
-        found_head, found_tail = opening.step_found.partition('"\\u0000"')[::2] if opening else ("", "")
+        found_head, found_tail = opening.step_found.partition(json.dumps(_MARK))[::2] if opening else ("", "")
         script_keys = [keys.DIRECTORY_VERSION, keys.phone_threads(caller, resolved=False), keys.call(sid),
                        keys.call_steps(sid), *([token_key] if token_key else [])]
         args = [_MARK if version is None else version, fingerprint, REPLAY_TTL, PENDING, *_around(keys.webhook(_MARK)),
@@ -166,3 +174,66 @@ class InboundCalls:
 
 
 INBOUND: Shared[InboundCalls] = Shared("inbound")
+
+
+# Twilio's StirVerstat for a caller ID verified with full (A) attestation: the carrier knows the caller and
+# their right to that number. Any other value, or none (no SHAKEN/STIR, e.g. outside the US), proves nothing.
+VERIFIED = "TN-Validation-Passed-A"
+
+
+def caller_id_trusted(number: Number, verstat: str | None) -> bool:
+    """Whether the caller ID may name the caller's conversations on this number."""
+    return number.caller_id_trust == CallerIdTrust.any or verstat == VERIFIED
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """What the first round trip of a call in found: the dialled number as cached, and the caller's threads."""
+
+    number: Number | None
+    is_open: bool
+    trusted: bool
+    threads: tuple[Brief, ...] | None  # None: a brand the script could not compare; read them the long way
+
+
+def claim_incoming(store: redis.Redis, fingerprint: str, token_key: str | None) -> tuple[str, str | None]:
+    """answered_once's claim for a call in, in one round trip with the directory version check, the caller's threads
+    and the call's record (the numbers cached in this process are read again when an admin changed one)."""
+    form = request.form
+    sid, dialled, caller = form.get("CallSid", ""), form.get("To", ""), form.get("From", "")
+    verstat = form.get("StirVerstat", "").strip() or None
+    cache = DIRECTORY_CACHE.get()
+    directory = cache.current
+    while True:
+        number = directory.numbers.get(dialled)
+        is_open = number is not None and number.is_open(datetime.now(UTC))
+        trusted = number is not None and caller_id_trusted(number, verstat)
+        received = INBOUND.get().receive(
+            directory.version, fingerprint, token_key, sid=sid, caller=caller,
+            brand=number.brand if trusted and number else None, limit=MAX_CHOICES, newest=PROMPT_MESSAGES,
+            opening=_opening(number, is_open, trusted, sid, dialled, caller, verstat) if number else None)
+        if received.status != "stale":
+            break
+        directory = cache.refresh()
+    g.incoming_call = Incoming(number, is_open, trusted, received.threads if received.status == "fresh" else None)
+    return received.replay_key, received.earlier
+
+
+def _opening(number: Number, is_open: bool, trusted: bool, sid: str, dialled: str, caller: str,
+             verstat: str | None) -> Opening:
+    """The call's record and its first step: whether the caller ID was believed, what it matched, closed."""
+    fields = opening(sid, "inbound", dialled, caller)
+    if not trusted:
+        # An unverified caller ID could be anyone's: say nothing of its conversations, not even whether it has any.
+        return Opening(fields, step_json("caller_id_not_verified" if is_open else "closed", stir_verstat=verstat,
+                                         trust=number.caller_id_trust.value))
+    verification = {"stir_verstat": verstat} if verstat else {}
+    if not is_open:
+        return Opening(fields, step_json("closed", **verification))
+    return Opening(fields, step_json("no_caller_id_match", **verification),
+                   step_json("matched_caller_id", threads=[_MARK], **verification))
+
+
+def incoming_call() -> Incoming:
+    """What claim_incoming found for this request."""
+    return g.incoming_call

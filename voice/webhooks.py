@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-import redis
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, request
 
 from callbacks import dialer
 from callbacks.outcomes import CallStatus
@@ -19,12 +17,12 @@ from context.store import THREADS, ThreadNotFound, ThreadStore
 from core.extensions import REDIS
 from core.urls import absolute_url
 from core.validation import whole_number
-from directory.models import CallerIdTrust, Number, voice_settings
+from directory.models import Number, voice_settings
 from directory.routing import choose_agent
-from directory.store import AGENTS, DIRECTORY_CACHE, NUMBERS, AgentStore, NumberStore
+from directory.store import AGENTS, NUMBERS, AgentStore, NumberStore
 from voice import twiml
-from voice.calls import CALLS, CallStore, opening, step_json
-from voice.inbound import INBOUND, Brief, Opening
+from voice.calls import CALLS, CallStore
+from voice.inbound import MAX_CHOICES, PROMPT_MESSAGES, Brief, claim_incoming, incoming_call
 from voice.prompts import means_yes, prompt
 from voice.screenpop import publish
 from voice.security import answered_once, require_twilio_signature, status_callback, webhook_failed
@@ -36,7 +34,6 @@ bp = Blueprint("voice", __name__, url_prefix="/voice")
 bp.before_request(require_twilio_signature)
 
 FALLBACK_SPEECH = twiml.FALLBACK_SPEECH
-MAX_CHOICES = 3
 
 
 def _masked(phone: str) -> str:
@@ -52,9 +49,6 @@ def _url(endpoint: str, **params: str | None) -> str:
 
 def _stores() -> tuple[NumberStore, AgentStore, ThreadStore, CallStore]:
     return NUMBERS.get(), AGENTS.get(), THREADS.get(), CALLS.get()
-
-
-PROMPT_MESSAGES = 20  # enough recent messages to find the last customer and agent ones
 
 
 def load_thread(thread_id: str | None) -> Thread | None:
@@ -95,69 +89,11 @@ def _number() -> Number | None:
 # --- the caller's side ---------------------------------------------------------------------------------------
 
 
-# Twilio's StirVerstat for a caller ID verified with full (A) attestation: the carrier knows the caller and
-# their right to that number. Any other value, or none (no SHAKEN/STIR, e.g. outside the US), proves nothing.
-VERIFIED = "TN-Validation-Passed-A"
-
-
-def caller_id_trusted(number: Number, verstat: str | None) -> bool:
-    """Whether the caller ID may name the caller's conversations on this number."""
-    return number.caller_id_trust == CallerIdTrust.any or verstat == VERIFIED
-
-
-@dataclass(frozen=True)
-class _Incoming:
-    """What the first round trip of a call in found: the dialled number as cached, and the caller's threads."""
-
-    number: Number | None
-    is_open: bool
-    trusted: bool
-    threads: tuple[Brief, ...] | None  # None: a brand the script could not compare; read them the long way
-
-
-def _claim_incoming(store: redis.Redis, fingerprint: str, token_key: str | None) -> tuple[str, str | None]:
-    """answered_once's claim for a call in, in one round trip with the directory version check, the caller's threads
-    and the call's record (the numbers cached in this process are read again when an admin changed one)."""
-    form = request.form
-    sid, dialled, caller = form.get("CallSid", ""), form.get("To", ""), form.get("From", "")
-    verstat = form.get("StirVerstat", "").strip() or None
-    cache = DIRECTORY_CACHE.get()
-    directory = cache.current
-    while True:
-        number = directory.numbers.get(dialled)
-        is_open = number is not None and number.is_open(datetime.now(UTC))
-        trusted = number is not None and caller_id_trusted(number, verstat)
-        received = INBOUND.get().receive(
-            directory.version, fingerprint, token_key, sid=sid, caller=caller,
-            brand=number.brand if trusted and number else None, limit=MAX_CHOICES, newest=PROMPT_MESSAGES,
-            opening=_opening(number, is_open, trusted, sid, dialled, caller, verstat) if number else None)
-        if received.status != "stale":
-            break
-        directory = cache.refresh()
-    g.incoming = _Incoming(number, is_open, trusted, received.threads if received.status == "fresh" else None)
-    return received.replay_key, received.earlier
-
-
-def _opening(number: Number, is_open: bool, trusted: bool, sid: str, dialled: str, caller: str,
-             verstat: str | None) -> Opening:
-    """The call's record and its first step: whether the caller ID was believed, what it matched, closed."""
-    fields = opening(sid, "inbound", dialled, caller)
-    if not trusted:
-        # An unverified caller ID could be anyone's: say nothing of its conversations, not even whether it has any.
-        return Opening(fields, step_json("caller_id_not_verified" if is_open else "closed", stir_verstat=verstat,
-                                         trust=number.caller_id_trust.value))
-    verification = {"stir_verstat": verstat} if verstat else {}
-    if not is_open:
-        return Opening(fields, step_json("closed", **verification))
-    return Opening(fields, step_json("no_caller_id_match", **verification),
-                   step_json("matched_caller_id", threads=["\x00"], **verification))
-
-
 @bp.post("/incoming")
-@answered_once(claim=_claim_incoming)
+@answered_once(claim=claim_incoming)
 def incoming() -> str:
     """A call in: greet by the caller ID's open threads of the number's brand when it is trusted, else ask a code."""
-    call: _Incoming = g.incoming
+    call = incoming_call()
     number = call.number
     if number is None:
         log.warning("call %s to %s, a number Threadline does not serve", request.form.get("CallSid", ""),
