@@ -30,12 +30,13 @@ from desk import bp as desk_bp
 from desk.auth import configure_sessions
 from desk.passwords import forget_agent
 from directory.service import DIRECTORY, Directory, DirectoryError
-from directory.store import AGENTS, NUMBERS, AgentStore, NumberStore
+from directory.store import AGENTS, DIRECTORY_CACHE, NUMBERS, AgentStore, DirectoryCache, NumberStore
 from voice.admin_api import bp as admin_bp
 from voice.callback_calls import bp as voice_callbacks_bp
 from voice.calls import CALLS, CallStore
 from voice.cli import agents_cli, numbers_cli
 from voice.history import bp as calls_bp
+from voice.inbound import INBOUND, InboundCalls
 from voice.recordings import bp as voice_recordings_bp
 from voice.twilio_client import make_client
 from voice.webhooks import bp as voice_bp
@@ -65,11 +66,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
                                                  forget_agent=functools.partial(forget_agent, redis_client)))
     NUMBERS.install(app, directory.numbers)
     AGENTS.install(app, directory.agents)
+    DIRECTORY_CACHE.install(app, DirectoryCache(directory.numbers))
     # Every event is written by the store whose change it reports (in the same transaction): they share the outbox.
     outbox = OUTBOX.install(app, Outbox(redis_client, queue, app.config["THREADLINE_WEBHOOK_URL"],
                                         app.config["THREADLINE_WEBHOOK_SECRET"]))
     CALLS.install(app, CallStore(redis_client, outbox))
     CALL_CODES.install(app, CallCodes(redis_client))
+    INBOUND.install(app, InboundCalls(redis_client))
     CALLBACKS.install(app, CallbackStore(redis_client, outbox))
     sid, token = app.config["TWILIO_ACCOUNT_SID"], app.config["TWILIO_AUTH_TOKEN"]
     TWILIO.install(app, make_client(sid, token, app.config["TWILIO_API_BASE_URL"]) if sid and token else None)

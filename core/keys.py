@@ -36,6 +36,8 @@ def phone_threads(e164: str, *, resolved: bool) -> str:
 
 NUMBERS = f"{PREFIX}:numbers"
 AGENTS = f"{PREFIX}:agents"
+# String: a random token rewritten by every write of a number or an agent, so a process's copy knows it is stale.
+DIRECTORY_VERSION = f"{PREFIX}:directory:version"
 
 
 def number(e164: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -13,6 +15,11 @@ from core.extensions import Shared
 from directory.models import Agent, AgentConfig, Number, NumberConfig
 
 R = TypeVar("R", bound=BaseModel)
+
+
+def _new_version(pipe: redis.client.Pipeline) -> None:
+    """Within a write's transaction: tell every process's DirectoryCache that its copy is stale."""
+    pipe.set(keys.DIRECTORY_VERSION, secrets.token_hex(8))
 
 
 class _JsonStore(Generic[R]):
@@ -39,14 +46,16 @@ class _JsonStore(Generic[R]):
         with self.redis.pipeline() as pipe:
             pipe.set(self.key(record_id), record.model_dump_json())
             pipe.sadd(self.index, record_id)
-            _, added = pipe.execute()
+            _new_version(pipe)
+            _, added, _ = pipe.execute()
         return bool(added)
 
     def delete(self, record_id: str) -> bool:
         with self.redis.pipeline() as pipe:
             pipe.delete(self.key(record_id))
             pipe.srem(self.index, record_id)
-            deleted, _ = pipe.execute()
+            _new_version(pipe)
+            deleted, _, _ = pipe.execute()
         return bool(deleted)
 
 
@@ -84,5 +93,29 @@ class AgentStore(_JsonStore[Agent]):
         return [agent is not None for agent in self.many(agent_ids)]
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """Every support number as read under one directory version."""
+
+    version: str | None = None  # None: never read
+    numbers: dict[str, Number] = field(default_factory=dict)
+
+
+class DirectoryCache:
+    """The support numbers as this process last read them, for the inbound call's hot path: valid while the
+    directory version key holds the token they were read under (the caller checks that in its own round trip)."""
+
+    def __init__(self, numbers: NumberStore) -> None:
+        self.numbers = numbers
+        self.current = Snapshot()
+
+    def refresh(self) -> Snapshot:
+        """Read it all again. The version first: a write landing in between only makes the next check stale."""
+        version = self.numbers.redis.get(keys.DIRECTORY_VERSION) or ""
+        self.current = Snapshot(version, {n.number: n for n in self.numbers.all()})
+        return self.current
+
+
 NUMBERS: Shared[NumberStore] = Shared("numbers")
 AGENTS: Shared[AgentStore] = Shared("agents")
+DIRECTORY_CACHE: Shared[DirectoryCache] = Shared("directory_cache")

@@ -33,19 +33,21 @@ end
 return 1
 """
 
-# KEYS: call hash, steps list. ARGV: ttl, step JSON, then field/value pairs.
-# Starts the record unless it exists (Twilio may deliver the first webhook twice), and logs the step.
-_OPEN = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], unpack(ARGV, 3))
-  redis.call('EXPIRE', KEYS[1], ARGV[1])
+# Starts a call's record unless it exists (Twilio may deliver the first webhook twice), and logs its first step:
+# KEYS[k] the call hash, KEYS[k + 1] its steps; ttl in seconds, step the JSON or '', the field/value pairs from ARGV[f].
+OPEN_CALL = """
+local function open_call(k, ttl, step, f)
+  if redis.call('EXISTS', KEYS[k]) == 0 then
+    redis.call('HSET', KEYS[k], unpack(ARGV, f))
+    redis.call('EXPIRE', KEYS[k], ttl)
+  end
+  if step ~= '' then
+    redis.call('RPUSH', KEYS[k + 1], step)
+    redis.call('EXPIRE', KEYS[k + 1], ttl)
+  end
 end
-if ARGV[2] ~= '' then
-  redis.call('RPUSH', KEYS[2], ARGV[2])
-  redis.call('EXPIRE', KEYS[2], ARGV[1])
-end
-return 1
 """
+_OPEN = OPEN_CALL + "open_call(1, ARGV[1], ARGV[2], 3)\nreturn 1"  # ARGV: ttl, step, field/value pairs
 
 # KEYS: call hash, steps list, recording key, events... ARGV: ttl, recording JSON, step JSON, call SID, events...
 # Stores a recording on its call once, with its events: -1 when the call is unknown, 0 when that recording was
@@ -120,6 +122,17 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def step_json(kind: str, **detail: Any) -> str:
+    """A step of a call's history as stored: what happened now."""
+    return Step(at=_now(), kind=kind, detail=detail).model_dump_json()
+
+
+def opening(sid: str, direction: str, number: str, caller: str) -> list[str]:
+    """The field/value pairs a call's record starts with (OPEN_CALL's last arguments)."""
+    fields = {"sid": sid, "direction": direction, "number": number, "caller": caller, "started_at": _now().isoformat()}
+    return [item for pair in fields.items() for item in pair]
+
+
 class CallStore:
     """Writes are single Redis commands or scripts, so Twilio's retries and reorderings can't tear a record."""
 
@@ -132,15 +145,13 @@ class CallStore:
     def open(self, sid: str, direction: str, number: str, caller: str, first_step: str | None = None,
              **detail: Any) -> None:
         """Start a call's record unless it exists, with its first step: one round trip on the hot path."""
-        fields = {"sid": sid, "direction": direction, "number": number, "caller": caller,
-                  "started_at": _now().isoformat()}
-        entry = Step(at=_now(), kind=first_step, detail=detail).model_dump_json() if first_step else ""
+        entry = step_json(first_step, **detail) if first_step else ""
         self._open(keys=[keys.call(sid), keys.call_steps(sid)],
-                   args=[HISTORY_TTL, entry, *[item for pair in fields.items() for item in pair]])
+                   args=[HISTORY_TTL, entry, *opening(sid, direction, number, caller)])
 
     def step(self, sid: str, kind: str, announce: Sequence[Event] = (), **detail: Any) -> None:
         """Append what just happened on the call, and write the events that tell it in the same transaction."""
-        entry = Step(at=_now(), kind=kind, detail=detail).model_dump_json()
+        entry = step_json(kind, **detail)
         with self.redis.pipeline() as pipe:
             pipe.rpush(keys.call_steps(sid), entry)
             pipe.expire(keys.call_steps(sid), HISTORY_TTL)

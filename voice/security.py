@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -29,7 +30,9 @@ REPLAY_WAIT = 15  # Twilio's own timeout for a webhook
 
 class ReplayPending(Exception):
     """A retry arrived while the first delivery of the same request is still being handled."""
-_PENDING = "\x00pending"
+
+
+PENDING = "\x00pending"  # what a request's key holds while its first delivery is handled
 
 
 def public_url() -> str:
@@ -43,10 +46,18 @@ def require_twilio_signature() -> None:
     """Refuse (403) any request whose X-Twilio-Signature isn't valid for our auth token; read nothing else."""
     token = current_app.config.get("TWILIO_AUTH_TOKEN")
     signature = request.headers.get("X-Twilio-Signature", "")
-    if not token or not signature or not RequestValidator(token).validate(public_url(), request.form, signature):
+    if not token or not signature or not _signed(RequestValidator(token), public_url(), signature):
         log.warning("refused a webhook to %s: %s", request.path,
                     "no TWILIO_AUTH_TOKEN configured" if not token else "bad or missing X-Twilio-Signature")
         abort(403)
+
+
+def _signed(validator: RequestValidator, url: str, signature: str) -> bool:
+    """Whether signature is Twilio's for url and the form: one HMAC for the URL as it is, which is what Twilio signs;
+    the library's tries with and without the port only when that fails."""
+    form = request.form
+    expected = validator.compute_signature(url, form)
+    return hmac.compare_digest(expected.encode(), signature.encode()) or validator.validate(url, form, signature)
 
 
 def _fingerprint() -> str:
@@ -55,33 +66,45 @@ def _fingerprint() -> str:
     return hashlib.sha256("\n".join(material).encode()).hexdigest()
 
 
-def _replay_key(store: redis.Redis) -> str:
-    """The key of the request this one repeats: the signed fingerprint always applies, and the unsigned
-    I-Twilio-Idempotency-Token can only narrow what counts as new (a token seen before repeats its first request)."""
-    fingerprint = _fingerprint()
-    token = request.headers.get("I-Twilio-Idempotency-Token")
-    if token:
-        token_key = keys.webhook(hashlib.sha256(f"token\n{token}".encode()).hexdigest())
+# A claim: given Redis, the request's fingerprint and its idempotency token's key (if it has one), the key its answer
+# is kept under and, unless this delivery is the first, what is there now ("" when nothing is).
+Claim = Callable[[redis.Redis, str, str | None], tuple[str, str | None]]
+
+
+def _claim(store: redis.Redis, fingerprint: str, token_key: str | None) -> tuple[str, str | None]:
+    """The signed fingerprint always applies, and the unsigned I-Twilio-Idempotency-Token can only narrow what counts
+    as new (a token seen before repeats its first request)."""
+    if token_key:
         with store.pipeline(transaction=False) as pipe:  # one round trip on every webhook that carries a token
             pipe.set(token_key, fingerprint, nx=True, ex=REPLAY_TTL)
             pipe.get(token_key)
             _, first = pipe.execute()
         fingerprint = first or fingerprint
-    return keys.webhook(fingerprint)
+    key = keys.webhook(fingerprint)
+    return key, None if store.set(key, PENDING, nx=True, ex=REPLAY_TTL) else store.get(key) or ""
 
 
-def answered_once(view: Callable[..., str]) -> Callable[..., Response]:
-    """Run a TwiML view once per distinct request; a retry of it gets the same answer and changes nothing."""
+def _token_key() -> str | None:
+    token = request.headers.get("I-Twilio-Idempotency-Token")
+    return keys.webhook(hashlib.sha256(f"token\n{token}".encode()).hexdigest()) if token else None
+
+
+def answered_once(view: Callable[..., str] | None = None, *, claim: Claim = _claim) -> Any:
+    """Run a TwiML view once per distinct request; a retry of it gets the same answer and changes nothing. A view
+    whose own first round trip claims the request (reading what it needs with it) names that as its claim."""
+    if view is None:
+        return functools.partial(answered_once, claim=claim)
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         store: redis.Redis = REDIS.get()
-        key = _replay_key(store)
-        if not store.set(key, _PENDING, nx=True, ex=REPLAY_TTL):
+        key, earlier = claim(store, _fingerprint(), _token_key())
+        if earlier is not None:
             deadline = time.monotonic() + REPLAY_WAIT
-            while (earlier := store.get(key)) == _PENDING and time.monotonic() < deadline:
+            while earlier == PENDING and time.monotonic() < deadline:
                 time.sleep(0.05)  # the first delivery is still being handled
-            if earlier == _PENDING:
+                earlier = store.get(key) or ""
+            if earlier == PENDING:
                 raise ReplayPending  # never run the handler twice at once: answered as a failure
             if earlier:
                 return Response(earlier, mimetype="text/xml")

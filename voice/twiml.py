@@ -25,17 +25,50 @@ class Target:
 
 FALLBACK_SPEECH = Speech("en-US", "Polly.Joanna")  # when no number says which language and voice
 
+# The hot answers (greeting, code prompt, goodbye) are built as strings, exactly as VoiceResponse writes them through
+# ElementTree (tests/test_voice_twiml_strings.py compares the two): a DOM per call cost more than the rest of the
+# answer. Escaping is ElementTree's, so customer-typed text stays text.
+_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
+_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_ATTRIBUTE_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#13;",
+                                    "\n": "&#10;", "\t": "&#09;"})
+
+
+def _text(value: str) -> str:
+    return value.translate(_TEXT_ESCAPES)
+
+
+def _attribute(value: str | int | bool) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value).translate(_ATTRIBUTE_ESCAPES)
+
+
+def _element(name: str, inner: str = "", **attributes: str | int | bool | None) -> str:
+    """One element as ElementTree writes it: attributes sorted, None left out, booleans in lower case."""
+    pairs = "".join(f' {key}="{_attribute(value)}"' for key, value in sorted(attributes.items()) if value is not None)
+    return f"<{name}{pairs}>{inner}</{name}>" if inner else f"<{name}{pairs} />"
+
+
+def _said(text: str, speech: Speech) -> str:
+    return _element("Say", _text(text), language=speech.language, voice=speech.voice)
+
+
+def _document(inner: str) -> str:
+    """The whole document; what UTF-8 cannot carry (a lone surrogate) becomes a character reference, as in
+    ElementTree."""
+    document = f"{_DECLARATION}<Response>{inner}</Response>"
+    try:
+        document.encode()
+    except UnicodeEncodeError:
+        document = document.encode(errors="xmlcharrefreplace").decode()
+    return document
+
 
 def _say(node: VoiceResponse | Gather, text: str, speech: Speech) -> None:
     node.say(text, language=speech.language, voice=speech.voice)
 
 
 def say_and_hang_up(texts: list[str], speech: Speech) -> str:
-    response = VoiceResponse()
-    for text in texts:
-        _say(response, text, speech)
-    response.hangup()
-    return str(response)
+    return _document("".join(_said(text, speech) for text in texts) + "<Hangup />")
 
 
 def empty() -> str:
@@ -46,18 +79,12 @@ def empty() -> str:
 def ask(texts: list[str], action: str, otherwise: str, speech: Speech, *, digits: int = 1,
         with_speech: bool = False, timeout: int = 5, before: tuple[str, ...] = ()) -> str:
     """Say `before` in full, then texts while gathering keys (and yes/no speech); with nothing, go to `otherwise`."""
-    response = VoiceResponse()
-    for text in before:
-        _say(response, text, speech)
-    gather = Gather(action=action, method="POST", num_digits=digits, timeout=timeout,
-                    input="dtmf speech" if with_speech else "dtmf", finish_on_key="#" if digits > 1 else "",
-                    language=speech.language if with_speech else None,
-                    hints="yes, no" if with_speech else None, action_on_empty_result=False)
-    for text in texts:
-        _say(gather, text, speech)
-    response.append(gather)
-    response.redirect(otherwise, method="POST")
-    return str(response)
+    gather = _element("Gather", "".join(_said(text, speech) for text in texts), action=action, method="POST",
+                      numDigits=digits, timeout=timeout, input="dtmf speech" if with_speech else "dtmf",
+                      finishOnKey="#" if digits > 1 else "", language=speech.language if with_speech else None,
+                      hints="yes, no" if with_speech else None, actionOnEmptyResult=False)
+    return _document("".join(_said(text, speech) for text in before) + gather
+                     + _element("Redirect", _text(otherwise), method="POST"))
 
 
 def connect(texts: list[str], target: Target, whisper: str, action: str, caller_id: str | None, speech: Speech,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -16,11 +17,12 @@ from context.store import THREADS, ThreadNotFound, ThreadStore
 from core.extensions import REDIS
 from core.urls import absolute_url
 from core.validation import whole_number
-from directory.models import CallerIdTrust, Number, voice_settings
+from directory.models import Number, voice_settings
 from directory.routing import choose_agent
 from directory.store import AGENTS, NUMBERS, AgentStore, NumberStore
 from voice import twiml
 from voice.calls import CALLS, CallStore
+from voice.inbound import MAX_CHOICES, PROMPT_MESSAGES, Brief, claim_incoming, incoming_call
 from voice.prompts import means_yes, prompt
 from voice.screenpop import publish
 from voice.security import answered_once, require_twilio_signature, status_callback, webhook_failed
@@ -32,7 +34,6 @@ bp = Blueprint("voice", __name__, url_prefix="/voice")
 bp.before_request(require_twilio_signature)
 
 FALLBACK_SPEECH = twiml.FALLBACK_SPEECH
-MAX_CHOICES = 3
 
 
 def _masked(phone: str) -> str:
@@ -50,9 +51,6 @@ def _stores() -> tuple[NumberStore, AgentStore, ThreadStore, CallStore]:
     return NUMBERS.get(), AGENTS.get(), THREADS.get(), CALLS.get()
 
 
-PROMPT_MESSAGES = 20  # enough recent messages to find the last customer and agent ones
-
-
 def load_thread(thread_id: str | None) -> Thread | None:
     """The thread as the IVR needs it (its latest messages), or None."""
     if not thread_id:
@@ -63,12 +61,12 @@ def load_thread(thread_id: str | None) -> Thread | None:
         return None
 
 
-def speech_for(number: Number, thread: Thread | None) -> twiml.Speech:
+def speech_for(number: Number, thread: Thread | Brief | None) -> twiml.Speech:
     settings = voice_settings(number, thread.customer.locale if thread else None)
     return twiml.Speech(settings["language"], settings["voice"])
 
 
-def _say(number: Number, thread: Thread | None, *prompts: str, **values: str) -> tuple[list[str], twiml.Speech]:
+def _say(number: Number, thread: Thread | Brief | None, *prompts: str, **values: str) -> tuple[list[str], twiml.Speech]:
     speech = speech_for(number, thread)
     return [prompt(speech.language, key, brand=number.brand, **values) for key in prompts], speech
 
@@ -78,7 +76,7 @@ def about(thread: Thread, limit: int = 200) -> str:
     return thread_summary(thread, limit).rstrip(".?! ")
 
 
-def _greeting_name(thread: Thread) -> str:
+def _greeting_name(thread: Thread | Brief) -> str:
     name = first_name(thread.customer.name)
     return f" {name}" if name else ""
 
@@ -91,43 +89,23 @@ def _number() -> Number | None:
 # --- the caller's side ---------------------------------------------------------------------------------------
 
 
-# Twilio's StirVerstat for a caller ID verified with full (A) attestation: the carrier knows the caller and
-# their right to that number. Any other value, or none (no SHAKEN/STIR, e.g. outside the US), proves nothing.
-VERIFIED = "TN-Validation-Passed-A"
-
-
-def caller_id_trusted(number: Number, verstat: str | None) -> bool:
-    """Whether the caller ID may name the caller's conversations on this number."""
-    return number.caller_id_trust == CallerIdTrust.any or verstat == VERIFIED
-
-
 @bp.post("/incoming")
-@answered_once
+@answered_once(claim=claim_incoming)
 def incoming() -> str:
     """A call in: greet by the caller ID's open threads of the number's brand when it is trusted, else ask a code."""
-    sid, dialled, caller = request.form.get("CallSid", ""), request.form.get("To", ""), request.form.get("From", "")
-    verstat = request.form.get("StirVerstat", "").strip() or None
-    numbers, _, threads, calls = _stores()
-    number = numbers.get(dialled)
+    call = incoming_call()
+    number = call.number
     if number is None:
-        log.warning("call %s to %s, a number Threadline does not serve", sid, _masked(dialled))
+        log.warning("call %s to %s, a number Threadline does not serve", request.form.get("CallSid", ""),
+                    _masked(request.form.get("To", "")))
         return twiml.say_and_hang_up([prompt("en-US", "unknown_number")], FALLBACK_SPEECH)
-    is_open = number.is_open(datetime.now(UTC))
-    verification = {"stir_verstat": verstat} if verstat else {}
-    if not caller_id_trusted(number, verstat):
-        # An unverified caller ID could be anyone's: say nothing of its conversations, not even whether it has any.
-        calls.open(sid, "inbound", dialled, caller, "caller_id_not_verified" if is_open else "closed",
-                   stir_verstat=verstat, trust=number.caller_id_trust.value)
-        if not is_open:
+    if not call.trusted:
+        if not call.is_open:
             return _closed(number, None, notice=True)
         return _ask_code(number, 1, "welcome", notice=True)
-    ids = threads.open_thread_ids_of_brand(caller, number.brand, MAX_CHOICES)
-    found = [t for t in (load_thread(i) for i in ids) if t]
+    found = call.threads if call.threads is not None else _open_threads(number, call.is_open)
     first = found[0] if found else None
-    step, detail = ("matched_caller_id", {"threads": [t.id for t in found]}) if found else ("no_caller_id_match", {})
-    calls.open(sid, "inbound", dialled, caller, step if is_open else "closed",
-               **(detail if is_open else {}), **verification)
-    if not is_open:
+    if not call.is_open:
         # Caller ID alone links nothing: the voicemail may go into the caller's one thread, the call stays unlinked.
         return _closed(number, first if len(found) == 1 else None, notice=True)
     if len(found) == 1:
@@ -147,12 +125,26 @@ def incoming() -> str:
     return _ask_code(number, attempt=1, notice=True)
 
 
+def _open_threads(number: Number, is_open: bool) -> Sequence[Thread | Brief]:
+    """The caller's threads read through the stores, when a brand was not ASCII; then the call's record opened."""
+    form = request.form
+    sid, dialled, caller = form.get("CallSid", ""), form.get("To", ""), form.get("From", "")
+    verstat = form.get("StirVerstat", "").strip() or None
+    ids = THREADS.get().open_thread_ids_of_brand(caller, number.brand, MAX_CHOICES)
+    found = [t for t in (load_thread(i) for i in ids) if t]
+    step, detail = ("matched_caller_id", {"threads": [t.id for t in found]}) if found else ("no_caller_id_match", {})
+    verification = {"stir_verstat": verstat} if verstat else {}
+    CALLS.get().open(sid, "inbound", dialled, caller, step if is_open else "closed", **(detail if is_open else {}),
+                     **verification)
+    return found
+
+
 def recording_notice(number: Number, speech: twiml.Speech) -> tuple[str, ...]:
     """What a number that records its calls says first, in full, in the language the caller is addressed in."""
     return (prompt(speech.language, "recording_notice", brand=number.brand),) if number.record_calls else ()
 
 
-def _closed(number: Number, thread: Thread | None, *, notice: bool = False) -> str:
+def _closed(number: Number, thread: Thread | Brief | None, *, notice: bool = False) -> str:
     """The number is closed: say so and offer a voicemail, into thread when one is given."""
     texts, speech = _say(number, thread, "closed", "closed_voicemail")
     texts = [*(recording_notice(number, speech) if notice else ()), *texts]
