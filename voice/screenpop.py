@@ -1,4 +1,5 @@
-"""Screen-pop events for the agent desk: Redis pub/sub for live pages plus a per-agent stream to catch up."""
+"""Screen-pop events for the agent desk: Redis pub/sub for live pages (desk/fanout.py) plus a per-agent stream to
+catch up."""
 
 from __future__ import annotations
 
@@ -22,13 +23,6 @@ class ScreenPop(BaseModel):
     thread_id: str | None = None
     at: datetime
     id: str | None = None  # the stream entry id (absent inside the stream entry itself)
-
-
-def listen(redis_client: redis.Redis, agent_id: str) -> redis.client.PubSub:
-    """A subscription to the agent's live screen pops (subscribe before catching up, so nothing falls between)."""
-    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(keys.screen_pop_channel(agent_id))
-    return pubsub
 
 
 def since(redis_client: redis.Redis, agent_id: str, last_id: str) -> list[tuple[str, str]]:
