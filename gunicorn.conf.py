@@ -7,7 +7,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # gevent: each open desk event stream (SSE) is a greenlet waiting on Redis, not a thread, so hundreds of desks don't
 # starve Twilio's webhooks (bench/screenpop.py). WEB_WORKER_CLASS=gthread goes back to threads.
 worker_class = os.environ.get("WEB_WORKER_CLASS", "gevent")
-worker_connections = int(os.environ.get("WEB_WORKER_CONNECTIONS", "1000"))  # per worker: desks + webhooks
+# Per worker: open desks plus webhooks. Every desk is an idle socket (its screen pops come from the worker's one
+# subscription, desk/fanout.py): 2,000 desks spread unevenly over the workers must leave room for Twilio.
+worker_connections = int(os.environ.get("WEB_WORKER_CONNECTIONS", "4000"))
 threads = int(os.environ.get("WEB_THREADS", "8"))  # gthread only
 if worker_class == "gevent" and __name__ == "__config__":  # gunicorn reading this file, not a script
     # Before the preloaded app imports ssl, socket and threading: gunicorn's worker patches only after fork, when

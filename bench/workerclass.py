@@ -108,7 +108,8 @@ class Outcome:
     loaded: Load | None = None
     still_open: int = 0
     rss_mb: float = 0.0
-    redis_clients: int = 0
+    redis_clients_without: int = 0  # connected to Redis after the load without desks: gunicorn's and ours
+    redis_clients: int = 0  # the same with the desks open, after the load with them
     cpu_s: float = 0.0
     https: str = ""
     workers: int = 0
@@ -139,6 +140,12 @@ def probe_https(port: int) -> str:
     if response.status == 502 and "cannot reach Twilio" in body:
         return "works"
     return f"broken (HTTP {response.status})"
+
+
+def redis_clients(redis_url: str) -> int:
+    """Clients connected to Redis now (gunicorn's workers, and this one asking)."""
+    with redis.Redis.from_url(redis_url) as client:
+        return int(client.info("clients")["connected_clients"])
 
 
 def wrk_load(server: Server, requests_file: Path, args: argparse.Namespace) -> Load:
@@ -200,6 +207,7 @@ async def run_class(index: int, name: str, port: int, context: dict[str, Any], a
         outcome = Outcome(name, describe_settings(name, args, context["defaults"]),
                           await asyncio.to_thread(wrk_load, server, files[1], args),
                           workers=args.workers or context["defaults"]["workers"], https=https)
+        outcome.redis_clients_without = redis_clients(context["redis_url"])
         print(f"  {name}: /voice/incoming without desks: p99 {outcome.without.p99_ms:.1f} ms")
 
         desks = [Desk(a, c) for a, c in zip(context["agents"], context["cookies"], strict=True)]
@@ -226,8 +234,7 @@ async def run_class(index: int, name: str, port: int, context: dict[str, Any], a
             outcome.loaded = await asyncio.to_thread(wrk_load, server, files[2], args)
             outcome.still_open = sum(d.connected and not d.ended for d in desks)
             outcome.rss_mb = server.workers_rss_mb()
-            with redis.Redis.from_url(context["redis_url"]) as client:
-                outcome.redis_clients = int(client.info("clients")["connected_clients"])
+            outcome.redis_clients = redis_clients(context["redis_url"])
             outcome.cpu_s = cpu_seconds(server.pids()) - cpu_before
         finally:
             for task in tasks:
