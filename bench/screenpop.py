@@ -81,7 +81,8 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> None:
         if o.loaded is not None and o.loaded.requests and o.without.requests:
             change = (o.loaded.p99_ms / o.without.p99_ms - 1) * 100
             print(f"{o.name}: p99 with {o.connected} desks open {change:+.0f} % of its p99 without (aim: at most "
-                  f"+{AIM_P99_GROWTH:.0%})")
+                  f"+{AIM_P99_GROWTH:.0%}); load average {o.load[0]:.2f} at the start, {o.load[1]:.2f} at the end")
+    summary(outcomes)
     print(f"\n{'worker class':<14}{'outbound HTTPS':>16}{'streams open at the end':>24}{'workers RSS MB':>15}"
           f"{'Redis clients without/with desks':>34}{'gunicorn CPU s':>15}  whisper failures")
     for o in outcomes:
@@ -101,6 +102,21 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> None:
             print(f"{o.name} log: {line}")
 
 
+def summary(outcomes: list[Outcome]) -> None:
+    """Per worker class measured more than once (--rounds): the pops of every round, and the mean p99s."""
+    for name in dict.fromkeys(o.name for o in outcomes):
+        runs = [o for o in outcomes if o.name == name and o.loaded is not None and o.loaded.requests]
+        if len(runs) < 2:
+            continue
+        pops = [c.desk.frames[c.parent] - c.sent for o in runs for c in o.calls if c.parent in c.desk.frames]
+        without = sum(o.without.p99_ms for o in runs) / len(runs)
+        loaded = sum(o.loaded.p99_ms for o in runs if o.loaded) / len(runs)
+        load = sum(sum(o.load) / 2 for o in runs) / len(runs)
+        print(f"{name}, {len(runs)} rounds: pop p50 {ms(pops, 0.5)} ms, p95 {ms(pops, 0.95)} ms; webhook p99 mean "
+              f"{without:.1f} ms without desks, {loaded:.1f} ms with them ({(loaded / without - 1) * 100:+.0f} %); "
+              f"mean load average {load:.2f}")
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker-class", action="append", choices=CLASSES, dest="classes",
@@ -112,6 +128,9 @@ def parse_args() -> argparse.Namespace:
                         help="connections per gevent worker (default: gunicorn's, 1000)")
     parser.add_argument("--desks", type=int, default=200,
                         help="desk event streams to open, one agent each (default 200; 2000 is the issue's target)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure each worker class this many times, a fresh gunicorn each, the classes taking "
+                             "turns; prints the mean p99s as well (default 1)")
     parser.add_argument("--calls", type=int, default=200, help="whisper webhooks, one per call (default 200)")
     parser.add_argument("--call-rate", type=float, default=50, help="whisper webhooks per second (default 50)")
     parser.add_argument("--seconds", type=float, default=10, help="wrk load per phase, seconds (default 10)")
@@ -133,12 +152,12 @@ def parse_args() -> argparse.Namespace:
                              "Twilio's arrive; kept-alive ones stick to one gunicorn worker, which makes runs vary)")
     parser.add_argument("--logs", type=Path, help="copy each gunicorn's log into this folder")
     args = parser.parse_args()
-    args.classes = args.classes or ["gthread", "gevent"]
+    args.classes = (args.classes or ["gthread", "gevent"]) * args.rounds
     if args.desks < 1:
         parser.error("--desks must be at least 1")
-    if min(args.calls, args.call_rate, args.seconds, args.connections, args.wrk_threads, args.connect_timeout,
-           args.timeout) <= 0 or min(args.workers, args.threads, args.worker_connections, args.warmup, args.sign_in,
-                                                         args.redis_max_connections) < 0:
+    if min(args.rounds, args.calls, args.call_rate, args.seconds, args.connections, args.wrk_threads,
+           args.connect_timeout, args.timeout) <= 0 or min(args.workers, args.threads, args.worker_connections,
+                                                           args.warmup, args.sign_in, args.redis_max_connections) < 0:
         parser.error("counts, rates and times must be positive")
     if args.connections < args.wrk_threads:
         parser.error("wrk needs at least one connection per thread")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import http.client
+import os
 import re
 import shutil
 import time
@@ -113,6 +114,7 @@ class Outcome:
     cpu_s: float = 0.0
     https: str = ""
     workers: int = 0
+    load: tuple[float, float] = (0.0, 0.0)  # the machine's 1-minute load average at the start and at the end
     boots: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -181,6 +183,7 @@ def describe_settings(name: str, args: argparse.Namespace, defaults: dict[str, A
 
 async def run_class(index: int, name: str, port: int, context: dict[str, Any], args: argparse.Namespace) -> Outcome:
     tmp: Path = context["tmp"]
+    load_at_start = os.getloadavg()[0]
     base, incoming_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}{PATH}"
     files = [tmp / f"{name}-{phase}.txt" for phase in ("warmup", "without", "with")]
     for series, (path, seconds) in enumerate(zip(files, (args.warmup, args.seconds, args.seconds), strict=True)):
@@ -242,6 +245,7 @@ async def run_class(index: int, name: str, port: int, context: dict[str, Any], a
             await asyncio.gather(*tasks, return_exceptions=True)
             await session.close()
         outcome.boots, outcome.notes = server.log_findings()
+        outcome.load = (load_at_start, os.getloadavg()[0])
     if args.logs:
         args.logs.mkdir(parents=True, exist_ok=True)
         shutil.copy(log, args.logs / log.name)
