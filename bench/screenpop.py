@@ -68,7 +68,7 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> None:
     print(f"\nInbound-call webhooks: signed POST /voice/incoming from wrk, {args.connections} connections "
           f"({connections}), {args.seconds:g} s; wrk gives up on a request after 5 s; p50/p99 of those answered")
     print(f"{'worker class':<14}{'desk streams open':<19}{'requests/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'answered':>10}"
-          f"{'greeted':>10}{'unanswered':>11}{'socket errors':>14}{'app failures':>13}")
+          f"{'greeted':>10}{'unanswered':>11}{'socket errors':>14}{'app failures':>13}{'CPU ms/request':>15}")
     for o in outcomes:
         for label, load in (("none", o.without), (f"{o.connected}/{o.desks}", o.loaded)):
             if load is None:
@@ -76,7 +76,7 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> None:
             p50, p99 = (f"{load.p50_ms:.1f}", f"{load.p99_ms:.1f}") if load.requests else ("starved", "starved")
             print(f"{o.name:<14}{label:<19}{load.rps:>11,.0f}{p50:>9}{p99:>9}{load.requests:>10,}"
                   f"{load.requests - load.non_2xx - load.bad:>10,}{load.unanswered:>11,}{load.failed:>14,}"
-                  f"{load.logged:>13,}")
+                  f"{load.logged:>13,}{load.cpu_ms:>15.2f}")
     for o in outcomes:
         if o.loaded is not None and o.loaded.requests and o.without.requests:
             change = (o.loaded.p99_ms / o.without.p99_ms - 1) * 100
@@ -111,10 +111,13 @@ def summary(outcomes: list[Outcome]) -> None:
         pops = [c.desk.frames[c.parent] - c.sent for o in runs for c in o.calls if c.parent in c.desk.frames]
         without = sum(o.without.p99_ms for o in runs) / len(runs)
         loaded = sum(o.loaded.p99_ms for o in runs if o.loaded) / len(runs)
+        cpu_without = sum(o.without.cpu_ms for o in runs) / len(runs)
+        cpu_loaded = sum(o.loaded.cpu_ms for o in runs if o.loaded) / len(runs)
         load = sum(sum(o.load) / 2 for o in runs) / len(runs)
         print(f"{name}, {len(runs)} rounds: pop p50 {ms(pops, 0.5)} ms, p95 {ms(pops, 0.95)} ms; webhook p99 mean "
               f"{without:.1f} ms without desks, {loaded:.1f} ms with them ({(loaded / without - 1) * 100:+.0f} %); "
-              f"mean load average {load:.2f}")
+              f"gunicorn CPU per webhook {cpu_without:.2f} ms without, {cpu_loaded:.2f} ms with; mean load average "
+              f"{load:.2f}")
 
 
 def parse_args() -> argparse.Namespace:

@@ -95,6 +95,7 @@ class Load:
     unanswered: int  # sent but not answered by the end: timed out, or still waiting
     repeated: int
     logged: int = 0  # failures the app logged meanwhile
+    cpu_ms: float = 0.0  # gunicorn's CPU time per answered request: unlike latency, barely moved by others' load
 
 
 @dataclass
@@ -151,14 +152,16 @@ def redis_clients(redis_url: str) -> int:
 
 
 def wrk_load(server: Server, requests_file: Path, args: argparse.Namespace) -> Load:
-    offset = server.log_size()
+    offset, pids = server.log_size(), server.pids()
+    cpu_before = cpu_seconds(pids)
     raw = wrk(server.port, requests_file, args.seconds, args)
+    cpu = cpu_seconds(pids) - cpu_before
     requests = int(raw["requests"])
     return Load(rps=requests / (raw["duration_us"] / 1e6), p50_ms=raw["p50_us"] / 1000, p99_ms=raw["p99_us"] / 1000,
                 requests=requests, failed=int(raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]),
                 non_2xx=int(raw["status"]), bad=int(raw["bad"]),
                 unanswered=max(0, int(raw["sent"]) - requests), repeated=int(raw["repeated"]),
-                logged=server.failures_since(offset))
+                logged=server.failures_since(offset), cpu_ms=cpu * 1000 / requests if requests else 0.0)
 
 
 def gunicorn_args(name: str, args: argparse.Namespace) -> list[str]:

@@ -38,7 +38,9 @@ class Listener:
         self.agent_id, self.session_id = agent_id, session_id
         self.inbox: queue.Queue[str | Signal] = queue.Queue()
         self.live = threading.Event()  # set once the subscription covers it: what is published after reaches it
-        self.beat_due = time.monotonic() + KEEPALIVE_SECONDS
+        # The first keepalive somewhere in the first interval: desks that opened together (a deploy, Redis back)
+        # don't all wake together every interval after.
+        self.beat_due = time.monotonic() + random.uniform(0.5, 1.0) * KEEPALIVE_SECONDS
 
 
 _fanouts: weakref.WeakValueDictionary[int, Fanout] = weakref.WeakValueDictionary()
@@ -92,11 +94,6 @@ class Fanout:
                 if not group:
                     del self._listeners[listener.channel]
 
-    def count(self) -> int:
-        """Streams registered now."""
-        with self._lock:
-            return sum(len(group) for group in self._listeners.values())
-
     # --- The background thread ---------------------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -149,7 +146,7 @@ class Fanout:
 
     def _subscribed(self) -> None:
         with self._lock:
-            ended = self._end_live(Signal.LOST) if self._connected else 0  # redis-py subscribed again by itself
+            ended = self._end_live() if self._connected else 0  # redis-py subscribed again by itself
             self._connected, self._failures = True, 0
             for group in self._listeners.values():
                 for listener in group:
@@ -176,15 +173,15 @@ class Fanout:
     def _lost(self) -> int:
         with self._lock:
             self._connected = False
-            return self._end_live(Signal.LOST)
+            return self._end_live()
 
-    def _end_live(self, signal: Signal) -> int:
+    def _end_live(self) -> int:
         """End the live streams (the lock held); those still waiting for the subscription stay. How many ended."""
         ended = 0
         for channel, group in list(self._listeners.items()):
             for listener in [listener for listener in group if listener.live.is_set()]:
                 group.discard(listener)
-                listener.inbox.put(signal)
+                listener.inbox.put(Signal.LOST)
                 ended += 1
             if not group:
                 del self._listeners[channel]
