@@ -25,6 +25,13 @@ class ScreenPop(BaseModel):
     id: str | None = None  # the stream entry id (absent inside the stream entry itself)
 
 
+def listen(redis_client: redis.Redis, agent_id: str) -> redis.client.PubSub:
+    """A subscription to the agent's live screen pops alone (a web process's desks share one: desk/fanout.py)."""
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(keys.screen_pop_channel(agent_id))
+    return pubsub
+
+
 def since(redis_client: redis.Redis, agent_id: str, last_id: str) -> list[tuple[str, str]]:
     """The agent's screen pops after the stream id last_id, oldest first: (id, event JSON)."""
     return [(entry_id, fields["event"])
