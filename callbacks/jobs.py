@@ -24,6 +24,6 @@ def _built(factory: str, environment: tuple[tuple[str, str], ...]) -> Flask:
 
 def job_app() -> Flask:
     """The app for jobs and the clock, from the same environment as the web process; built once per environment,
-    so a worker builds it before forking its work horses and each job inherits it."""
+    so a worker builds it once and every job it runs uses it."""
     environment = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(_APP_ENV_PREFIXES)))
     return _built(os.environ.get("THREADLINE_APP", APP_FACTORY), environment)

@@ -1,4 +1,4 @@
-"""The RQ worker class the Procfile runs: builds the app once, before forking a work horse per job, and beats."""
+"""The RQ worker class the Procfile runs: builds the app once, runs every job in its own process, and beats."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from core.steady_worker import SteadyWorker
 
 
 class Worker(SteadyWorker):
-    """An rq Worker that rides out Redis going away, whose forked jobs inherit a ready app, and whose heartbeat lapses
-    within seconds of a crash (rq's own worker key outlives a SIGKILL by its whole TTL), so the sweep requeues its
-    unfinished dial jobs at once."""
+    """An rq worker that rides out Redis going away, runs its jobs without forking (every job uses the one app, its
+    Redis pools and its Twilio connection), and whose heartbeat lapses within seconds of a crash (rq's own worker key
+    outlives a SIGKILL by its whole TTL), so the sweep requeues its unfinished dial jobs at once."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.app = job_app()  # first: a configuration it refuses stops the worker with one line, before it registers

@@ -331,6 +331,8 @@ class CarrierState:
 
     def _prune(self) -> None:
         """Keep the newest `keep_calls` calls: older ended ones go, with their legs."""
+        if len(self.calls) <= self.keep_calls:
+            return  # legs included, no more calls than that: nothing to look through
         top = [c for c in self.calls.values() if c.parent_call_sid is None]
         excess = len(top) - self.keep_calls
         for old in top:

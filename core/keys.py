@@ -125,7 +125,7 @@ def call_callback(call_sid: str) -> str:
     return f"{PREFIX}:callcb:{call_sid}"
 
 
-DIAL_RATE = f"{PREFIX}:dialrate"  # sorted set: recent dial instants, for the outbound calls-per-second limit
+DIAL_SLOT = f"{PREFIX}:dialslot"  # string: the next free slot (epoch us) of the outbound calls-per-second limit
 DUE_CALLBACKS = f"{PREFIX}:callbacks:due"  # sorted set: scheduled callbacks by due time (epoch s)
 DIALING_CALLBACKS = f"{PREFIX}:callbacks:dialing"  # sorted set: attempts under way, by claim (or next check) time
 CLOCK_LEASE = f"{PREFIX}:clock:lease"  # string with a TTL: the clock process that dispatches and sweeps now

@@ -159,7 +159,8 @@ class Runner:
         """The first process found stopped, as "the worker stopped (exit 1)", or None while all run."""
         processes = [(ROLES.get(name, f"the {name} process"), child) for name, child in self.children.items()]
         if self.redis is not None and self.redis.process is not None:
-            processes.append(("the embedded Redis", self.redis.process))
+            # First: a process that its going took with it (in the moment before the next look) is not the cause.
+            processes.insert(0, ("the embedded Redis", self.redis.process))
         for role, process in processes:
             if (returncode := process.poll()) is not None:
                 return f"{role} stopped ({ended(returncode)})"

@@ -1,4 +1,5 @@
-"""An RQ worker that rides out Redis going away: it waits, with backoff, and carries on; it never quits over it."""
+"""An RQ worker that runs each job in its own process (no fork per job) and rides out Redis going away: it waits,
+with backoff, and carries on; it never quits over it."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from rq import Queue, Worker, worker_registration
-from rq.job import Job
+from rq import Queue, SimpleWorker, worker_registration
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from core.outage import OUTAGE_ERRORS, reason
 
@@ -19,9 +21,11 @@ FIRST_WAIT_SECONDS = 0.5
 LONGEST_WAIT_SECONDS = 1.0
 
 
-class SteadyWorker(Worker):
-    """rq's Worker quits (or hangs) when a Redis error escapes its loop outside the dequeue: this one waits for Redis
-    instead, then goes on; a job it already started is never started again."""
+class SteadyWorker(SimpleWorker):
+    """rq's SimpleWorker: each job runs in the worker's own process, so a job costs no fork and what the process built
+    (the app, its Redis and Twilio connections) serves every job; a job's timeout is rq's SIGALRM death penalty, in
+    this main thread. rq quits (or hangs) when a Redis error escapes its loop outside the dequeue: this one waits for
+    Redis instead, then goes on; a job it already started is never started again."""
 
     # rq's own retry of a failed blocking pop doubles its wait up to a minute: a 3-s outage would cost 4 s more.
     max_connection_wait_time = LONGEST_WAIT_SECONDS
@@ -71,16 +75,8 @@ class SteadyWorker(Worker):
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         self._best_effort("sending a heartbeat", lambda: super(SteadyWorker, self).heartbeat(timeout, pipeline))
 
-    def set_current_job_working_time(self, current_job_working_time: float, pipeline: Any = None) -> None:
-        parent = super()
-        self._best_effort("noting the job's time",
-                          lambda: parent.set_current_job_working_time(current_job_working_time, pipeline))
-
-    def maintain_heartbeats(self, job: Job) -> None:
-        self._best_effort("sending the job's heartbeat", lambda: super(SteadyWorker, self).maintain_heartbeats(job))
-
     def prepare_execution(self, job: Job) -> Any:
-        # Before the fork: the job has left the queue, so it must still run once Redis is back.
+        # Before the job runs: it has left the queue, so it must still run once Redis is back.
         parent = super()
         return self._until_done("starting a job", lambda: parent.prepare_execution(job))
 
@@ -88,9 +84,22 @@ class SteadyWorker(Worker):
         try:
             super().execute_job(job, queue)
         except OUTAGE_ERRORS as exc:
-            # The work horse has ended (rq's monitor raises only after it): only its bookkeeping failed. The job is
-            # not run again; rq's registry cleaning settles its status once Redis is back.
+            # The job has run (rq catches whatever the job raises): only its bookkeeping failed. The job is not run
+            # again, but it must not read as running either: whoever waits for it (the callbacks' sweep) would wait
+            # until rq's registry cleaning, minutes on.
             self._wait_for_redis(exc, f"ending job {job.id}")
+            self._until_done(f"closing job {job.id}", lambda: self._close_unended(job, queue))
+
+    def _close_unended(self, job: Job, queue: Queue) -> None:
+        """A job whose end Redis missed, and that still reads as started by this worker, is marked failed."""
+        try:
+            job.refresh()
+        except NoSuchJobError:
+            return  # Redis came back without it: nothing reads it as running
+        if job.get_status(refresh=False) == JobStatus.STARTED and job.worker_name == self.name:
+            self.log.warning("Worker %s: job %s ended while Redis was away; its result is unknown, marked failed",
+                             self.name, job.id)
+            self.handle_job_failure(job, queue, exc_string="Redis went away before the job's end was recorded")
 
     def teardown(self) -> None:
         self._best_effort("registering its end", super().teardown)

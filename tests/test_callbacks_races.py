@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +11,7 @@ from hypothesis import strategies as st
 from callbacks import dialer
 from callbacks.schemas import State
 from callbacks.windows import allowed
+from core.redis_server import connect
 from tests.support.api import AUTH
 from tests.support.callbacks import ask, callback
 from tests.support.carrier import CUSTOMER, SUPPORT, wait_until
@@ -65,12 +65,16 @@ def test_duplicate_and_late_status_callbacks_close_an_attempt_once(cb_line):
     assert after.state == State.scheduled
 
 
-def test_the_dial_rate_is_shared_through_redis(cb_line, redis_client):
-    now = int(time.time() * 1000)
-    assert [dialer.rate_wait(redis_client, now, 2, f"m{i}") for i in range(2)] == [0, 0]
-    wait = dialer.rate_wait(redis_client, now + 10, 2, "m2")
-    assert 900 <= wait <= 1000  # the third call this second waits for the oldest to age out
-    assert dialer.rate_wait(redis_client, now + 1001, 2, "m3") == 0
+def test_the_dial_rate_is_shared_through_redis(cb_line, redis_client, redis_url):
+    """Every client takes the next slot of one schedule in Redis: slots are evenly spaced, never two at once."""
+    spacing = dialer.RATE_HEADROOM / 2
+    clients = [connect(redis_url) for _ in range(3)]  # as separate workers would
+    waits = [dialer.reserve_slot(client, 2) for client in clients]
+    assert waits[0] == 0  # the first goes now
+    assert spacing - 0.25 < waits[1] <= spacing  # the next one slot later, less the moments spent asking
+    assert 2 * spacing - 0.25 < waits[2] <= 2 * spacing
+    for client in clients:
+        client.close()
 
 
 ZONES = ["America/Los_Angeles", "America/New_York", "Europe/London", "Asia/Kolkata", "Australia/Sydney",

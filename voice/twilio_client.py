@@ -1,4 +1,5 @@
-"""The one way Threadline reaches Twilio's REST API: twilio.rest.Client, optionally sent to another base URL."""
+"""The one way Threadline reaches Twilio's REST API: twilio.rest.Client over one kept-alive connection pool,
+optionally sent to another base URL."""
 
 from __future__ import annotations
 
@@ -13,7 +14,21 @@ from twilio.rest import Client
 _TWILIO_HOST = re.compile(r"^https://[^/]*twilio\.com")
 
 
-class RedirectingHttpClient(TwilioHttpClient):
+class PooledHttpClient(TwilioHttpClient):
+    """Twilio's HTTP client, whose connection pool serves every request of the process (a worker's dial jobs reuse
+    one kept-alive connection), and is emptied when a request ends without an answer (a timeout, or a job's timeout
+    interrupting it), so a connection left mid-request is never used again."""
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        try:
+            return super().request(method, url, *args, **kwargs)
+        except BaseException:
+            if self.session is not None:
+                self.session.close()  # closes every pooled connection; the next request opens a new one
+            raise
+
+
+class RedirectingHttpClient(PooledHttpClient):
     """Sends every request meant for a twilio.com host to base_url instead (the local carrier)."""
 
     def __init__(self, base_url: str, **kwargs: Any) -> None:
@@ -31,7 +46,7 @@ class RedirectingHttpClient(TwilioHttpClient):
 def make_client(account_sid: str, auth_token: str, api_base_url: str | None = None, timeout: float = 10) -> Client:
     """A Twilio client; with api_base_url every request goes there, whatever TWILIO_EDGE/TWILIO_REGION say."""
     if not api_base_url:
-        return Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
+        return Client(account_sid, auth_token, http_client=PooledHttpClient(timeout=timeout))
     client = Client(account_sid, auth_token, http_client=RedirectingHttpClient(api_base_url, timeout=timeout))
     # The edge and region rewrite hostnames ("api.sydney.au1.twilio.com"); with a base URL they mean nothing.
     client.edge = None
