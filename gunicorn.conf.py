@@ -1,5 +1,6 @@
 """gunicorn settings for the web process (read from the working directory by gunicorn itself)."""
 
+import gc
 import os
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
@@ -7,7 +8,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # gevent: each open desk event stream (SSE) is a greenlet waiting on Redis, not a thread, so hundreds of desks don't
 # starve Twilio's webhooks (bench/screenpop.py). WEB_WORKER_CLASS=gthread goes back to threads.
 worker_class = os.environ.get("WEB_WORKER_CLASS", "gevent")
-worker_connections = int(os.environ.get("WEB_WORKER_CONNECTIONS", "1000"))  # per worker: desks + webhooks
+# Per worker: open desks plus webhooks. Every desk is an idle socket (its screen pops come from the worker's one
+# subscription, desk/fanout.py): 2,000 desks spread unevenly over the workers must leave room for Twilio.
+worker_connections = int(os.environ.get("WEB_WORKER_CONNECTIONS", "4000"))
 threads = int(os.environ.get("WEB_THREADS", "8"))  # gthread only
 if worker_class == "gevent" and __name__ == "__config__":  # gunicorn reading this file, not a script
     # Before the preloaded app imports ssl, socket and threading: gunicorn's worker patches only after fork, when
@@ -25,6 +28,19 @@ accesslog = "-"
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 # gunicorn's control socket lives at one path per user, so two instances on a machine would fight over it.
 control_socket_disable = True
+
+
+def pre_fork(server: object, worker: object) -> None:
+    """In the master, before each worker: the preloaded app's objects are left out of the workers' garbage
+    collections (and their memory stays shared)."""
+    gc.freeze()
+
+
+def post_fork(server: object, worker: object) -> None:
+    """In each worker: a young collection once 50,000 objects are made, not 700. With the default, every collection
+    promoted the objects of the requests under way, which soon made full collections over every open desk's stream:
+    100-700 ms each with 1,000 desks a worker, in the webhooks' p99 (bench/screenpop.py --desks 2000)."""
+    gc.set_threshold(50_000, 20, 10)
 
 
 def when_ready(server: object) -> None:

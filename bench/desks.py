@@ -23,15 +23,16 @@ PASSWORD = "bench desk password 1"
 COOKIE = "threadline"  # the session cookie's name without an https PUBLIC_BASE_URL
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 SIGN_INS_AT_ONCE = 4  # argon2 takes 64 MiB and ~0.2 s a sign-in
+NUMBER_AGENTS = 500  # the most agents a number lists
 
 def agent_id(i: int) -> str:
-    return f"desk-{i:03d}"
+    return f"desk-{i:04d}"
 
 
 def seed(redis_url: str, desks: int, signed_in: int) -> list[str]:
-    """bench/webhooks' support number, agent and callers' threads, plus one available agent per desk, on the
-    number, each with a desk password; desk session cookies for all but the first signed_in agents, who sign in
-    over HTTP."""
+    """bench/webhooks' support number, agent and callers' threads, plus one available agent per desk (the first
+    ones on the number), each with a desk password; desk session cookies for all but the first signed_in agents,
+    who sign in over HTTP."""
     from app import create_app
     from core.keys import agent_password
     from desk.auth import SESSION_LIFETIME
@@ -49,8 +50,9 @@ def seed(redis_url: str, desks: int, signed_in: int) -> list[str]:
             {"name": f"Agent {i}", "phone": f"+1415300{i:04d}", "status": "available"}), now)
     number = numbers.get(SUPPORT_NUMBER)
     assert number is not None
+    # A number lists at most NUMBER_AGENTS; a whisper pops the desk of whichever agent its URL names.
     config = NumberConfig.model_validate({**number.model_dump(include=set(NumberConfig.model_fields)),
-                                          "agents": ["sam", *ids]})
+                                          "agents": ["sam", *ids[:NUMBER_AGENTS - 1]]})
     numbers.put(SUPPORT_NUMBER, config, now)
     # One argon2 hash through the app's store, copied to the others: the same password, without 0.2 s per agent.
     client: redis.Redis = app.extensions["threadline.redis"]

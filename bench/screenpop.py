@@ -1,5 +1,5 @@
-"""Screen pops with hundreds of desks open, per gunicorn worker class: whisper webhook -> SSE frame latency, and
-the inbound-call webhook's p99 with and without the desks' event streams open.
+"""Screen pops with hundreds or thousands of desks open, per gunicorn worker class: whisper webhook -> SSE frame
+latency, and the inbound-call webhook's p99 with and without the desks' event streams open.
 
 For each worker class: gunicorn with the project's gunicorn.conf.py (the class, and optionally workers, threads
 and worker connections, overridden on its command line), then
@@ -14,10 +14,13 @@ and worker connections, overridden on its command line), then
 Every phase is bounded: a class that can't hold D streams shows how many connected and the webhooks it starved.
 
     .venv/bin/python bench/screenpop.py                       # gthread, then gevent, as gunicorn.conf.py has them
+    .venv/bin/python bench/screenpop.py --worker-class gevent --desks 2000      # the Procfile's web process
     .venv/bin/python bench/screenpop.py --worker-class gevent-early --redis-max-connections 1000
 
 gevent-early patches the standard library before the app is preloaded; --redis-max-connections sets the app's
-Redis pool size per process through REDIS_URL (every open stream holds one pub/sub connection from it).
+Redis pool size per process through REDIS_URL (the open streams share one pub/sub connection per process, so the
+pool serves requests only). Redis's connected clients are counted after the load without desks and after the load
+with them: the desks add one subscription per gunicorn worker, whatever their number.
 """
 
 from __future__ import annotations
@@ -42,8 +45,8 @@ from bench.webhooks import ACCOUNT_SID, API_KEY, AUTH_TOKEN, CUSTOMERS
 from bench.workerclass import ADMIN_KEY, Outcome, run_class
 from core.redis_server import EmbeddedRedis
 
-MAX_DESKS = 499  # a number lists at most 500 agents; "sam" is one
 CLASSES = ("gthread", "gevent", "gevent-early")
+AIM_P99_GROWTH = 0.20  # the webhook's p99 with the desks open, at most this much above its p99 without
 
 def ms(values: list[float], fraction: float) -> str:
     """A percentile of seconds, in milliseconds; "-" for none."""
@@ -65,7 +68,7 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> None:
     print(f"\nInbound-call webhooks: signed POST /voice/incoming from wrk, {args.connections} connections "
           f"({connections}), {args.seconds:g} s; wrk gives up on a request after 5 s; p50/p99 of those answered")
     print(f"{'worker class':<14}{'desk streams open':<19}{'requests/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'answered':>10}"
-          f"{'greeted':>10}{'unanswered':>11}{'socket errors':>14}{'app failures':>13}")
+          f"{'greeted':>10}{'unanswered':>11}{'socket errors':>14}{'app failures':>13}{'CPU ms/request':>15}")
     for o in outcomes:
         for label, load in (("none", o.without), (f"{o.connected}/{o.desks}", o.loaded)):
             if load is None:
@@ -73,14 +76,22 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> None:
             p50, p99 = (f"{load.p50_ms:.1f}", f"{load.p99_ms:.1f}") if load.requests else ("starved", "starved")
             print(f"{o.name:<14}{label:<19}{load.rps:>11,.0f}{p50:>9}{p99:>9}{load.requests:>10,}"
                   f"{load.requests - load.non_2xx - load.bad:>10,}{load.unanswered:>11,}{load.failed:>14,}"
-                  f"{load.logged:>13,}")
+                  f"{load.logged:>13,}{load.cpu_ms:>15.2f}")
+    for o in outcomes:
+        if o.loaded is not None and o.loaded.requests and o.without.requests:
+            change = (o.loaded.p99_ms / o.without.p99_ms - 1) * 100
+            print(f"{o.name}: p99 with {o.connected} desks open {change:+.0f} % of its p99 without (aim: at most "
+                  f"+{AIM_P99_GROWTH:.0%}); load average {o.load[0]:.2f} at the start, {o.load[1]:.2f} at the end")
+    summary(outcomes)
     print(f"\n{'worker class':<14}{'outbound HTTPS':>16}{'streams open at the end':>24}{'workers RSS MB':>15}"
-          f"{'Redis clients':>14}{'gunicorn CPU s':>15}  whisper failures")
+          f"{'Redis clients without/with desks':>34}{'gunicorn CPU s':>15}  whisper failures")
     for o in outcomes:
         failures = Counter(c.error or f"HTTP {c.status}" for c in o.calls if not c.ok)
         text = ", ".join(f"{n} {kind}" for kind, n in failures.items()) or "none"
-        print(f"{o.name:<14}{o.https:>16}{f'{o.still_open}/{o.connected}':>24}{o.rss_mb:>15.0f}{o.redis_clients:>14}"
+        clients = f"{o.redis_clients_without}/{o.redis_clients}"
+        print(f"{o.name:<14}{o.https:>16}{f'{o.still_open}/{o.connected}':>24}{o.rss_mb:>15.0f}{clients:>34}"
               f"{o.cpu_s:>15.1f}  {text if o.calls else 'none sent: no desk connected'}")
+    print("(Redis clients: connected_clients after each wrk load, this benchmark's own connection included)")
     for o in outcomes:
         for load in (o.without, o.loaded):
             if load and load.repeated:
@@ -89,6 +100,24 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> None:
             print(f"warning: {o.name}: {o.boots} worker boots for {o.workers} workers (a worker died or timed out)")
         for line in o.notes:
             print(f"{o.name} log: {line}")
+
+
+def summary(outcomes: list[Outcome]) -> None:
+    """Per worker class measured more than once (--rounds): the pops of every round, and the mean p99s."""
+    for name in dict.fromkeys(o.name for o in outcomes):
+        runs = [o for o in outcomes if o.name == name and o.loaded is not None and o.loaded.requests]
+        if len(runs) < 2:
+            continue
+        pops = [c.desk.frames[c.parent] - c.sent for o in runs for c in o.calls if c.parent in c.desk.frames]
+        without = sum(o.without.p99_ms for o in runs) / len(runs)
+        loaded = sum(o.loaded.p99_ms for o in runs if o.loaded) / len(runs)
+        cpu_without = sum(o.without.cpu_ms for o in runs) / len(runs)
+        cpu_loaded = sum(o.loaded.cpu_ms for o in runs if o.loaded) / len(runs)
+        load = sum(sum(o.load) / 2 for o in runs) / len(runs)
+        print(f"{name}, {len(runs)} rounds: pop p50 {ms(pops, 0.5)} ms, p95 {ms(pops, 0.95)} ms; webhook p99 mean "
+              f"{without:.1f} ms without desks, {loaded:.1f} ms with them ({(loaded / without - 1) * 100:+.0f} %); "
+              f"gunicorn CPU per webhook {cpu_without:.2f} ms without, {cpu_loaded:.2f} ms with; mean load average "
+              f"{load:.2f}")
 
 
 def parse_args() -> argparse.Namespace:
@@ -100,8 +129,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=0, help="gthread threads per worker (default: the config's)")
     parser.add_argument("--worker-connections", type=int, default=0,
                         help="connections per gevent worker (default: gunicorn's, 1000)")
-    parser.add_argument("--desks", type=int, default=200, help=f"desk event streams to open (default 200, "
-                                                               f"at most {MAX_DESKS}), one agent each")
+    parser.add_argument("--desks", type=int, default=200,
+                        help="desk event streams to open, one agent each (default 200; 2000 is the issue's target)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure each worker class this many times, a fresh gunicorn each, the classes taking "
+                             "turns; prints the mean p99s as well (default 1)")
     parser.add_argument("--calls", type=int, default=200, help="whisper webhooks, one per call (default 200)")
     parser.add_argument("--call-rate", type=float, default=50, help="whisper webhooks per second (default 50)")
     parser.add_argument("--seconds", type=float, default=10, help="wrk load per phase, seconds (default 10)")
@@ -123,12 +155,12 @@ def parse_args() -> argparse.Namespace:
                              "Twilio's arrive; kept-alive ones stick to one gunicorn worker, which makes runs vary)")
     parser.add_argument("--logs", type=Path, help="copy each gunicorn's log into this folder")
     args = parser.parse_args()
-    args.classes = args.classes or ["gthread", "gevent"]
-    if not 1 <= args.desks <= MAX_DESKS:
-        parser.error(f"--desks must be between 1 and {MAX_DESKS}")
-    if min(args.calls, args.call_rate, args.seconds, args.connections, args.wrk_threads, args.connect_timeout,
-           args.timeout) <= 0 or min(args.workers, args.threads, args.worker_connections, args.warmup, args.sign_in,
-                                                         args.redis_max_connections) < 0:
+    args.classes = (args.classes or ["gthread", "gevent"]) * args.rounds
+    if args.desks < 1:
+        parser.error("--desks must be at least 1")
+    if min(args.rounds, args.calls, args.call_rate, args.seconds, args.connections, args.wrk_threads,
+           args.connect_timeout, args.timeout) <= 0 or min(args.workers, args.threads, args.worker_connections,
+                                                           args.warmup, args.sign_in, args.redis_max_connections) < 0:
         parser.error("counts, rates and times must be positive")
     if args.connections < args.wrk_threads:
         parser.error("wrk needs at least one connection per thread")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import http.client
+import os
 import re
 import shutil
 import time
@@ -94,6 +95,7 @@ class Load:
     unanswered: int  # sent but not answered by the end: timed out, or still waiting
     repeated: int
     logged: int = 0  # failures the app logged meanwhile
+    cpu_ms: float = 0.0  # gunicorn's CPU time per answered request: unlike latency, barely moved by others' load
 
 
 @dataclass
@@ -108,10 +110,12 @@ class Outcome:
     loaded: Load | None = None
     still_open: int = 0
     rss_mb: float = 0.0
-    redis_clients: int = 0
+    redis_clients_without: int = 0  # connected to Redis after the load without desks: gunicorn's and ours
+    redis_clients: int = 0  # the same with the desks open, after the load with them
     cpu_s: float = 0.0
     https: str = ""
     workers: int = 0
+    load: tuple[float, float] = (0.0, 0.0)  # the machine's 1-minute load average at the start and at the end
     boots: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -141,15 +145,23 @@ def probe_https(port: int) -> str:
     return f"broken (HTTP {response.status})"
 
 
+def redis_clients(redis_url: str) -> int:
+    """Clients connected to Redis now (gunicorn's workers, and this one asking)."""
+    with redis.Redis.from_url(redis_url) as client:
+        return int(client.info("clients")["connected_clients"])
+
+
 def wrk_load(server: Server, requests_file: Path, args: argparse.Namespace) -> Load:
-    offset = server.log_size()
+    offset, pids = server.log_size(), server.pids()
+    cpu_before = cpu_seconds(pids)
     raw = wrk(server.port, requests_file, args.seconds, args)
+    cpu = cpu_seconds(pids) - cpu_before
     requests = int(raw["requests"])
     return Load(rps=requests / (raw["duration_us"] / 1e6), p50_ms=raw["p50_us"] / 1000, p99_ms=raw["p99_us"] / 1000,
                 requests=requests, failed=int(raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]),
                 non_2xx=int(raw["status"]), bad=int(raw["bad"]),
                 unanswered=max(0, int(raw["sent"]) - requests), repeated=int(raw["repeated"]),
-                logged=server.failures_since(offset))
+                logged=server.failures_since(offset), cpu_ms=cpu * 1000 / requests if requests else 0.0)
 
 
 def gunicorn_args(name: str, args: argparse.Namespace) -> list[str]:
@@ -174,6 +186,7 @@ def describe_settings(name: str, args: argparse.Namespace, defaults: dict[str, A
 
 async def run_class(index: int, name: str, port: int, context: dict[str, Any], args: argparse.Namespace) -> Outcome:
     tmp: Path = context["tmp"]
+    load_at_start = os.getloadavg()[0]
     base, incoming_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}{PATH}"
     files = [tmp / f"{name}-{phase}.txt" for phase in ("warmup", "without", "with")]
     for series, (path, seconds) in enumerate(zip(files, (args.warmup, args.seconds, args.seconds), strict=True)):
@@ -200,6 +213,7 @@ async def run_class(index: int, name: str, port: int, context: dict[str, Any], a
         outcome = Outcome(name, describe_settings(name, args, context["defaults"]),
                           await asyncio.to_thread(wrk_load, server, files[1], args),
                           workers=args.workers or context["defaults"]["workers"], https=https)
+        outcome.redis_clients_without = redis_clients(context["redis_url"])
         print(f"  {name}: /voice/incoming without desks: p99 {outcome.without.p99_ms:.1f} ms")
 
         desks = [Desk(a, c) for a, c in zip(context["agents"], context["cookies"], strict=True)]
@@ -226,8 +240,7 @@ async def run_class(index: int, name: str, port: int, context: dict[str, Any], a
             outcome.loaded = await asyncio.to_thread(wrk_load, server, files[2], args)
             outcome.still_open = sum(d.connected and not d.ended for d in desks)
             outcome.rss_mb = server.workers_rss_mb()
-            with redis.Redis.from_url(context["redis_url"]) as client:
-                outcome.redis_clients = int(client.info("clients")["connected_clients"])
+            outcome.redis_clients = redis_clients(context["redis_url"])
             outcome.cpu_s = cpu_seconds(server.pids()) - cpu_before
         finally:
             for task in tasks:
@@ -235,6 +248,7 @@ async def run_class(index: int, name: str, port: int, context: dict[str, Any], a
             await asyncio.gather(*tasks, return_exceptions=True)
             await session.close()
         outcome.boots, outcome.notes = server.log_findings()
+        outcome.load = (load_at_start, os.getloadavg()[0])
     if args.logs:
         args.logs.mkdir(parents=True, exist_ok=True)
         shutil.copy(log, args.logs / log.name)

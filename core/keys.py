@@ -90,6 +90,9 @@ def screen_pop_channel(agent_id: str) -> str:
     return f"{PREFIX}:agent:{agent_id}:live"
 
 
+SCREEN_POP_CHANNELS = screen_pop_channel("*")  # pub/sub pattern: every agent's screen pops (ids hold no ':')
+
+
 def event(event_id: str) -> str:
     """Hash: an outbound event for the messaging platform (JSON body, delivery state, attempts, last error)."""
     return f"{PREFIX}:event:{event_id}"

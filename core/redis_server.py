@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import redis
 
-MAX_CONNECTIONS = 1000
+POOL_SIZE = 8  # connections a client opens at most; commands beyond wait for one (REDIS_URL's max_connections)
 
 # A Unix socket path longer than this is refused by the kernel (sun_path is 108 bytes).
 _MAX_SOCKET_PATH = 100
@@ -34,10 +34,13 @@ def describe(url: str) -> str:
 def connect(url: str, *, check: bool = True, decode: bool = True, timeout: float | None = None) -> redis.Redis:
     """Return a client for url (text replies when decode; RQ needs bytes), having checked the server answers; a
     command unanswered for timeout seconds fails (None: it waits as long as the connection lives)."""
-    # Each open desk event stream holds a connection: the pool must hold as many as a worker has connections.
+    # A bounded pool: a process's connections follow the commands it runs at once, never its open desks (they share
+    # one subscription, desk/fanout.py) nor a burst of requests, which wait for a free connection (up to 20 s).
     # A connection the server dropped (a restart) is noticed when the pool hands it out and is opened anew.
-    client = redis.Redis.from_url(url, decode_responses=decode, socket_connect_timeout=3, health_check_interval=30,
-                                  max_connections=MAX_CONNECTIONS, socket_timeout=timeout)
+    pool = redis.BlockingConnectionPool.from_url(url, decode_responses=decode, socket_connect_timeout=3,
+                                                 health_check_interval=30, max_connections=POOL_SIZE,
+                                                 socket_timeout=timeout)
+    client = redis.Redis.from_pool(pool)
     if check:
         try:
             client.ping()

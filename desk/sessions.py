@@ -34,6 +34,10 @@ class DeskSessions:
         """The agent the session belongs to, or None when it ended or expired."""
         return self.redis.get(desk_session(session_id))
 
+    def agents_of(self, session_ids: list[str]) -> list[str | None]:
+        """agent_of for many sessions in one round trip, in order."""
+        return self.redis.mget([desk_session(s) for s in session_ids]) if session_ids else []
+
     def end(self, session_id: str) -> None:
         """End one session."""
         agent_id = self.redis.get(desk_session(session_id))

@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import http.client
-import os
-import signal
-import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,7 +17,7 @@ from twilio.request_validator import RequestValidator
 
 from directory.models import AgentConfig, NumberConfig
 from tests.support.carrier import AGENT, CUSTOMER, SUPPORT
-from tests.support.processes import ROOT, free_port
+from tests.support.processes import gunicorn
 from tests.support.voice import not_absolute, twiml_urls
 
 BIN = Path(sys.executable).parent
@@ -74,33 +68,6 @@ class Proxy(ThreadingHTTPServer):
         threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()
 
 
-@contextmanager
-def gunicorn(redis_url: str, log: Path, **env: str) -> Iterator[int]:
-    """The Procfile's web process (gunicorn.conf.py, gevent) on a free local port, until healthy; its port."""
-    port = free_port()
-    dropped = ("PUBLIC_BASE_URL", "FORWARDED_ALLOW_IPS", "GUNICORN_CMD_ARGS")
-    environ = {k: v for k, v in os.environ.items() if k not in dropped and not k.startswith("TWILIO_")}
-    environ.update(REDIS_URL=redis_url, HOST="127.0.0.1", PORT=str(port), WEB_CONCURRENCY="1",
-                   TWILIO_AUTH_TOKEN=TOKEN, **env)
-    with log.open("wb") as out:
-        process = subprocess.Popen([BIN / "gunicorn", "app:create_app()"], cwd=ROOT, env=environ,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, f"gunicorn stopped:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"gunicorn never became healthy:\n{log.read_text()}"
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        yield port
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(30)
-
-
 @pytest.fixture
 def number(make_app: Any) -> None:
     """A support number with an agent, in the Redis the gunicorn serves from."""
@@ -136,7 +103,7 @@ CARRIER = {"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_API_BASE_URL": "http:/
 ])
 def test_a_webhook_through_a_tls_proxy_on_another_address(number, redis_url, tmp_path, env, status):
     log = tmp_path / "gunicorn.log"
-    with gunicorn(redis_url, log, **env) as port:
+    with gunicorn(redis_url, log, TWILIO_AUTH_TOKEN=TOKEN, **env) as port:
         proxy = Proxy(port)
         try:
             answers = webhooks_through(proxy)

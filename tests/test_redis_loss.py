@@ -24,6 +24,7 @@ from directory.models import AgentConfig, NumberConfig
 from tests.support.api import API_KEY, AUTH, thread_body
 from tests.support.carrier import wait_until
 from tests.support.desk import HTML, PASSWORD, sign_in
+from tests.support.outage import redis_away
 from tests.support.processes import BIN, ROOT, argv
 from tests.support.voice import signed_post
 
@@ -34,28 +35,6 @@ CALL = {"CallSid": "CA" + "7" * 32, "AccountSid": "AC" + "0" * 32, "From": "+141
         "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01"}
 RECORDING = {"CallSid": CALL["CallSid"], "RecordingSid": "RE" + "7" * 32, "RecordingStatus": "completed",
              "RecordingUrl": "https://api.twilio.com/rec", "RecordingDuration": "3"}
-
-
-@pytest.fixture
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
-    """This module's own Redis, AOF on, so that it can be killed and brought back with its data."""
-    server = EmbeddedRedis(tmp_path_factory.mktemp("lost"), appendonly=True)
-    server.start()
-    yield server
-    server.stop()
-
-
-@contextmanager
-def redis_away(server: EmbeddedRedis) -> Iterator[None]:
-    """Redis killed (no goodbye to its clients, its socket left behind), then started again from its AOF."""
-    assert server.process is not None
-    server.process.kill()
-    server.process.wait()
-    server.process = None
-    try:
-        yield
-    finally:
-        server.start()
 
 
 @pytest.fixture

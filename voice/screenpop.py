@@ -1,4 +1,5 @@
-"""Screen-pop events for the agent desk: Redis pub/sub for live pages plus a per-agent stream to catch up."""
+"""Screen-pop events for the agent desk: Redis pub/sub for live pages (desk/fanout.py) plus a per-agent stream to
+catch up."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class ScreenPop(BaseModel):
 
 
 def listen(redis_client: redis.Redis, agent_id: str) -> redis.client.PubSub:
-    """A subscription to the agent's live screen pops (subscribe before catching up, so nothing falls between)."""
+    """A subscription to the agent's live screen pops alone (a web process's desks share one: desk/fanout.py)."""
     pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(keys.screen_pop_channel(agent_id))
     return pubsub
