@@ -314,7 +314,9 @@ class Verbs(Notices, Holding):
             try:
                 whisper = self.fetch(child, child.call.url, child.call.method, {})
                 self.execute(child, whisper)
-            except (PartyHungUp, CallOver):
+            except PartyHungUp:
+                self.finish(child, "completed")  # hung up during the whisper: never bridged
+            except CallOver:
                 pass
             if child.call.ended:  # the called party hung up or declined before the bridge
                 self.event(leg.call, "whisper_declined", sid=child.call.sid)

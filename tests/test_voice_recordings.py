@@ -100,7 +100,7 @@ def test_the_notice_comes_first_on_every_other_branch_in_the_numbers_language(li
 def test_a_number_that_does_not_record_says_nothing_of_it_and_records_nothing(line):
     line.thread("t-1")
     line.script(CUSTOMER, keys=["1"])
-    line.script(AGENT, keys=["1"], hangup_after=10)
+    line.script(AGENT, keys=["1"], hangup_after=TALK)
     sid = line.call_in(CUSTOMER)
     call = line.finished(sid)
     assert NOTICE not in heard(call) and carrier_callbacks(call) == []

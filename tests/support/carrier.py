@@ -26,9 +26,10 @@ AGENT = "+14155550777"
 SUPPORT = "+14155550100"
 CUSTOMER = "+14155550123"
 SCALE = 0.005  # the carrier's clock: a minute of call takes 0.3 s
-# Call seconds an agent talks after answering: 0.6 s of real time, so the whisper's two webhooks fit in it even
-# on a busy machine (with 20, the agent sometimes hung up before pressing 1 and the call had no agent).
-TALK = 120
+# Call seconds an agent talks after answering: 1 s of real time, so the whisper's two webhooks fit in it even when
+# they are a module's first requests on a busy machine (with 20, then 120, the agent sometimes hung up during the
+# whisper); less than the 400 the callers' scripts give, who must outlive the agent to hear goodbye.
+TALK = 200
 # About two minutes of speech: a key or a word is always pressed before it ends.
 LONG_PROMPT = " ".join(["Please listen carefully, as our menu options have changed."] * 35) + " Press 1 for support."
 
