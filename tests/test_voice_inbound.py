@@ -79,7 +79,7 @@ def test_an_unknown_caller_enters_the_call_code_from_the_app(line):
     assert issued.status_code == 201
     code = issued.get_json()["code"]
     line.script(CUSTOMER, keys=[code])
-    line.script(AGENT, keys=["1"], hangup_after=5)
+    line.script(AGENT, keys=["1"], hangup_after=TALK)
     sid = line.call_in(CUSTOMER)
     call = line.finished(sid)
     assert heard(call)[0] == "If the Acme app shows you a six digit call code, enter it now."
@@ -98,7 +98,7 @@ def test_an_unknown_caller_enters_the_call_code_from_the_app(line):
 def test_answering_no_leads_to_the_code_then_the_general_line(line):
     line.thread("t-1")
     line.script(CUSTOMER, keys=["2"])  # no, and then nothing at the code prompt
-    line.script(AGENT, keys=["1"], hangup_after=5)
+    line.script(AGENT, keys=["1"], hangup_after=TALK)
     sid = line.call_in(CUSTOMER)
     call = line.finished(sid)
     assert heard(call)[:3] == [GREETING, LAST_WROTE, "If the Acme app shows you a six digit call code, enter it now."]
@@ -176,7 +176,7 @@ def test_the_customers_locale_is_spoken_when_the_number_offers_it(line):
     line.number(languages=["es-US"])
     line.thread("t-1", customer={"name": "Lucía", "phone": CUSTOMER, "locale": "es-MX"})
     line.script(CUSTOMER, keys=["1"])
-    line.script(AGENT, keys=["1"], hangup_after=5)
+    line.script(AGENT, keys=["1"], hangup_after=TALK)
     call = line.finished(line.call_in(CUSTOMER))
     greeting = next(e for e in call["events"] if e["kind"] == "heard")
     assert greeting["text"] == "Hola Lucía. ¿Es sobre App crashes at login? Pulse 1 o diga sí, 2 o diga no."
