@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from directory.models import NumberConfig
 from tests.support.api import thread_body
 from tests.support.carrier import AGENT, CUSTOMER, heard, wait_until
-from tests.support.desk import HTML, PASSWORD, sign_in
+from tests.support.desk import HTML, sign_in, with_password
 from tests.support.voice import GREETING, Line
 
 GLOBEX, KIM = "+14155550200", "+14155550779"
@@ -32,9 +32,7 @@ def two_brands(line: Line) -> Line:
 
 def desk_for(line: Line, agent_id: str) -> FlaskClient:
     """A desk session of the agent, on the app the carrier calls."""
-    result = line.app.test_cli_runner().invoke(args=["agents", "set-password", agent_id, "--password-stdin"],
-                                               input=PASSWORD + "\n")
-    assert result.exit_code == 0, result.output
+    with_password(line.app, agent_id)
     client = line.app.test_client()
     assert sign_in(client, agent_id=agent_id).headers["Location"] == "/desk/"
     return client

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from core import config
 from directory.models import AgentConfig
-from tests.support.desk import PASSWORD, sign_in
+from tests.support.desk import sign_in, with_password
 
 PROXY = "10.0.0.1"
 
@@ -22,9 +22,7 @@ def app(make_app: Any) -> Flask:
     app = make_app(SECRET_KEY="test-secret", FORWARDED_ALLOW_IPS=[PROXY, "10.9.0.0/16"])
     app.extensions["threadline.agents"].put("sam", AgentConfig(name="Sam Lee", phone="+14155550777"),
                                             datetime.now(UTC))
-    result = app.test_cli_runner().invoke(args=["agents", "set-password", "sam", "--password-stdin"],
-                                          input=PASSWORD + "\n")
-    assert result.exit_code == 0, result.output
+    with_password(app)
     return app
 
 

@@ -16,7 +16,7 @@ from werkzeug.test import TestResponse
 
 from carrier.server import CarrierServer
 from directory.models import AgentConfig, Hours, NumberConfig
-from tests.support.desk import HTML, PASSWORD, sign_in, token_of
+from tests.support.desk import HTML, sign_in, token_of, with_password
 from voice.twilio_client import make_client
 
 SUPPORT = "+14155550100"
@@ -40,9 +40,7 @@ def admin_desk(make_app: Any, **config: Any) -> Flask:
         label=HOSTILE, brand="Acme", time_zone="America/New_York", agents=["sam"], caller_id="+14155550999",
         business_hours=Hours(mon=[("09:00", "12:00"), ("13:00", "17:00")]), holidays=["2026-12-25"]), now)
     for agent in ("ada", "sam"):
-        result = app.test_cli_runner().invoke(args=["agents", "set-password", agent, "--password-stdin"],
-                                              input=PASSWORD + "\n")
-        assert result.exit_code == 0, result.output
+        with_password(app, agent)
     return app
 
 

@@ -20,7 +20,7 @@ from core import keys
 from desk import auth, passwords
 from desk.sessions import DeskSessions
 from directory.models import AgentConfig
-from tests.support.desk import HTML, PASSWORD, sign_in, token_of
+from tests.support.desk import HTML, PASSWORD, sign_in, token_of, with_password
 from tests.support.processes import ROOT
 
 
@@ -41,9 +41,7 @@ def add_agent(app: Flask, agent_id: str = "sam", password: str | None = PASSWORD
     app.extensions["threadline.agents"].put(agent_id, AgentConfig(name="Sam Lee", phone="+14155550777"),
                                             datetime.now(UTC))
     if password is not None:
-        result = app.test_cli_runner().invoke(args=["agents", "set-password", agent_id, "--password-stdin"],
-                                              input=password + "\n")
-        assert result.exit_code == 0, result.output
+        with_password(app, agent_id, password)
 
 
 @pytest.fixture
@@ -204,9 +202,7 @@ def test_five_failures_lock_the_agent_out_even_with_the_right_password(client: F
 
 def test_one_address_cannot_lock_out_a_second_agent(app: Flask, client: FlaskClient) -> None:
     app.extensions["threadline.agents"].put("lee", AgentConfig(name="Lee", phone="+14155550778"), datetime.now(UTC))
-    result = app.test_cli_runner().invoke(args=["agents", "set-password", "lee", "--password-stdin"],
-                                          input=PASSWORD + "\n")
-    assert result.exit_code == 0, result.output
+    with_password(app, "lee")
     statuses = [sign_in(client, "sam", "wrong password").status_code for _ in range(5)]
     statuses += [sign_in(client, "lee", "wrong password").status_code for _ in range(6)]
     assert statuses == [401] * 4 + [429] + [401] * 4 + [429, 429]  # sam locked; then the address is stopped

@@ -5,16 +5,14 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from tests.support.carrier import AGENT, CUSTOMER
-from tests.support.desk import PASSWORD
+from tests.support.desk import PASSWORD, with_password
 from tests.support.voice import Line
 
 HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script><a href="javascript:window.pwned=3">x</a>'
 
 
 def test_a_call_pops_the_thread_on_the_signed_in_agents_screen(line: Line, page: Page) -> None:
-    result = line.app.test_cli_runner().invoke(args=["agents", "set-password", "sam", "--password-stdin"],
-                                               input=PASSWORD + "\n")
-    assert result.exit_code == 0, result.output
+    with_password(line.app)
     messages = [{"id": "m1", "author": "customer", "name": "Jane", "text": "The app closes as soon as I log in",
                  "sent_at": "2026-11-22T10:00:00Z"},
                 {"id": "m2", "author": "customer", "name": HOSTILE, "text": HOSTILE,

@@ -18,7 +18,7 @@ from core.redis_server import POOL_SIZE, EmbeddedRedis, connect
 from desk.sessions import DeskSessions
 from directory.models import AgentConfig
 from tests.support.carrier import Served
-from tests.support.desk import PASSWORD, EventStream, sign_in, sign_in_over_http
+from tests.support.desk import EventStream, sign_in, sign_in_over_http, with_password
 from tests.support.outage import redis_away
 from tests.support.processes import gunicorn
 from voice.screenpop import publish
@@ -33,9 +33,7 @@ def with_agents(app: Flask) -> Flask:
     for agent, phone in (("sam", "+14155550777"), ("kim", "+14155550778")):
         app.extensions["threadline.agents"].put(agent, AgentConfig(name=agent.title(), phone=phone,
                                                                    status="available"), now)
-        result = app.test_cli_runner().invoke(args=["agents", "set-password", agent, "--password-stdin"],
-                                              input=PASSWORD + "\n")
-        assert result.exit_code == 0, result.output
+        with_password(app, agent)
     return app
 
 

@@ -13,7 +13,7 @@ from desk.live import stream
 from desk.sessions import DeskSessions
 from directory.models import AgentConfig, NumberConfig
 from tests.support.api import API_KEY, thread_body
-from tests.support.desk import HTML, PASSWORD, sign_in, token_of
+from tests.support.desk import HTML, sign_in, token_of, with_password
 from voice.screenpop import publish
 
 SUPPORT, OTHER = "+14155550100", "+14155550200"
@@ -31,9 +31,7 @@ def app(make_app: Any) -> Flask:
                                       calling_window={"start": "00:00", "end": "24:00"}), now)
     numbers.put(OTHER, NumberConfig(label="UK", brand="Acme", time_zone="Europe/London", agents=["kim"]), now)
     for agent in ("sam", "kim"):
-        result = app.test_cli_runner().invoke(args=["agents", "set-password", agent, "--password-stdin"],
-                                              input=PASSWORD + "\n")
-        assert result.exit_code == 0, result.output
+        with_password(app, agent)
     api = app.test_client()
     auth = {"Authorization": f"Bearer {API_KEY}"}
     body = thread_body(subject=f"Crash {HOSTILE}", metadata={"plan": "javascript:alert(1)", "note": HOSTILE})

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from directory.models import AgentConfig
-from tests.support.desk import PASSWORD, sign_in
+from tests.support.desk import sign_in, with_password
 
 ACCOUNT, KEY_SID, SECRET, APP_SID = "AC" + "1" * 32, "SK" + "2" * 32, "s" * 32, "AP" + "3" * 32
 TWILIO = {"TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_API_KEY_SID": KEY_SID, "TWILIO_API_KEY_SECRET": SECRET,
@@ -26,9 +26,7 @@ def with_agents(app: Flask) -> Flask:
     agents.put("sam", AgentConfig(name="Sam Lee", client_identity="sam.browser", status="available"), now)
     agents.put("kim", AgentConfig(name="Kim Ode", phone="+14155550778"), now)
     for agent in ("sam", "kim"):
-        result = app.test_cli_runner().invoke(args=["agents", "set-password", agent, "--password-stdin"],
-                                              input=PASSWORD + "\n")
-        assert result.exit_code == 0, result.output
+        with_password(app, agent)
     return app
 
 

@@ -26,7 +26,7 @@ from core import keys
 from tests.support.api import AUTH
 from tests.support.callbacks import ask, callback, work
 from tests.support.carrier import AGENT, CUSTOMER, TALK, wait_until
-from tests.support.desk import HTML, PASSWORD, sign_in, token_of
+from tests.support.desk import HTML, sign_in, token_of, with_password
 from tests.support.events import SECRET, Receiver, work_until
 from tests.support.voice import ALWAYS, Line
 
@@ -162,9 +162,7 @@ def test_a_recording_and_a_disposition_keep_their_events_when_no_delivery_could_
     line.thread("t-1")
     line.script(CUSTOMER, keys=["1"], hangup_after=400)
     line.script(AGENT, keys=["1"], hangup_after=TALK)
-    result = line.app.test_cli_runner().invoke(args=["agents", "set-password", "sam", "--password-stdin"],
-                                               input=PASSWORD + "\n")
-    assert result.exit_code == 0, result.output
+    with_password(line.app)
     sam = line.app.test_client()
     with queue_down(line.app):
         sid = line.call_in(CUSTOMER)

@@ -23,7 +23,7 @@ from core.runner import procfile
 from directory.models import AgentConfig, NumberConfig
 from tests.support.api import API_KEY, AUTH, thread_body
 from tests.support.carrier import wait_until
-from tests.support.desk import HTML, PASSWORD, sign_in
+from tests.support.desk import HTML, sign_in, with_password
 from tests.support.outage import redis_away
 from tests.support.processes import BIN, ROOT, argv
 from tests.support.voice import signed_post
@@ -47,9 +47,7 @@ def app(server: EmbeddedRedis, tmp_path: Path) -> Flask:
                                                                 status="available"), now)
     app.extensions["threadline.numbers"].put(SUPPORT, NumberConfig(label="US", brand="Acme",
                                                                    time_zone="America/New_York", agents=["sam"]), now)
-    result = app.test_cli_runner().invoke(args=["agents", "set-password", "sam", "--password-stdin"],
-                                          input=PASSWORD + "\n")
-    assert result.exit_code == 0, result.output
+    with_password(app)
     assert app.test_client().put("/api/v1/threads/t-1", json=thread_body(), headers=AUTH).status_code == 201
     return app
 

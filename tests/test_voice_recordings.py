@@ -12,7 +12,7 @@ from twilio.request_validator import RequestValidator
 from context.events import thread_events
 from tests.support.api import API_KEY
 from tests.support.carrier import AGENT, CUSTOMER, TALK, heard, wait_until
-from tests.support.desk import HTML, PASSWORD, sign_in
+from tests.support.desk import HTML, sign_in, with_password
 from tests.support.events import SECRET, Receiver, work_until
 from tests.support.voice import GREETING, Line
 
@@ -166,9 +166,7 @@ def test_the_desk_links_the_recording_and_plays_it_only_to_agents_of_the_thread(
     recording = stored(line, sid).recording
     line.agent("kim", name="Kim Ode", phone="+14155550779", status="available")  # works no number of this thread
     for agent in ("sam", "kim"):
-        result = line.app.test_cli_runner().invoke(args=["agents", "set-password", agent, "--password-stdin"],
-                                                   input=PASSWORD + "\n")
-        assert result.exit_code == 0, result.output
+        with_password(line.app, agent)
     path = f"/desk/threads/t-1/calls/{sid}/recording"
 
     kim = line.app.test_client()
@@ -198,9 +196,7 @@ def test_a_voicemail_plays_through_the_desk_and_other_links_stay_as_they_are(lin
     voicemail = next(m for m in line.app.extensions["threadline.threads"].get("t-1").messages if m.id != "m1")
     recording = voicemail.attachments[0].url.rsplit("/", 1)[-1].split(".")[0]
     path = f"/desk/threads/t-1/recordings/{recording}"
-    result = line.app.test_cli_runner().invoke(args=["agents", "set-password", "sam", "--password-stdin"],
-                                               input=PASSWORD + "\n")
-    assert result.exit_code == 0, result.output
+    with_password(line.app)
     sam = line.app.test_client()
     sign_in(sam)
 

@@ -5,11 +5,19 @@ from __future__ import annotations
 import re
 
 import requests
+from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 PASSWORD = "correct horse battery"
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+
+
+def with_password(app: Flask, agent_id: str = "sam", password: str = PASSWORD) -> None:
+    """Give the agent a desk password the way an admin does: `flask agents set-password` with it on stdin."""
+    result = app.test_cli_runner().invoke(args=["agents", "set-password", agent_id, "--password-stdin"],
+                                          input=password + "\n")
+    assert result.exit_code == 0, result.output
 
 
 def token_of(response: TestResponse) -> str:
