@@ -18,7 +18,10 @@ from desk.sessions import DeskSessions
 log = logging.getLogger(__name__)
 
 KEEPALIVE_SECONDS = 15  # an idle stream gets a comment this often, so proxies keep it open
-CHECK_SECONDS = 1.0  # how often the open streams' sessions are checked (one MGET for them all)
+CHECK_SECONDS = 1.0  # how often each open stream's session is checked
+# The checks and keepalives are spread over ticks this far apart, a slice of the streams each (one MGET for the
+# slice): a pass over 1,000 streams at once held the worker's other requests up for its length, once a second.
+TICK_SECONDS = 0.1
 BACKOFF_SECONDS = (0.1, 2.0)  # the first and the longest wait between tries to subscribe again
 
 
@@ -38,9 +41,11 @@ class Listener:
         self.agent_id, self.session_id = agent_id, session_id
         self.inbox: queue.Queue[str | Signal] = queue.Queue()
         self.live = threading.Event()  # set once the subscription covers it: what is published after reaches it
-        # The first keepalive somewhere in the first interval: desks that opened together (a deploy, Redis back)
-        # don't all wake together every interval after.
-        self.beat_due = time.monotonic() + random.uniform(0.5, 1.0) * KEEPALIVE_SECONDS
+        # The first check and keepalive somewhere in their first interval: desks that opened together (a deploy,
+        # Redis back) don't all come due in the same tick every interval after.
+        now = time.monotonic()
+        self.check_due = now + random.uniform(0.0, 1.0) * CHECK_SECONDS
+        self.beat_due = now + random.uniform(0.5, 1.0) * KEEPALIVE_SECONDS
 
 
 _fanouts: weakref.WeakValueDictionary[int, Fanout] = weakref.WeakValueDictionary()
@@ -127,7 +132,7 @@ class Fanout:
     def _serve(self, pubsub: redis.client.PubSub) -> None:
         """Hand out pops until no stream is left; each (re)confirmation of the subscription makes waiting streams
         live, and ends those live before it, since pops may have been published in between."""
-        next_check = time.monotonic() + CHECK_SECONDS
+        next_check = time.monotonic() + TICK_SECONDS
         while True:
             message = pubsub.get_message(timeout=max(0.0, next_check - time.monotonic()))
             if message is not None and message["type"] == "pmessage":
@@ -142,7 +147,7 @@ class Fanout:
                 if not self._wanted():
                     return
                 self._check(now)
-                next_check = now + CHECK_SECONDS
+                next_check = now + TICK_SECONDS
 
     def _subscribed(self) -> None:
         with self._lock:
@@ -156,10 +161,12 @@ class Fanout:
                         "to catch up", ended)
 
     def _check(self, now: float) -> None:
-        """Every open stream's session in one round trip, and the keepalives that are due."""
+        """The sessions of the streams whose check is due, in one round trip, and the keepalives that are due."""
         with self._lock:
             listeners = [listener for group in self._listeners.values() for listener in group if listener.live.is_set()]
-        checked = [listener for listener in listeners if listener.session_id is not None]
+        checked = [listener for listener in listeners if listener.session_id is not None and listener.check_due <= now]
+        for listener in checked:
+            listener.check_due = now + CHECK_SECONDS
         owners = self.sessions.agents_of([listener.session_id or "" for listener in checked])
         for listener, owner in zip(checked, owners, strict=True):
             if owner != listener.agent_id:
