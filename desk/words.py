@@ -3,7 +3,7 @@ agent reads them. Pure functions, no Flask: the Jinja filters (desk/wording.py) 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -170,9 +170,7 @@ def story(call: CallRecord, names: Mapping[str, str]) -> str:
         words = step(item, names)
         if words and words != parts[-1]:
             parts.append(words)
-    # "rang Sam" says nothing more once a later step names Sam (talked with, declined, didn't take it).
-    parts = [p for i, p in enumerate(parts)
-             if not (p.startswith("rang ") and any(p[5:] in later for later in parts[i + 1:]))]
+    parts = [p for i, p in enumerate(parts) if not _superseded(p, parts[i + 1:])]
     if call.ended_at is None and call.status not in FINAL_STATUSES:
         parts.append("still on the phone")
     elif not any(p.startswith(("talked", "left a voicemail")) for p in parts) and call.duration:
@@ -218,6 +216,12 @@ def callback_line(callback: Callback, now: datetime) -> str:
 def names_of(agents: Iterable[tuple[str, str]]) -> dict[str, str]:
     """Agent ids to the first names calls are told with."""
     return {agent_id: first_name(name) or agent_id for agent_id, name in agents}
+
+
+def _superseded(part: str, later: Sequence[str]) -> bool:
+    """"rang Sam" and "Sam answered" say nothing more once a later step names Sam (talked with, declined)."""
+    name = part.removeprefix("rang ") if part.startswith("rang ") else part.removesuffix(" answered")
+    return name != part and any(name in after for after in later)
 
 
 def _dial_ended(detail: Mapping[str, object], who: str) -> str:

@@ -9,14 +9,15 @@ const LONGEST_WAIT_MS = 60000;
 const CALL_CHECK_MS = 2000;
 
 // The outcome form appears once the call has ended: the server renders it when the call's record says so. Until
-// then the page asks again; the softphone may say it at once with a "desk:call-ended" event on the document.
+// then the page asks again, and then shows the thread as the call left it (its state, its timeline, the form); the
+// softphone may say the call ended at once with a "desk:call-ended" event on the document.
 const watchCallEnd = () => {
   const pending = document.querySelector('#after-call[data-state="live"]');
-  if (!pending) return;
+  const briefing = pending && pending.closest(".briefing");
+  if (!briefing) return;
   const check = async () => {
-    const current = document.getElementById("after-call");
-    if (current !== pending || !current.isConnected) return;  // another pop replaced this one
-    const response = await fetch(current.dataset.refresh, {credentials: "same-origin"}).catch(() => null);
+    if (!briefing.isConnected) return;  // another pop replaced this one
+    const response = await fetch(pending.dataset.refresh, {credentials: "same-origin"}).catch(() => null);
     const fresh = response && response.ok
       ? new DOMParser().parseFromString(await response.text(), "text/html") : null;
     const after = fresh && fresh.getElementById("after-call");
@@ -24,10 +25,7 @@ const watchCallEnd = () => {
       setTimeout(check, CALL_CHECK_MS);
       return;
     }
-    current.replaceWith(document.adoptNode(after));
-    const state = fresh.getElementById("call-state");
-    const shown = document.getElementById("call-state");
-    if (state && shown) shown.replaceWith(document.adoptNode(state));
+    if (briefing.isConnected) briefing.replaceWith(document.adoptNode(after.closest(".briefing")));
   };
   document.addEventListener("desk:call-ended", check, {once: true});
   setTimeout(check, CALL_CHECK_MS);
@@ -55,7 +53,9 @@ document.addEventListener("DOMContentLoaded", () => {
     pop.dataset.thread = event.thread_id || "";
     const briefing = pop.querySelector("[data-announce]");
     if (announce && briefing) announce.textContent = briefing.dataset.announce;
-    pop.focus();
+    pop.focus({preventScroll: true});  // read from its top: scrolled to only when it is out of sight
+    const top = pop.getBoundingClientRect().top;
+    if (top < 0 || top > window.innerHeight / 2) pop.scrollIntoView({block: "start"});
     watchCallEnd();
   };
 
