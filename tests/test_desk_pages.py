@@ -172,3 +172,17 @@ def test_a_malformed_last_event_id_is_400_naming_it(client, headers, query, name
     assert sign_in(client).status_code == 303
     response = client.get(f"/desk/events{query}", headers={"Accept": "text/event-stream", **headers})
     assert response.status_code == 400 and name in response.get_data(as_text=True)
+
+
+def test_a_call_without_a_conversation_shows_only_to_agents_of_the_number_it_reached(app, client):
+    app.extensions["threadline.calls"].open("CA-stranger", "inbound", SUPPORT, "+14155550999", "no_caller_id_match")
+    sign_in(client)
+    page = client.get("/desk/calls/CA-stranger/panel", headers=HTML)
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "No conversation found for this call" in text and "+1 415-555-0999" in text
+    assert "called in, number not recognised, still on the phone" in text
+    kim = app.test_client()
+    sign_in(kim, agent_id="kim")
+    assert kim.get("/desk/calls/CA-stranger/panel", headers=HTML).status_code == 404
+    assert kim.get("/desk/calls/CA-nothing/panel", headers=HTML).status_code == 404
