@@ -10,12 +10,11 @@ import requests
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.support.api import API_KEY
-from tests.support.axe import described, violations
 from tests.support.browser import ARTIFACTS
 from tests.support.carrier import AGENT, CUSTOMER, SUPPORT
 from tests.support.desk import PASSWORD, with_password
+from tests.support.pages import assert_in_words, described, violations
 from tests.support.voice import OTHER_AGENT, Line
-from tests.support.wording import assert_in_words
 
 LAPTOP = {"width": 1366, "height": 768}
 STRANGER = "+14155550999"  # a caller with no conversation
