@@ -5,18 +5,18 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import requests
 from flask import Response, abort, current_app, redirect, render_template, request, stream_with_context, url_for
 
 from callbacks.store import CALLBACKS, CallbackStore
-from callbacks.windows import speak_time
+from callbacks.windows import callee_zone
 from context.store import THREADS, ThreadNotFound, ThreadStore
 from core.extensions import REDIS, TWILIO
-from desk import bp
+from desk import bp, briefing, words
 from desk.access import can_see_thread, numbers_of
 from desk.auth import check_csrf, current_agent_id, login_required
+from desk.wording import agent_zone
 from directory.models import AgentConfig, AgentStatus
 from directory.store import AGENTS
 from voice import screenpop
@@ -25,6 +25,8 @@ from voice.twilio_client import recording_media
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+NEWEST_MESSAGES = 20  # what the briefing shows of a conversation, newest first
+NEWEST_LOGS = 20
 
 
 @bp.after_request
@@ -39,6 +41,7 @@ def _security_headers(response: Any) -> Any:
 
 
 def _recent_pops(agent_id: str, count: int = 10) -> list[dict[str, Any]]:
+    """The agent's newest screen pops, each with its thread's subject (None: no conversation was found)."""
     threads: ThreadStore = THREADS.get()
     pops = []
     for pop in screenpop.recent(REDIS.get(), agent_id, count):
@@ -48,21 +51,26 @@ def _recent_pops(agent_id: str, count: int = 10) -> list[dict[str, Any]]:
                 subject = threads.get(pop.thread_id, newest=0).subject
             except ThreadNotFound:
                 subject = None
-        pops.append({**pop.model_dump(), "when": pop.at.strftime("%b %d %H:%M UTC"), "subject": subject})
+        pops.append({"id": pop.id, "at": pop.at, "thread_id": pop.thread_id, "call_sid": pop.call_sid,
+                     "subject": subject})
     return pops
 
 
 def _upcoming(agent_id: str, limit: int = 20) -> list[dict[str, Any]]:
-    """Scheduled callbacks of the agent's numbers, soonest first, with the customer's local time."""
+    """Scheduled callbacks of the agent's numbers, soonest first, with the customer's name and subject."""
     store: CallbackStore = CALLBACKS.get()
+    threads: ThreadStore = THREADS.get()
     mine, now = numbers_of(agent_id), datetime.now(UTC)
     upcoming = []
     for callback_id in store.soonest(200):
         callback = store.get(callback_id)
         if callback.number in mine:
+            try:
+                thread = threads.get(callback.thread_id, newest=0)
+            except ThreadNotFound:
+                continue
             late = max(0, int((now - callback.scheduled_for).total_seconds() // 60))
-            upcoming.append({"callback": callback, "local": speak_time(callback.scheduled_for, callback.callee_zone,
-                                                                      now), "late_minutes": late})
+            upcoming.append({"callback": callback, "thread": thread, "late_minutes": late})
         if len(upcoming) >= limit:
             break
     return upcoming
@@ -75,7 +83,7 @@ def home() -> str:
     agent = AGENTS.get().get(agent_id)
     if agent is None:
         abort(403)
-    return render_template("desk/home.html", agent=agent, statuses=[s.value for s in AgentStatus],
+    return render_template("desk/home.html", agent=agent, statuses=list(AgentStatus),
                            upcoming=_upcoming(agent_id), pops=_recent_pops(agent_id))
 
 
@@ -108,14 +116,22 @@ def visible_thread(thread_id: str) -> Any:
     return thread
 
 
-def _thread_context(thread_id: str) -> dict[str, Any]:
+def _thread_context(thread_id: str, call_sid: str | None = None) -> dict[str, Any]:
+    """The briefing: who, their time, why (the call named by the screen pop, else the newest), what happened."""
     thread = visible_thread(thread_id)
-    calls: CallStore = CALLS.get()
+    calls = CALLS.get().for_thread(thread_id, 10)
     callbacks: CallbackStore = CALLBACKS.get()
-    zone = thread.customer.time_zone
-    local = datetime.now(ZoneInfo(zone)).strftime("%-I:%M %p %a") if zone else None
-    return {"thread": thread, "calls": calls.for_thread(thread_id, 10), "callbacks": callbacks.for_thread(thread_id),
-            "agent": AGENTS.get().get(current_agent_id() or ""), "local_time": local, "recording_sid": recording_sid}
+    agent, now = AGENTS.get().get(current_agent_id() or ""), datetime.now(UTC)
+    call = briefing.current_call(calls, call_sid)
+    customer_zone = callee_zone(thread.customer.time_zone, thread.customer.phone, agent_zone(agent))
+    names = words.names_of((a.id, a.name) for a in AGENTS.get().all())
+    shown = thread.messages[-NEWEST_MESSAGES:][::-1]
+    return {"thread": thread, "agent": agent, "call": call, "call_state": briefing.call_state(call, now),
+            "live": briefing.is_live(call, now), "reason": words.reason(call, thread.subject),
+            "customer_time": words.their_time(now, customer_zone), "messages": shown,
+            "earlier": len(thread.messages) - len(shown), "logs": thread.logs[-NEWEST_LOGS:][::-1],
+            "timeline": briefing.timeline(calls, callbacks.for_thread(thread_id), names, now),
+            "recording_sid": recording_sid}
 
 
 # A recording of this Twilio account, as a voicemail's RecordingUrl names it.
@@ -132,14 +148,27 @@ def recording_sid(url: str) -> str | None:
 @bp.get("/threads/<thread_id>")
 @login_required
 def thread_page(thread_id: str) -> str:
-    return render_template("desk/thread.html", **_thread_context(thread_id))
+    return render_template("desk/thread.html", **_thread_context(thread_id, request.args.get("call")))
 
 
 @bp.get("/threads/<thread_id>/panel")
 @login_required
 def thread_panel(thread_id: str) -> str:
-    """The same view as a fragment, for the live screen pop."""
-    return render_template("desk/panel.html", **_thread_context(thread_id))
+    """The same view as a fragment, for the live screen pop (call: the call it popped for)."""
+    return render_template("desk/panel.html", **_thread_context(thread_id, request.args.get("call")))
+
+
+@bp.get("/calls/<sid>/panel")
+@login_required
+def call_panel(sid: str) -> str:
+    """A call no conversation was found for, as the screen pop shows it, to agents of the number it reached."""
+    call = CALLS.get().get(sid)
+    if call is None or call.number not in numbers_of(current_agent_id() or ""):
+        abort(404)
+    names = words.names_of((a.id, a.name) for a in AGENTS.get().all())
+    now = datetime.now(UTC)
+    return render_template("desk/call_panel.html", call=call, call_state=briefing.call_state(call, now),
+                           live=briefing.is_live(call, now), story=words.story(call, names))
 
 
 @bp.get("/threads/<thread_id>/calls/<sid>/recording")

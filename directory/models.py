@@ -191,6 +191,8 @@ class AgentConfig(Strict):
     client_identity: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
     status: AgentStatus = AgentStatus.offline
     role: AgentRole = AgentRole.agent
+    time_zone: TimeZone | None = Field(default=None, description="the zone the desk shows the agent's times in; "
+                                                                "default the zone of the first number they work")
 
     @model_validator(mode="after")
     def _reachable(self) -> AgentConfig:

@@ -179,7 +179,7 @@ def test_an_admin_creates_edits_and_deletes_an_agent(app: Flask, admin: FlaskCli
     form = admin.get("/desk/admin/agents/lee", headers=HTML)
     assert "<img src=x" not in form.get_data(as_text=True)
     assert yaml.safe_load(textarea(form)) == {"name": HOSTILE, "phone": "+14155550333", "client_identity": "lee",
-                                              "status": "offline", "role": "agent"}
+                                              "status": "offline", "role": "agent", "time_zone": None}
     assert "<img src=x" not in admin.get("/desk/admin/", headers=HTML).get_data(as_text=True)
     assert save(admin, "/desk/admin/agents/lee", config="name: Lee\nphone: ''\nclient_identity: lee\n"
                 ).status_code == 422  # an empty phone is no phone number

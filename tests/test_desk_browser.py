@@ -37,12 +37,13 @@ def test_a_call_pops_the_thread_on_the_signed_in_agents_screen(line: Line, page:
     expect(pop).to_contain_text("Looking into it")
     expect(pop).to_contain_text("NullPointerException in LoginViewController")
     expect(pop).to_contain_text("iPhone 14")
-    expect(pop).to_contain_text("their time ")  # the customer's local time
+    expect(pop).to_contain_text("Their time ")  # the customer's local time
     expect(pop.get_by_text(HOSTILE).first).to_be_visible()  # shown as text
     assert pop.locator("li.message.customer").count() == 2 and pop.locator("li.message.agent").count() == 1
     assert page.evaluate("window.pwned") is None
     assert page.locator('a[href^="javascript:"]').count() == 0
-    # After the call: the outcome and notes go back into the thread.
+    # After the call (the form opens when it ends): the outcome and notes go back into the thread.
+    expect(pop.get_by_role("button", name="Save outcome")).to_be_visible(timeout=15_000)
     pop.get_by_label("Outcome").select_option("resolved")
     pop.get_by_label("Notes").fill("Reinstalled; login works again")
     pop.get_by_role("button", name="Save outcome").click()

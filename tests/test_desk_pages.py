@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import signal
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -66,8 +68,9 @@ def test_home_lists_recent_calls_with_times_in_words(redis_client, client):
     pop = publish(redis_client, "sam", "CA1", "CA1a", "t-1")
     sign_in(client)
     page = client.get("/desk/", headers=HTML).get_data(as_text=True)
-    assert f"{pop.at.strftime('%b %d %H:%M UTC')} —" in page
-    assert pop.at.isoformat()[:19] not in page  # no machine timestamp in front of an agent
+    local = pop.at.astimezone(ZoneInfo("America/New_York"))  # Sam works the New York number: his times are its
+    assert f"Today {local.hour % 12 or 12}:{local.minute:02d} {local:%p}</time> —" in page
+    assert pop.at.isoformat()[:19] not in re.sub(r"<[^>]*>", "", page)  # no machine timestamp in front of an agent
 
 
 def test_a_thread_is_shown_escaped_to_an_agent_of_its_number(client):
@@ -169,3 +172,17 @@ def test_a_malformed_last_event_id_is_400_naming_it(client, headers, query, name
     assert sign_in(client).status_code == 303
     response = client.get(f"/desk/events{query}", headers={"Accept": "text/event-stream", **headers})
     assert response.status_code == 400 and name in response.get_data(as_text=True)
+
+
+def test_a_call_without_a_conversation_shows_only_to_agents_of_the_number_it_reached(app, client):
+    app.extensions["threadline.calls"].open("CA-stranger", "inbound", SUPPORT, "+14155550999", "no_caller_id_match")
+    sign_in(client)
+    page = client.get("/desk/calls/CA-stranger/panel", headers=HTML)
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "No conversation found for this call" in text and "+1 415-555-0999" in text
+    assert "called in, number not recognised, still on the phone" in text
+    kim = app.test_client()
+    sign_in(kim, agent_id="kim")
+    assert kim.get("/desk/calls/CA-stranger/panel", headers=HTML).status_code == 404
+    assert kim.get("/desk/calls/CA-nothing/panel", headers=HTML).status_code == 404

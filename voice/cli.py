@@ -223,6 +223,7 @@ def show_agent(agent_id: str) -> Agent:
 @click.option("--client-identity", help="the Twilio Client identity of the agent's browser")
 @click.option("--status", type=click.Choice([s.value for s in AgentStatus]))
 @click.option("--role", type=click.Choice([r.value for r in AgentRole]), help="admin: may also administer on the desk")
+@click.option("--time-zone", help="the zone the desk shows the agent's times in (default: their first number's)")
 @reports
 def set_agent(agent_id: str, file: str | None, **options: Any) -> Agent:
     """Create or change an agent: from --file, else its stored record, with the options over it."""
