@@ -28,16 +28,11 @@ REGISTRATION_SECONDS = 30  # real seconds; the page renews every 10 (desk/static
 BY = "the desk's browser phone"  # who did it, as the call's timeline says
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 @bp.after_request
 def _cross_origin(response: Any) -> Any:
     """The desk is served from its own origin: it alone may read these answers and send these requests."""
-    origin = request.headers.get("Origin")
-    if origin and origin == _origin(current_app.config.get("CARRIER_DESK_URL") or ""):
+    origin, desk = request.headers.get("Origin"), urlsplit(current_app.config.get("CARRIER_DESK_URL") or "")
+    if origin and origin == f"{desk.scheme}://{desk.netloc}":
         response.headers.update({"Access-Control-Allow-Origin": origin, "Access-Control-Max-Age": "600",
                                  "Access-Control-Allow-Methods": "GET, PUT, POST",
                                  "Access-Control-Allow-Headers": "Content-Type"})

@@ -14,7 +14,7 @@ from callbacks.store import CALLBACKS, CallbackStore
 from callbacks.windows import speak_time
 from context.store import THREADS, ThreadNotFound, ThreadStore
 from core.extensions import REDIS, TWILIO
-from desk import bp
+from desk import bp, phone
 from desk.access import can_see_thread, numbers_of
 from desk.auth import check_csrf, current_agent_id, login_required
 from directory.models import AgentConfig, AgentStatus
@@ -23,14 +23,21 @@ from voice import screenpop
 from voice.calls import CALLS, CallStore
 from voice.twilio_client import recording_media
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+CSP = {"default-src": "'self'", "script-src": "'self'", "style-src": "'self'", "img-src": "'self'",
+       "connect-src": "'self'", "media-src": "'self'", "object-src": "'none'", "base-uri": "'none'",
+       "form-action": "'self'", "frame-ancestors": "'none'"}
+
+
+def content_security_policy() -> str:
+    """The desk's CSP, with what the browser phone's network needs (desk/phone.py) and nothing more."""
+    extra = phone.csp_sources()
+    return "; ".join(" ".join((name, value, *extra.get(name, ()))) for name, value in CSP.items())
 
 
 @bp.after_request
 def _security_headers(response: Any) -> Any:
     """Customer text is hostile: no inline script can run on a desk page, no page can frame it, none is stored."""
-    response.headers["Content-Security-Policy"] = CSP
+    response.headers["Content-Security-Policy"] = content_security_policy()
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
     if request.endpoint != "desk.static":

@@ -23,6 +23,7 @@ document.addEventListener("DOMContentLoaded", () => {
                                  {credentials: "same-origin"});
     if (!response.ok) return;
     // The fragment is rendered by the server with every field escaped; the page's CSP runs no inline script.
+    pop.dataset.agentCall = event.agent_call_sid || "";  // phone.js shows this call's state in the thread
     pop.innerHTML = await response.text();
     pop.dataset.thread = event.thread_id;
     pop.focus();
