@@ -13,6 +13,7 @@ import requests
 from playwright.sync_api import Page, WebSocketRoute, expect
 
 from directory.models import AgentConfig
+from tests.support.browser import ARTIFACTS
 from tests.support.carrier import CUSTOMER, Served, wait_until
 from tests.support.desk import PASSWORD, with_password
 from tests.support.voice import Line
@@ -51,6 +52,8 @@ def test_the_agent_reads_the_pop_while_the_browser_phone_rings_then_takes_the_ca
     assert leg_of(line, sid)["status"] == "ringing"
     expect(phone.get_by_role("status")).to_contain_text("Answer with Alt+Shift+A")
     assert phone.get_by_role("button", name="Answer").get_attribute("aria-keyshortcuts") == "Alt+Shift+A"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "softphone-ringing.png"))
 
     page.keyboard.press("Alt+Shift+A")  # the announced shortcut answers
     expect(phone.locator(".phone-state")).to_have_text("Connected")
@@ -58,6 +61,7 @@ def test_the_agent_reads_the_pop_while_the_browser_phone_rings_then_takes_the_ca
     timer = phone.get_by_role("timer")
     expect(timer).to_have_text(re.compile(r"^0:0[1-9]$"))  # running
     expect(pop.locator("#call-state")).to_contain_text(re.compile(r"Connected 0:\d\d"))
+    page.screenshot(path=str(ARTIFACTS / "softphone-connected.png"))
 
     # The whisper asks the agent to press 1: the page's keypad sends it.
     wait_until(lambda: leg_of(line, sid)["listening"] == ["dtmf"], message="the whisper to listen for a key")

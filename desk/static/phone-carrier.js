@@ -12,13 +12,19 @@ window.ThreadlinePhone.carrier = (bar, on) => {
   let current = null;  // {sid, answered}
   let reachable = null;
 
+  // What the agent hears when an action fails (the carrier's own message goes to the console).
+  const FAILED = {answer: "The call could not be answered: it may have ended.",
+                  keys: "That key was not heard: nothing on the call is listening for keys right now.",
+                  mute: "Mute did not change: the call may have ended.",
+                  hangup: "The call could not be hung up: it may have ended already."};
+
   const send = async (method, path, body) => {
     const options = {method};
     if (body) Object.assign(options, {headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
     const response = await fetch(base + path, options);
     if (!response.ok) {
       const answer = await response.json().catch(() => ({}));
-      throw new Error((answer.error && answer.error.message) || `the phone network answered ${response.status}`);
+      throw new Error((answer.error && answer.error.message) || `the carrier answered ${response.status}`);
     }
     return response.json();
   };
@@ -39,13 +45,18 @@ window.ThreadlinePhone.carrier = (bar, on) => {
     }
   };
 
+  let polling = false;
   const poll = async () => {
+    if (polling) return;  // the last answer is not in yet
+    polling = true;
     let calls;
     try {
       calls = (await send("GET", "/calls")).calls;
     } catch (error) {
       reached(false);
       return;
+    } finally {
+      polling = false;
     }
     const leg = current && calls.find((call) => call.sid === current.sid);
     if (current && !leg) {
@@ -69,7 +80,8 @@ window.ThreadlinePhone.carrier = (bar, on) => {
     try {
       return await send("POST", `/calls/${encodeURIComponent(current.sid)}/${action}`, body);
     } catch (error) {
-      on.problem(error.message);
+      console.warn(`browser phone: ${action}: ${error.message}`);
+      on.problem(FAILED[action]);
     }
   };
 
