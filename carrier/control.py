@@ -26,7 +26,8 @@ class ControlError(Exception):
 
 
 @bp.errorhandler(ControlError)
-def _control_error(exc: ControlError) -> Any:
+def control_error(exc: ControlError) -> Any:
+    """The error as JSON: a code, the message and the field at fault."""
     code = {422: "invalid", 404: "not_found", 409: "not_listening"}[exc.status]
     body: dict[str, Any] = {"code": code, "message": exc.message}
     if exc.field:
@@ -34,15 +35,18 @@ def _control_error(exc: ControlError) -> Any:
     return jsonify(error=body), exc.status
 
 
-def _state() -> CarrierState:
+def carrier_state() -> CarrierState:
+    """The running carrier's records."""
     return current_app.extensions["carrier.state"]
 
 
-def _engine() -> Engine:
+def carrier_engine() -> Engine:
+    """The running carrier's engine, with its live legs."""
     return current_app.extensions["carrier.engine"]
 
 
-def _json() -> dict[str, Any]:
+def json_body() -> dict[str, Any]:
+    """The request's JSON object (an empty body is an empty object); 422 for anything else."""
     data = request.get_json(silent=True)
     if data is None:
         data = {} if not request.get_data() else None
@@ -57,14 +61,14 @@ def put_number(phone: str) -> Any:
     trunk_sid attach it to a TwiML App or SIP trunk (null detaches), as the Twilio Console can."""
     if not E164.match(phone):
         raise ControlError(422, "the number must be E.164, e.g. +14155550100", "phone")
-    body = _json()
+    body = json_body()
     for key, pattern in ROUTES.items():
         if body.get(key) is not None and not (isinstance(body[key], str) and pattern.match(body[key])):
             raise ControlError(422, f"{key} must be {pattern.pattern[1:3]} followed by 32 hex digits, or null",
                                key)
     if all(body.get(key) for key in ROUTES):
         raise ControlError(422, "a number is attached to a TwiML App or a SIP trunk, not both", "trunk_sid")
-    state = _state()
+    state = carrier_state()
     number = state.add_number(phone, body.get("friendly_name"))
     with state.lock:
         if isinstance(body.get("friendly_name"), str) and body["friendly_name"].strip():
@@ -130,11 +134,11 @@ def script_from(body: dict[str, Any]) -> PhoneScript:
 @bp.put("/settings")
 def put_settings() -> Any:
     """How status callbacks are delivered: 'in-order', or 'reordered' (held, newest first, each twice)."""
-    body = _json()
+    body = json_body()
     order = body.get("status_callbacks", "in-order")
     if order not in ("in-order", "reordered") or set(body) - {"status_callbacks"}:
         raise ControlError(422, "status_callbacks must be 'in-order' or 'reordered'", "status_callbacks")
-    _engine().callback_order = order
+    carrier_engine().callback_order = order
     return jsonify(status_callbacks=order)
 
 
@@ -143,17 +147,17 @@ def put_phone(address: str) -> Any:
     """Script how a phone (E.164 or client:identity) behaves when called, and what it enters."""
     if not ADDRESS.match(address):
         raise ControlError(422, "the phone must be E.164 or client:identity", "phone")
-    script = script_from(_json())
-    with _state().lock:
-        _state().phones[address] = script
-    _state().save_phones()
+    script = script_from(json_body())
+    with carrier_state().lock:
+        carrier_state().phones[address] = script
+    carrier_state().save_phones()
     return jsonify(address=address, **script.__dict__)
 
 
 @bp.get("/phones")
 def list_phones() -> Any:
     """The scripted phones, and the page's own."""
-    state = _state()
+    state = carrier_state()
     with state.lock:
         return jsonify(you=state.you, phones=[{"address": address, **script.__dict__}
                                                for address, script in state.phones.items()])
@@ -162,18 +166,18 @@ def list_phones() -> Any:
 @bp.get("/you")
 def get_you() -> Any:
     """The page's own phone: calls from or to it take the page's keys and speech, live."""
-    return jsonify(phone=_state().you)
+    return jsonify(phone=carrier_state().you)
 
 
 @bp.put("/you")
 def put_you() -> Any:
     """Set (or, with null, forget) the page's own phone; it rings at the page and listens to it when called."""
-    phone = _json().get("phone")
+    phone = json_body().get("phone")
     if phone is not None and (not isinstance(phone, str) or not E164.match(phone)):
         raise ControlError(422, "phone must be E.164, e.g. +14155550123 (or null to forget it)", "phone")
-    with _state().lock:
-        _state().you = phone
-    _state().save_phones()
+    with carrier_state().lock:
+        carrier_state().you = phone
+    carrier_state().save_phones()
     return jsonify(phone=phone)
 
 
@@ -181,21 +185,21 @@ def put_you() -> Any:
 def inbound() -> Any:
     """A phone dials one of the account's numbers; the number's VoiceUrl answers, as with Twilio, unless the number
     is attached to a TwiML App or SIP trunk, which the carrier cannot run: then the call fails and says why."""
-    body = _json()
+    body = json_body()
     caller, dialled = body.get("from"), body.get("to")
     if not isinstance(caller, str) or not ADDRESS.match(caller):
         raise ControlError(422, "from must be an E.164 number", "from")
-    number = _state().number_by_phone(dialled) if isinstance(dialled, str) else None
+    number = carrier_state().number_by_phone(dialled) if isinstance(dialled, str) else None
     if number is None:
         raise ControlError(422, "to must be one of the account's numbers (PUT /_carrier/numbers/{e164})", "to")
-    script = _state().script_for(caller)
+    script = carrier_state().script_for(caller)
     call = Call(new_sid("CA"), number.account_sid, number.phone_number, caller, "inbound",
                 phone_number_sid=number.sid, url=number.voice_url, method=number.voice_method,
                 fallback_url=number.voice_fallback_url, fallback_method=number.voice_fallback_method,
                 status_callback=number.status_callback, status_callback_method=number.status_callback_method,
                 stir_verstat=script.stir_verstat, routed_to=number.routed_past_voice_url(),
                 caller_name=caller_name(number, script))
-    _engine().start(call, script)
+    carrier_engine().start(call, script)
     return jsonify(sid=call.sid), 201
 
 
@@ -215,14 +219,14 @@ def timeline(call: Call, state: CarrierState, engine: Engine | None = None) -> d
 
 @bp.get("/calls")
 def list_calls() -> Any:
-    state = _state()
+    state = carrier_state()
     with state.lock:
         top = [c for c in state.calls.values() if c.parent_call_sid is None]
-        return jsonify(calls=[timeline(c, state, _engine()) for c in reversed(top)])
+        return jsonify(calls=[timeline(c, state, carrier_engine()) for c in reversed(top)])
 
 
 def _call(sid: str) -> Call:
-    call = _state().calls.get(sid)
+    call = carrier_state().calls.get(sid)
     if call is None:
         raise ControlError(404, f"no call {sid}")
     return call
@@ -230,13 +234,13 @@ def _call(sid: str) -> Call:
 
 @bp.get("/calls/<sid>")
 def get_call(sid: str) -> Any:
-    return jsonify(timeline(_call(sid), _state(), _engine()))
+    return jsonify(timeline(_call(sid), carrier_state(), carrier_engine()))
 
 
 @bp.post("/calls/<sid>/answer")
 def answer(sid: str) -> Any:
     """Pick up a ringing phone whose script says it is answered by hand."""
-    leg = _engine().legs.get(_call(sid).sid)
+    leg = carrier_engine().legs.get(_call(sid).sid)
     if leg is None or leg.script.answer != "manual":
         raise ControlError(422, "only a ringing phone scripted as 'manual' can be answered here")
     leg.manual_answer.set()
@@ -245,7 +249,7 @@ def answer(sid: str) -> Any:
 
 def _give(sid: str, kind: str, value: str) -> None:
     """Hand keys or words to a leg's running Gather; 409 when none takes them (nothing is delivered)."""
-    leg = _engine().legs.get(_call(sid).sid)
+    leg = carrier_engine().legs.get(_call(sid).sid)
     if leg is None:
         raise ControlError(422, "the call is over")
     if leg.script.answer != "manual":
@@ -260,7 +264,7 @@ def _give(sid: str, kind: str, value: str) -> None:
 @bp.post("/calls/<sid>/keys")
 def press_keys(sid: str) -> Any:
     """Press keys on a live phone; they reach the running Gather (cutting its prompt short) or are refused."""
-    digits = str(_json().get("digits", ""))
+    digits = str(json_body().get("digits", ""))
     if not re.fullmatch(r"[0-9*#]{1,32}", digits):
         raise ControlError(422, "digits must be 1-32 of 0-9, * and #", "digits")
     _give(sid, "dtmf", digits)
@@ -270,7 +274,7 @@ def press_keys(sid: str) -> Any:
 @bp.post("/calls/<sid>/speech")
 def speak(sid: str) -> Any:
     """Say words on a live phone; a Gather that takes speech gets them as SpeechResult (cutting its prompt short)."""
-    text = _json().get("text")
+    text = json_body().get("text")
     if not isinstance(text, str) or not 0 < len(text.strip()) <= 200:
         raise ControlError(422, "text must be 1-200 characters of what you say", "text")
     _give(sid, "speech", text.strip())
@@ -280,7 +284,7 @@ def speak(sid: str) -> Any:
 @bp.post("/calls/<sid>/hangup")
 def hang_up(sid: str) -> Any:
     """The phone on this leg hangs up."""
-    leg = _engine().legs.get(_call(sid).sid)
+    leg = carrier_engine().legs.get(_call(sid).sid)
     if leg is None:
         raise ControlError(422, "the call is over")
     if leg.answered_at is None:
@@ -293,7 +297,7 @@ def hang_up(sid: str) -> Any:
 @bp.get("/")
 def page() -> Any:
     """The dev phone: live calls, their timelines, and buttons to answer and press keys."""
-    state = _state()
+    state = carrier_state()
     with state.lock:
         return render_template("carrier/phone.html", numbers=list(state.numbers.values()), you=state.you,
                                desk_url=current_app.config.get("CARRIER_DESK_URL"))

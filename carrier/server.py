@@ -13,7 +13,7 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from carrier import control, rest
+from carrier import control, rest, softphone
 from carrier.engine import Engine
 from carrier.state import API_VERSION, CarrierState
 
@@ -37,6 +37,7 @@ def create_carrier_app(state: CarrierState, engine: Engine, desk_url: str = DESK
     app.extensions["carrier.engine"] = engine
     app.register_blueprint(rest.blueprint())
     app.register_blueprint(control.bp)
+    app.register_blueprint(softphone.bp)
 
     @app.before_request
     def _name_urls() -> None:
@@ -77,6 +78,15 @@ class CarrierServer:
             self.state.add_number(number)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="carrier-http",
                                         daemon=True)
+
+    @property
+    def desk_url(self) -> str:
+        """The agent desk: the dev phone links to it, and its browser phone alone may use /_carrier/clients/."""
+        return self._server.app.config["CARRIER_DESK_URL"]
+
+    @desk_url.setter
+    def desk_url(self, url: str) -> None:
+        self._server.app.config["CARRIER_DESK_URL"] = url
 
     def start(self) -> CarrierServer:
         self._thread.start()

@@ -258,6 +258,8 @@ class CarrierState:
         self.numbers: dict[str, IncomingNumber] = {}  # by sid
         self.phones: dict[str, PhoneScript] = {}  # by E.164 or client:identity
         self.you: str | None = None  # the dev phone page's own phone: its calls take the page's keys and speech
+        # Client identities an agent desk's browser phone registered, each until a time.monotonic() (softphone.py)
+        self.desks: dict[str, float] = {}
         self.phones_file = phones_file
         self.keep_calls = keep_calls
         self.calls: dict[str, Call] = {}  # by sid, in creation order
@@ -280,10 +282,12 @@ class CarrierState:
             return next((n for n in self.numbers.values() if n.phone_number == phone_number), None)
 
     def script_for(self, address: str) -> PhoneScript:
-        """The phone's script; the page's own phone ("you") always rings and listens at the page."""
+        """The phone's script; the page's own phone ("you"), and a client identity a desk's browser phone registered,
+        always ring and listen at their page."""
         with self.lock:
             script = self.phones.get(address) or PhoneScript()
-            return replace(script, answer="manual") if address == self.you else script
+            at_desk = address.startswith("client:") and self.desks.get(address[7:], 0) > time.monotonic()
+            return replace(script, answer="manual") if address == self.you or at_desk else script
 
     def label_of(self, address: str) -> str | None:
         """What the dev phone calls this address: "You", a phone's label or a number's friendly name."""

@@ -90,6 +90,12 @@ def screen_pop_channel(agent_id: str) -> str:
     return f"{PREFIX}:agent:{agent_id}:live"
 
 
+def screen_pop_sent(agent_call_sid: str) -> str:
+    """String with a TTL: the agent's leg whose screen pop went out (at its ringing, or at the whisper if that came
+    first), so it pops once."""
+    return f"{PREFIX}:screenpop:{agent_call_sid}"
+
+
 SCREEN_POP_CHANNELS = screen_pop_channel("*")  # pub/sub pattern: every agent's screen pops (ids hold no ':')
 
 

@@ -1,6 +1,8 @@
-"""The absolute URLs Threadline hands Twilio: under PUBLIC_BASE_URL, else the address a request came to."""
+"""The absolute URLs Threadline hands Twilio: under PUBLIC_BASE_URL, else the address a request came to; origins."""
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from flask import current_app, has_request_context, request
 
@@ -22,3 +24,9 @@ def public_base() -> str:
 def absolute_url(path: str) -> str:
     """The absolute URL of path (such as /voice/incoming?x=1) on Threadline's public address."""
     return public_base() + path
+
+
+def origin(url: str) -> str:
+    """The scheme, host and port of url, as a browser names an origin (in CSP and CORS)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

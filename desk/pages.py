@@ -13,7 +13,7 @@ from callbacks.store import CALLBACKS, CallbackStore
 from callbacks.windows import callee_zone
 from context.store import THREADS, ThreadNotFound, ThreadStore
 from core.extensions import REDIS, TWILIO
-from desk import bp, briefing, words
+from desk import bp, briefing, phone, words
 from desk.access import can_see_thread, numbers_of
 from desk.auth import check_csrf, current_agent_id, login_required
 from desk.wording import agent_zone
@@ -23,16 +23,23 @@ from voice import screenpop
 from voice.calls import CALLS, CallStore
 from voice.twilio_client import recording_media
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+CSP = {"default-src": "'self'", "script-src": "'self'", "style-src": "'self'", "img-src": "'self'",
+       "connect-src": "'self'", "media-src": "'self'", "object-src": "'none'", "base-uri": "'none'",
+       "form-action": "'self'", "frame-ancestors": "'none'"}
 NEWEST_MESSAGES = 20  # what the briefing shows of a conversation, newest first
 NEWEST_LOGS = 20
+
+
+def content_security_policy() -> str:
+    """The desk's CSP, with what the browser phone's network needs (desk/phone.py) and nothing more."""
+    extra = phone.csp_sources()
+    return "; ".join(" ".join((name, value, *extra.get(name, ()))) for name, value in CSP.items())
 
 
 @bp.after_request
 def _security_headers(response: Any) -> Any:
     """Customer text is hostile: no inline script can run on a desk page, no page can frame it, none is stored."""
-    response.headers["Content-Security-Policy"] = CSP
+    response.headers["Content-Security-Policy"] = content_security_policy()
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
     if request.endpoint != "desk.static":

@@ -97,3 +97,55 @@ def test_a_removed_agent_gets_no_token(app: Flask, client: FlaskClient) -> None:
     sign_in(client)
     app.extensions["threadline.agents"].delete("sam")
     assert client.get("/desk/token", headers=JSON).status_code == 401
+
+
+def policy(response: Any) -> dict[str, list[str]]:
+    """The response's CSP, directive by directive."""
+    directives = (d.split() for d in response.headers["Content-Security-Policy"].split(";"))
+    return {name: sources for name, *sources in directives}
+
+
+def test_with_real_twilio_the_page_loads_twilios_sdk_and_its_csp_reaches_twilio(client: FlaskClient) -> None:
+    sign_in(client)
+    home = client.get("/desk/")
+    page = home.get_data(as_text=True)
+    assert 'data-backend="twilio"' in page and 'data-token-url="/desk/token"' in page
+    assert '<script src="/desk/static/vendor/twilio-voice-sdk/twilio.min.js" defer>' in page
+    assert "phone-twilio.js" in page and "phone-carrier.js" not in page and "data-carrier" not in page
+    csp = policy(home)
+    assert csp["connect-src"] == ["'self'", "wss://*.twilio.com", "https://*.twilio.com"]
+    assert csp["media-src"] == ["'self'", "https://sdk.twilio.com"]
+    assert csp["script-src"] == ["'self'"] and csp["default-src"] == ["'self'"]  # still no inline script
+    sdk = client.get("/desk/static/vendor/twilio-voice-sdk/twilio.min.js")
+    assert sdk.status_code == 200 and "javascript" in sdk.mimetype
+    assert b"Twilio.Device=Twilio.Device||Voice.Device" in sdk.data
+    sdk.close()
+
+
+def test_an_agent_without_a_client_identity_has_no_browser_phone(client: FlaskClient) -> None:
+    sign_in(client, agent_id="kim")
+    page = client.get("/desk/").get_data(as_text=True)
+    assert 'id="softphone"' not in page and "twilio.min.js" not in page
+
+
+@pytest.mark.parametrize("missing", ["TWILIO_API_KEY_SID", "TWILIO_ACCOUNT_SID"])
+def test_without_real_credentials_no_page_reaches_twilio(make_app: Any, missing: str) -> None:
+    app = with_agents(make_app(SECRET_KEY="test-secret", **{**TWILIO, missing: None}))
+    client = app.test_client()
+    for response in (client.get("/desk/login"), sign_in(client), client.get("/desk/")):
+        assert not any("twilio" in source for sources in policy(response).values() for source in sources)
+    page = client.get("/desk/").get_data(as_text=True)
+    assert "twilio.min.js" not in page and "data-backend" not in page
+    assert "Calls to you can't be answered in this page" in page
+
+
+def test_with_the_local_carrier_the_page_reaches_the_carrier_alone(make_app: Any) -> None:
+    carrier = "http://127.0.0.1:8700"
+    app = with_agents(make_app(SECRET_KEY="test-secret", **TWILIO, TWILIO_API_BASE_URL=carrier))
+    client = app.test_client()
+    sign_in(client)
+    home = client.get("/desk/")
+    page = home.get_data(as_text=True)
+    assert 'data-backend="carrier"' in page and f'data-carrier="{carrier}"' in page
+    assert 'data-identity="sam.browser"' in page and "twilio.min.js" not in page
+    assert policy(home)["connect-src"] == ["'self'", carrier] and policy(home)["media-src"] == ["'self'"]

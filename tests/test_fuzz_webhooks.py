@@ -21,14 +21,15 @@ from tests.support.voice import Line, signed_post
 # Every POST under /voice/ (test_every_voice_webhook_is_fuzzed keeps this list whole).
 WEBHOOKS = [
     "/voice/incoming", "/voice/confirm", "/voice/choose", "/voice/code", "/voice/general", "/voice/dial-done",
-    "/voice/voicemail", "/voice/whisper", "/voice/whisper-accept", "/voice/status", "/voice/recording",
+    "/voice/voicemail", "/voice/agent-ringing", "/voice/whisper", "/voice/whisper-accept", "/voice/status",
+    "/voice/recording",
     "/voice/callback/answer", "/voice/callback/no-choice", "/voice/callback/choice", "/voice/callback/slot",
     "/voice/callback/agent", "/voice/callback/agent-go", "/voice/callback/greet", "/voice/callback/customer-done",
     "/voice/callback/status",
 ]
 # Status callbacks: Twilio acts on nothing in their answer, so an empty body or a refusal (4xx) is as good as
 # TwiML; every other webhook's answer is what the caller hears next, so it must be 200 with TwiML.
-STATUS_CALLBACKS = {"/voice/status", "/voice/callback/status", "/voice/recording"}
+STATUS_CALLBACKS = {"/voice/status", "/voice/callback/status", "/voice/recording", "/voice/agent-ringing"}
 EXAMPLES = 60
 
 FORM_NAMES = [

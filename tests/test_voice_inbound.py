@@ -142,6 +142,37 @@ def test_nobody_available_takes_a_voicemail_into_the_thread(line):
     assert line.history(sid).recording_url == voicemail.attachments[0].url
 
 
+def test_the_agents_screen_pops_while_their_phone_rings_before_they_answer(line, redis_client):
+    line.thread("t-1")
+    line.script(CUSTOMER, keys=["1"])
+    line.script(AGENT, answer="no-answer")  # it rings, nobody picks up: the agent could still read the thread
+    sid = line.call_in(CUSTOMER)
+    call = line.finished(sid)
+    agent_leg = call["legs"][0]
+    assert agent_leg["status"] == "no-answer" and not any(e["kind"] == "answered" for e in agent_leg["events"])
+    [pop] = screenpop.recent(redis_client, "sam", 10)
+    assert (pop.thread_id, pop.call_sid, pop.agent_call_sid) == ("t-1", sid, agent_leg["sid"])
+    ringing = [w for w in agent_leg["webhooks"] if "/voice/agent-ringing" in w["url"]]
+    assert [w["status"] for w in ringing] == [204]
+
+
+def test_an_agent_leg_pops_once_though_its_ringing_arrives_after_its_whisper(line, redis_client):
+    requests.put(f"{line.carrier.url}/_carrier/settings", json={"status_callbacks": "reordered"}, timeout=5)
+    line.thread("t-1")
+    line.script(CUSTOMER, keys=["1"], hangup_after=400)
+    line.script(AGENT, keys=["1"], hangup_after=TALK)
+    sid = line.call_in(CUSTOMER)
+    call = line.finished(sid)
+    agent_leg = call["legs"][0]
+
+    def ringing() -> list[dict]:
+        leg = requests.get(f"{line.carrier.url}/_carrier/calls/{agent_leg['sid']}", timeout=5).json()
+        return [w for w in leg["webhooks"] if "/voice/agent-ringing" in w["url"]]
+    wait_until(lambda: len(ringing()) == 2, message="the ringing callback, held to the call's end and sent twice")
+    [pop] = screenpop.recent(redis_client, "sam", 10)  # the whisper popped it; the late ringing changed nothing
+    assert pop.agent_call_sid == agent_leg["sid"]
+
+
 def test_an_agent_who_declines_the_whisper_leaves_the_caller_a_voicemail(line):
     line.thread("t-1")
     line.script(CUSTOMER, keys=["1"])

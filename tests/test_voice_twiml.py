@@ -43,8 +43,13 @@ def test_connect_dials_a_number_or_a_browser_with_a_whisper():
             dial.get("recordingStatusCallbackEvent")) == ("/voice/recording", "POST", "completed absent")
     number = dial.find("Number")
     assert (number.text, number.get("url")) == ("+14155550777", "/voice/whisper?a=1")
-    browser = parse(twiml.connect([], twiml.Target(client_identity="sam"), "/w", "/d", "+14155550100", SPEECH))
+    assert number.get("statusCallback") is None  # no ringing URL: no status callback on the agent's leg
+    browser = parse(twiml.connect([], twiml.Target(client_identity="sam"), "/w", "/d", "+14155550100", SPEECH,
+                                  ringing="/voice/agent-ringing?agent=sam"))
     assert browser.find("Dial/Client").text == "sam" and browser.find("Dial").get("callerId") == "+14155550100"
+    client = browser.find("Dial/Client")
+    assert (client.get("statusCallback"), client.get("statusCallbackEvent"), client.get("statusCallbackMethod")) == (
+        "/voice/agent-ringing?agent=sam", "ringing", "POST")
     assert browser.find("Dial").get("record") is None  # do-not-record, Twilio's default
 
 

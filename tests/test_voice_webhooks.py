@@ -172,7 +172,7 @@ def test_every_url_in_the_answers_is_absolute_under_the_public_url(app, client):
     assert [a.status_code for a in answers] == [200] * len(answers)
     urls = [url for answer in answers for url in twiml_urls(answer.data)]
     assert {url.partition("?")[0].removeprefix(f"{BASE}/voice/") for url in urls} == {
-        "confirm", "code", "general", "dial-done", "whisper", "whisper-accept", "voicemail"}
+        "confirm", "code", "general", "dial-done", "agent-ringing", "whisper", "whisper-accept", "voicemail"}
     assert [url for answer in answers for url in not_absolute(answer.data, BASE)] == []
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from core import keys
 
 STREAM_LENGTH = 1000
+ONCE_SECONDS = 6 * 3600  # how long an agent leg's pop is remembered: longer than any call
 
 
 class ScreenPop(BaseModel):
@@ -55,3 +56,11 @@ def publish(redis_client: redis.Redis, agent_id: str, call_sid: str, agent_call_
                                  maxlen=STREAM_LENGTH, approximate=True)
     redis_client.publish(keys.screen_pop_channel(agent_id), event.model_dump_json())
     return event
+
+
+def publish_once(redis_client: redis.Redis, agent_id: str, call_sid: str, agent_call_sid: str,
+                 thread_id: str | None) -> ScreenPop | None:
+    """Publish the pop of this agent leg unless it went out already (its ringing and whisper both ask); else None."""
+    if not redis_client.set(keys.screen_pop_sent(agent_call_sid), call_sid, nx=True, ex=ONCE_SECONDS):
+        return None
+    return publish(redis_client, agent_id, call_sid, agent_call_sid, thread_id)

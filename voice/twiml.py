@@ -88,8 +88,9 @@ def ask(texts: list[str], action: str, otherwise: str, speech: Speech, *, digits
 
 
 def connect(texts: list[str], target: Target, whisper: str, action: str, caller_id: str | None, speech: Speech,
-            *, timeout: int = 20, recording_callback: str | None = None) -> str:
-    """Tell the caller, then ring the agent, who hears the whisper before being bridged.
+            *, timeout: int = 20, recording_callback: str | None = None, ringing: str | None = None) -> str:
+    """Tell the caller, then ring the agent, who hears the whisper before being bridged; with `ringing`, Twilio
+    posts the agent's leg's ringing there (its status callback, that event alone).
 
     With recording_callback the conversation is recorded (both sides, one channel each) and Twilio posts the
     recording's outcome there (completed, or absent when nothing was recorded).
@@ -102,10 +103,12 @@ def connect(texts: list[str], target: Target, whisper: str, action: str, caller_
                  "recording_status_callback_event": "completed absent"} if recording_callback else {}
     dial = Dial(action=action, method="POST", timeout=timeout, caller_id=caller_id, answer_on_bridge=True,
                 **recording)
+    progress = {"status_callback": ringing, "status_callback_event": "ringing",
+                "status_callback_method": "POST"} if ringing else {}
     if target.client_identity:
-        dial.client(target.client_identity, url=whisper, method="POST")
+        dial.client(target.client_identity, url=whisper, method="POST", **progress)
     else:
-        dial.number(target.phone, url=whisper, method="POST")
+        dial.number(target.phone, url=whisper, method="POST", **progress)
     response.append(dial)
     return str(response)
 

@@ -24,7 +24,7 @@ from voice import twiml
 from voice.calls import CALLS, CallStore
 from voice.inbound import MAX_CHOICES, PROMPT_MESSAGES, Brief, claim_incoming, incoming_call
 from voice.prompts import means_yes, prompt
-from voice.screenpop import publish
+from voice.screenpop import publish_once
 from voice.security import answered_once, require_twilio_signature, status_callback, webhook_failed
 from voice.summary import first_name, last_words, speech_safe, spoken_subject, thread_summary
 
@@ -240,7 +240,7 @@ def connect_call(number: Number, sid: str, thread: Thread | None) -> str:
     texts, speech = _say(number, thread, "connecting" if thread else "general")
     params = {"thread": thread_id, "agent": agent.id, "number": number.number}
     return twiml.connect(texts, twiml.Target(agent.phone, agent.client_identity), _url("whisper", **params),
-                         _url("dial-done", **params), None, speech,
+                         _url("dial-done", **params), None, speech, ringing=_url("agent-ringing", **params),
                          recording_callback=_url("recording") if number.record_calls else None)
 
 
@@ -298,16 +298,28 @@ def voicemail() -> str:
 # --- the agent's side ----------------------------------------------------------------------------------------
 
 
+@bp.post("/agent-ringing")
+@status_callback
+def agent_ringing() -> Response:
+    """The agent's phone or browser rings: pop the thread on their screen now, so they read before answering."""
+    form = request.form
+    if form.get("CallStatus") == "ringing" and form.get("CallSid"):
+        publish_once(REDIS.get(), request.args.get("agent", ""), form.get("ParentCallSid", ""), form["CallSid"],
+                     request.args.get("thread"))
+    return Response(status=204)
+
+
 @bp.post("/whisper")
 @answered_once
 def whisper() -> str:
-    """The agent answered: pop the thread on their screen now, and tell them in one sentence who and why."""
+    """The agent answered: tell them in one sentence who and why (their screen popped as it rang, or pops now if
+    Twilio's ringing callback has not arrived)."""
     form = request.form
     parent, agent_leg = form.get("ParentCallSid", ""), form.get("CallSid", "")
     agent_id, number = request.args.get("agent", ""), _number()
     thread = load_thread(request.args.get("thread"))
     calls = _stores()[3]
-    publish(REDIS.get(), agent_id, parent, agent_leg, thread.id if thread else None)
+    publish_once(REDIS.get(), agent_id, parent, agent_leg, thread.id if thread else None)
     calls.step(parent, "agent_answered", agent_id=agent_id, agent_call_sid=agent_leg)
     if number is None:
         return twiml.say_and_hang_up([], FALLBACK_SPEECH)

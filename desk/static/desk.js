@@ -49,6 +49,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const response = await fetch(url, {credentials: "same-origin"});
     if (!response.ok) return;
     // The fragment is rendered by the server with every field escaped; the page's CSP runs no inline script.
+    pop.dataset.agentCall = event.agent_call_sid || "";  // phone.js shows this call's state in the thread
     pop.innerHTML = await response.text();
     pop.dataset.thread = event.thread_id || "";
     const briefing = pop.querySelector("[data-announce]");
