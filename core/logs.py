@@ -22,8 +22,9 @@ FIELDS = ("request_id", "call_sid", "callback_id", "thread_id", "event_id")
 # The environment's secrets: their values never reach a log line, whatever code logs them.
 SECRET_SETTINGS = ("TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET", "THREADLINE_API_KEYS", "THREADLINE_ADMIN_KEYS",
                    "THREADLINE_SECRET_KEY", "THREADLINE_WEBHOOK_SECRET", "THREADLINE_METRICS_TOKEN")
-# A phone number as Twilio writes one (E.164), also URL-encoded ("%2B1415…") as in a logged query or body.
-_PHONE = re.compile(r"(?:\+|%2B)(\d{5,13})(\d\d)(?!\d)", re.IGNORECASE)
+# A phone number in international form, as Twilio writes it (E.164) or as people do ("+1 (415) 555-0123"), also
+# URL-encoded ("%2B1415…") as in a logged query or body.
+_PHONE = re.compile(r"(?:\+|%2B)\d(?:[\s().-]{0,2}\d){6,14}(?!\d)", re.IGNORECASE)
 _context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("threadline_log_context",
                                                                        default=MappingProxyType({}))
 
@@ -69,7 +70,7 @@ class Redactor:
         for secret in self.secrets:
             if secret in text:
                 text = text.replace(secret, "[secret]")
-        return _PHONE.sub(lambda m: f"…{m.group(2)}", text) if ("+" in text or "%" in text) else text
+        return _PHONE.sub(lambda m: mask_phone(m.group()), text) if ("+" in text or "%" in text) else text
 
 
 class JsonFormatter(logging.Formatter):

@@ -17,9 +17,13 @@ from bench.callbacks import SUPPORT_NUMBER, phone_of, thread_body
 from bench.chaos import AGENT_PHONE, Options, run_scenario
 from core import logs
 from tests.support.api import AUTH
+from tests.support.api import thread_body as api_thread_body
+from tests.support.suite_log import SUITE_LOG
 
 REQUIRED = ("time", "level", "logger", "message", "process")
 ANY_PHONE = re.compile(r"(?:\+|%2B)\d{7,}", re.IGNORECASE)
+# The tests' people: every 415-555 number, however written.
+TEST_PHONE = re.compile(r"(?:\+|%2B)?1?[\s.-]?\(?415\)?[\s.-]?555[\s.-]?\d{4}(?!\d)", re.IGNORECASE)
 
 
 @pytest.fixture
@@ -65,10 +69,11 @@ def test_phone_numbers_and_secrets_are_masked_in_both_formats(monkeypatch: pytes
     monkeypatch.setenv("THREADLINE_API_KEYS", "first-key-abcdef,second-key-ghijkl")
     record = logging.LogRecord("threadline", logging.WARNING, __file__, 1,
                                "from %s to %s, body From=%%2B14155550123, key second-key-ghijkl, token %s", (
-                                   "+14155550199", "+442071838750", "auth-token-0123456789"), None)
+                                   "+14155550199", "+44 20 7183 8750", "auth-token-0123456789"), None)
     for formatter in (logs.JsonFormatter("web"), logs.TextFormatter("web")):
         text = formatter.format(record)
-        assert not ANY_PHONE.search(text) and "0123456789" not in text and "ghijkl" not in text, text
+        assert not ANY_PHONE.search(text) and not TEST_PHONE.search(text) and "7183" not in text, text
+        assert "0123456789" not in text and "ghijkl" not in text, text
         assert "…99" in text and "…50" in text and "…23" in text and "[secret]" in text
 
 
@@ -113,3 +118,18 @@ def test_with_json_logs_every_line_of_a_full_run_is_json_and_names_no_customer(
     access = [json.loads(line) for line in logs_written["web"] if '"gunicorn.access"' in line]
     assert access and all({"method", "path", "status", "duration_ms"} <= set(a) for a in access)
     assert any(a["path"] == "/voice/incoming" and a["status"] == 200 for a in access)
+
+
+@pytest.mark.after_the_suite
+def test_the_whole_suites_log_names_no_test_customer(suite_log: logging.Handler) -> None:
+    """After every other test: what the tests' apps logged holds none of their customers' phones, however written,
+    nor what they wrote (the messages and logs of the threads the tests send)."""
+    suite_log.flush()
+    lines = SUITE_LOG.read_text(encoding="utf-8").splitlines()
+    texts = {m["text"] for m in [*api_thread_body()["messages"], *thread_body(0)["messages"]]}
+    texts |= {entry["message"] for entry in api_thread_body()["logs"]}
+    for line in lines:
+        record = json.loads(line)
+        assert all(k in record for k in REQUIRED), line
+        assert not TEST_PHONE.search(line), f"a customer's phone in the suite's log: {line}"
+        assert not any(text in line for text in texts), f"what a customer wrote, in the suite's log: {line}"
