@@ -21,6 +21,7 @@ from context.events import OUTBOX, Outbox
 from context.events_api import bp as events_bp
 from context.store import THREADS, ThreadStore
 from core import config as config_module
+from core import logs, request_log
 from core.api import ApiError, register_error_handlers, respond
 from core.extensions import QUEUE, REDIS, TWILIO
 from core.health import bp as health_bp
@@ -56,7 +57,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         redis_client = connect(app.config["REDIS_URL"], timeout=timeout)
     except RedisUnavailable as exc:
         # One line, no traceback: SystemExit with a message is printed as is.
-        raise SystemExit(f"threadline: {exc} (start Threadline with bin/run, or set REDIS_URL)") from None
+        logs.exit_with(f"threadline: {exc} (start Threadline with bin/run, or set REDIS_URL)")
     REDIS.install(app, redis_client)
     rq_connection = connect(app.config["REDIS_URL"], check=False, decode=False, timeout=timeout)
     queue = QUEUE.install(app, Queue(app.config["QUEUE_NAME"], connection=rq_connection))
@@ -77,6 +78,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     sid, token = app.config["TWILIO_ACCOUNT_SID"], app.config["TWILIO_AUTH_TOKEN"]
     TWILIO.install(app, make_client(sid, token, app.config["TWILIO_API_BASE_URL"]) if sid and token else None)
     register_error_handlers(app)
+    request_log.install(app)
     app.register_error_handler(DirectoryError, _refused)
     for blueprint in (health_bp, docs_bp, threads_bp, events_bp, calls_bp, admin_bp, callbacks_bp, voice_bp,
                       voice_callbacks_bp, voice_recordings_bp, desk_bp):

@@ -18,6 +18,11 @@ if worker_class == "gevent" and __name__ == "__config__":  # gunicorn reading th
     from gevent import monkey
 
     monkey.patch_all()
+if __name__ == "__config__":
+    from core import logs
+
+    logs.configure("web")  # the app's own lines; gunicorn's go through logger_class
+logger_class = "core.gunicorn_logs.Logger"
 # Load the app once in the master: a bad configuration stops gunicorn with one line instead of
 # every worker failing in a loop.
 preload_app = True

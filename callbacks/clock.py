@@ -16,7 +16,7 @@ from callbacks.dispatch import Dispatcher
 from callbacks.jobs import job_app
 from callbacks.recovery import sweep
 from callbacks.store import CALLBACKS
-from core import keys
+from core import keys, logs
 from core.extensions import QUEUE, REDIS
 from core.liveness import Lease
 
@@ -93,7 +93,7 @@ class Clock:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s clock %(message)s")
+    logs.configure("clock")
     app = job_app()  # the same environment as web and worker
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -30,7 +30,7 @@ from callbacks.store import CALLBACKS, CallbackStore
 from callbacks.windows import allowed, next_allowed
 from context.events import Event, EventType, new_event
 from context.store import THREADS
-from core import keys
+from core import keys, logs
 from core.extensions import QUEUE, REDIS, TWILIO
 from core.urls import NoPublicURL, absolute_url, public_base
 from directory.routing import choose_agent
@@ -137,7 +137,7 @@ def _wait_for_rate_slot(limit: float) -> None:
 
 def dial(callback_id: str, attempt: int) -> str:
     """RQ job: place the call for the callback's attempt, if it is still wanted. Returns what it did."""
-    with job_app().app_context():
+    with job_app().app_context(), logs.bound(callback_id=callback_id):
         return dial_attempt(callback_id, attempt, datetime.now(UTC))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from callbacks.jobs import job_app
-from core import keys
+from core import keys, logs
 from core.liveness import Heartbeat
 from core.redis_server import connect
 from core.steady_worker import SteadyWorker
@@ -17,6 +17,7 @@ class Worker(SteadyWorker):
     outlives a SIGKILL by its whole TTL), so the sweep requeues its unfinished dial jobs at once."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        logs.configure("worker")  # rq's lines and the jobs' in one format (rq's CLI gave its loggers their own)
         self.app = job_app()  # first: a configuration it refuses stops the worker with one line, before it registers
         super().__init__(*args, **kwargs)
 

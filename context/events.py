@@ -43,7 +43,7 @@ from rq import Callback, Queue, Retry, get_current_job
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job
 
-from core import keys
+from core import keys, logs
 from core.config import load as load_config
 from core.extensions import Shared
 from core.liveness import job_in_hand
@@ -350,6 +350,11 @@ def _last_try(job: Job) -> bool:
 
 def deliver(event_id: str) -> None:
     """RQ job: POST the event, signed, to THREADLINE_WEBHOOK_URL; raise DeliveryFailed so RQ retries."""
+    with logs.bound(event_id=event_id):
+        _deliver(event_id)
+
+
+def _deliver(event_id: str) -> None:
     job = get_current_job()
     if job is None:
         raise RuntimeError("deliver runs as an RQ job")

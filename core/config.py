@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from core import logs
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULTS: dict[str, Any] = {
@@ -149,4 +151,4 @@ def exit_if_invalid(config: Mapping[str, Any]) -> None:
     try:
         check(config)
     except ConfigError as exc:
-        raise SystemExit(f"threadline: {exc}") from None
+        logs.exit_with(f"threadline: {exc}")

@@ -15,6 +15,7 @@ from context.callcodes import CALL_CODES
 from context.schemas import Attachment, Author, Message, Thread, of_brand
 from context.store import THREADS, ThreadNotFound, ThreadStore
 from core.extensions import REDIS
+from core.logs import mask_phone
 from core.urls import absolute_url
 from core.validation import whole_number
 from directory.models import Number, voice_settings
@@ -34,11 +35,6 @@ bp = Blueprint("voice", __name__, url_prefix="/voice")
 bp.before_request(require_twilio_signature)
 
 FALLBACK_SPEECH = twiml.FALLBACK_SPEECH
-
-
-def _masked(phone: str) -> str:
-    """A phone number fit for logs: its last two digits only."""
-    return f"…{phone[-2:]}" if len(phone) > 2 else "…"
 
 
 def _url(endpoint: str, **params: str | None) -> str:
@@ -97,7 +93,7 @@ def incoming() -> str:
     number = call.number
     if number is None:
         log.warning("call %s to %s, a number Threadline does not serve", request.form.get("CallSid", ""),
-                    _masked(request.form.get("To", "")))
+                    mask_phone(request.form.get("To", "")))
         return twiml.say_and_hang_up([prompt("en-US", "unknown_number")], FALLBACK_SPEECH)
     if not call.trusted:
         if not call.is_open:
