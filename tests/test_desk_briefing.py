@@ -3,20 +3,17 @@ laptop's screen, and nothing axe-core calls serious; calls go through the local 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import requests
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.support.api import API_KEY
-from tests.support.browser import ARTIFACTS
+from tests.support.browser import LAPTOP, shot
 from tests.support.carrier import AGENT, CUSTOMER, SUPPORT
 from tests.support.desk import PASSWORD, with_password
-from tests.support.pages import assert_in_words, described, violations
+from tests.support.pages import assert_in_words, assert_on_screen, described, violations
 from tests.support.voice import OTHER_AGENT, Line
 
-LAPTOP = {"width": 1366, "height": 768}
 STRANGER = "+14155550999"  # a caller with no conversation
 MESSAGES = [
     {"id": "m1", "author": "customer", "name": "Jane", "text": "The app closes as soon as I log in.",
@@ -31,21 +28,6 @@ MESSAGES = [
     {"id": "m5", "author": "customer", "name": "Jane", "text": "Yes, every time. I need to reach my orders today.",
      "sent_at": "2026-11-22T10:03:00Z"},
 ]
-
-
-@pytest.fixture
-def laptop(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A 1366x768 window whose context lets axe's script in (the desk's CSP runs no injected script)."""
-    context: BrowserContext = browser.new_context(viewport=LAPTOP, bypass_csp=True)
-    page = context.new_page()
-    yield page
-    shot(page, request.node.name)
-    context.close()
-
-
-def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
 def desk(line: Line) -> Line:
@@ -165,13 +147,8 @@ def test_the_popped_thread_fits_a_laptop_screen(line: Line, laptop: Page) -> Non
               "call state": pop.locator("#call-state"),
               **{f"message {MESSAGES[-1 - i]['id']}": newest.nth(i) for i in range(3)}}
     expect(newest.nth(0)).to_contain_text(MESSAGES[-1]["text"])  # newest first
-    assert laptop.evaluate("window.scrollY") == 0
     shot(laptop, "popped-thread-1366x768")
-    for what, element in wanted.items():
-        box = element.bounding_box()
-        assert box, f"the {what} is not shown"
-        assert 0 <= box["y"] and box["y"] + box["height"] <= LAPTOP["height"], f"the {what} is below the fold: {box}"
-        assert 0 <= box["x"] and box["x"] + box["width"] <= LAPTOP["width"], f"the {what} is off the side: {box}"
+    assert_on_screen(laptop, wanted, LAPTOP)
     expect(pop.locator(".customer .name")).to_have_text("Jane Doe")
     expect(pop.locator(".their-time")).to_contain_text("(Los Angeles)")
 

@@ -13,9 +13,10 @@ import requests
 from playwright.sync_api import Page, WebSocketRoute, expect
 
 from directory.models import AgentConfig
-from tests.support.browser import ARTIFACTS
+from tests.support.browser import ARTIFACTS, LAPTOP, shot
 from tests.support.carrier import CUSTOMER, Served, wait_until
 from tests.support.desk import PASSWORD, with_password
+from tests.support.pages import assert_on_screen, described, violations
 from tests.support.voice import Line
 
 BY_PAGE = "the desk's browser phone"
@@ -90,6 +91,38 @@ def test_the_agent_reads_the_pop_while_the_browser_phone_rings_then_takes_the_ca
     assert any(e["kind"] == "bridged" for e in call["events"]) and call["events"][-1]["kind"] != "error"
     record = wait_until(lambda: (r := line.history(sid)) and r.status == "completed" and r)
     assert record.agent_id == "sam" and "agent_accepted" in [step.kind for step in record.steps]
+
+
+def test_with_the_browser_phone_connected_the_briefing_still_fits_a_laptop_and_axe_finds_nothing_serious(
+        line: Line, laptop: Page) -> None:
+    line.agent("sam", name="Sam Lee", client_identity="sam.browser", status="available")
+    line.carrier.desk_url = f"{line.url}/desk/"
+    line.thread("t-1", messages=[{"id": f"m{n}", "author": "customer" if n % 2 else "agent", "name": "Jane",
+                                  "text": f"Message number {n} about the crash", "sent_at": f"2026-11-22T10:0{n}:00Z"}
+                                 for n in range(1, 8)])
+    with_password(line.app)
+    laptop.goto(f"{line.url}/desk/login")
+    laptop.get_by_label("Agent id").fill("sam")
+    laptop.get_by_label("Password").fill(PASSWORD)
+    laptop.get_by_role("button", name="Sign in").click()
+    phone = laptop.locator("#softphone")
+    expect(phone.locator(".phone-state")).to_have_text("Ready for calls")
+    line.script(CUSTOMER, keys=["1"])
+    line.call_in(CUSTOMER)
+    pop = laptop.locator("#screen-pop")
+    expect(pop.locator("#call-state")).to_have_text("Ringing", timeout=10_000)
+    assert described(violations(laptop)) == []  # ringing: the bar's Answer, the pop
+    laptop.keyboard.press("Alt+Shift+A")
+    expect(pop.locator("#call-state")).to_contain_text("Connected")  # the keypad shows: the bar at its tallest
+    newest = pop.locator("li.message")
+    assert_on_screen(laptop, {"name": pop.locator(".customer .name"), "subject": pop.locator("#thread-title"),
+                              "reason": pop.locator(".reason"), "call state": pop.locator("#call-state"),
+                              "phone bar": phone, **{f"message {7 - i}": newest.nth(i) for i in range(3)}}, LAPTOP)
+    expect(newest.nth(0)).to_contain_text("Message number 7")
+    shot(laptop, "popped-thread-1366x768-browser-phone")
+    assert described(violations(laptop)) == []
+    phone.get_by_role("button", name="Hang up").click()
+    expect(phone.locator(".phone-state")).to_have_text("Call ended")
 
 
 # Real Twilio's settings: an account and an API key (no auth token is needed to sign the browser's token).

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+LAPTOP = {"width": 1366, "height": 768}
 # Without the background-networking flags Chromium keeps dialling Google's hosts, which this network refuses.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -32,4 +33,20 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     yield page
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+def shot(page: Page, name: str) -> None:
+    """A screenshot of what the window shows, in test-artifacts/."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+@pytest.fixture
+def laptop(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A 1366x768 window whose context lets axe's script in (the desk's CSP runs no injected script)."""
+    context: BrowserContext = browser.new_context(viewport=LAPTOP, bypass_csp=True)
+    page = context.new_page()
+    yield page
+    shot(page, request.node.name)
     context.close()

@@ -73,3 +73,13 @@ def violations(page: Page) -> list[dict[str, Any]]:
 def described(found: list[dict[str, Any]]) -> list[str]:
     """Each violation in a line: its rule, impact, help and the first elements it names."""
     return [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:4]]}" for v in found]
+
+
+def assert_on_screen(page: Page, wanted: dict[str, Any], viewport: dict[str, int]) -> None:
+    """Each named element is shown whole inside the window, the page unscrolled."""
+    assert page.evaluate("window.scrollY") == 0
+    for what, element in wanted.items():
+        box = element.bounding_box()
+        assert box, f"the {what} is not shown"
+        assert 0 <= box["y"] and box["y"] + box["height"] <= viewport["height"], f"the {what} is below the fold: {box}"
+        assert 0 <= box["x"] and box["x"] + box["width"] <= viewport["width"], f"the {what} is off the side: {box}"
