@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,33 +14,14 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from carrier.server import CarrierServer
-from directory.models import AgentConfig, Hours, NumberConfig
-from tests.support.desk import HTML, sign_in, token_of, with_password
+from tests.support.admin import ADMIN_KEY, HOSTILE, SUPPORT, admin_desk, save
+from tests.support.desk import HTML, sign_in, token_of
 from voice.twilio_client import make_client
-
-SUPPORT = "+14155550100"
-HOSTILE = "<script>alert(1)</script></textarea><img src=x onerror=alert(2)>"
-ADMIN_KEY = "admin-key-0123456789"
 
 
 @pytest.fixture
 def app(make_app: Any) -> Flask:
     return admin_desk(make_app)
-
-
-def admin_desk(make_app: Any, **config: Any) -> Flask:
-    """An app with an admin (ada), an agent (sam), both with PASSWORD, and the SUPPORT number configured."""
-    app = make_app(SECRET_KEY="test-secret", THREADLINE_ADMIN_KEYS=[ADMIN_KEY], **config)
-    now = datetime.now(UTC)
-    agents = app.extensions["threadline.agents"]
-    agents.put("ada", AgentConfig(name="Ada Admin", phone="+14155550701", role="admin"), now)
-    agents.put("sam", AgentConfig(name="Sam Lee", phone="+14155550777"), now)
-    app.extensions["threadline.numbers"].put(SUPPORT, NumberConfig(
-        label=HOSTILE, brand="Acme", time_zone="America/New_York", agents=["sam"], caller_id="+14155550999",
-        business_hours=Hours(mon=[("09:00", "12:00"), ("13:00", "17:00")]), holidays=["2026-12-25"]), now)
-    for agent in ("ada", "sam"):
-        with_password(app, agent)
-    return app
 
 
 @pytest.fixture
@@ -55,12 +35,6 @@ def textarea(response: TestResponse) -> str:
     match = re.search(r"<textarea[^>]*>(.*?)</textarea>", response.get_data(as_text=True), re.DOTALL)
     assert match, response.get_data(as_text=True)
     return html.unescape(match.group(1)).removeprefix("\n")
-
-
-def save(client: FlaskClient, path: str, **form: str) -> TestResponse:
-    """Open the form at path, then send it with its token and the fields given."""
-    token = token_of(client.get(path, headers=HTML))
-    return client.post(path, data={"csrf_token": token, **form}, headers=HTML)
 
 
 def stored_number(app: Flask) -> dict[str, Any] | None:
