@@ -62,7 +62,7 @@ const enhanceVoices = () => {
       group.hidden = other;
       group.disabled = other;
     }
-    if (voice.selectedOptions[0] && voice.selectedOptions[0].disabled) voice.value = "";
+    if (voice.selectedOptions[0] && voice.selectedOptions[0].matches(":disabled")) voice.value = "";
   };
   language.addEventListener("change", () => offer(false));
   offer(true);
