@@ -26,7 +26,7 @@ const removeButton = (rows, row) => {
     else for (const input of row.querySelectorAll("input")) input.value = "";
     add.focus();
   });
-  row.append(button);
+  [...row.querySelectorAll("input")].pop().after(button);
 };
 
 const enhanceRows = (rows) => {
