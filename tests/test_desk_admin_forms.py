@@ -174,7 +174,11 @@ def test_each_problem_is_the_apis_own_words_beside_its_field(app: Flask, admin: 
                          response.get_data(as_text=True)) or "ghost" not in str(changes)
 
 
-def test_the_api_gives_the_same_words(app: Flask) -> None:
+def test_the_api_and_the_cli_give_the_same_words(app: Flask, admin: FlaskClient) -> None:
+    assert send(admin, PAGE, voice="Polly.Salli").status_code == 303
+    cli = app.test_cli_runner().invoke(args=["numbers", "set", SUPPORT, "--language", "fr-FR"])
+    assert cli.exit_code != 0
+    assert "voice: Polly.Salli does not speak French (France); it is spoken by Polly.Celine" in cli.output
     api = app.test_client()
     body = {"label": "US", "brand": "Acme", "time_zone": "America/New_York", "language": "fr-FR",
             "voice": "Polly.Joanna"}
