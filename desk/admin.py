@@ -1,8 +1,10 @@
-"""Desk administration for admin agents: support numbers and agents edited as YAML, saved by the directory."""
+"""Desk administration for admin agents: support numbers and agents edited through forms, or as YAML for
+configuration as code; either way validated and saved by the directory, as the admin API and the CLI are."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any, cast
 
 import yaml
@@ -10,6 +12,15 @@ from flask import abort, current_app, flash, g, redirect, render_template, reque
 from pydantic import BaseModel
 
 from desk import bp
+from desk.admin_forms import (
+    DAY_NAMES,
+    AdminForm,
+    AgentForm,
+    NumberForm,
+    language_choices,
+    time_zone_choices,
+    voice_choices,
+)
 from desk.auth import View, current_agent_id, login_required
 from directory.models import AgentConfig, AgentRole, NumberConfig
 from directory.service import (
@@ -80,18 +91,32 @@ def _page(template: str, status: int = 200, **context: Any) -> Any:
     return response
 
 
-def _form(kind: str, key: str | None, text: str, error: DirectoryError | None = None, new_key: str = "",
-          sync_error: DirectoryError | None = None) -> Any:
-    """The edit form of a number or agent (key None: the form that adds one); sync_error: a number's failed sync."""
+def _yaml_page(kind: str, key: str | None, text: str, error: DirectoryError | None = None,
+               new_key: str = "") -> Any:
+    """The YAML form of a number or agent (key None: the form that adds one)."""
     model = NumberConfig if kind == "number" else AgentConfig
     key_field = "number" if kind == "number" else "agent_id"
-    failed = error or sync_error
-    return _page("desk/admin_edit.html", 200 if failed is None else failed.status, kind=kind, key=key,
-                 key_field=key_field, new_key=new_key, text=text, error=error, sync_error=sync_error,
-                 force_button=FORCE_BUTTON,
+    return _page("desk/admin_yaml.html", 200 if error is None else error.status, kind=kind, key=key,
+                 key_field=key_field, new_key=new_key, text=text, error=error,
                  key_error=error is not None and error.field == key_field,
                  fields=list(model.model_fields), required=[n for n, f in model.model_fields.items()
                                                              if f.is_required()])
+
+
+def _number_page(key: str | None, form: NumberForm, status: int = 200,
+                 sync_error: DirectoryError | None = None) -> Any:
+    """A support number's form (key None: the form that adds one); sync_error: its failed sync."""
+    return _page("desk/admin_number.html", sync_error.status if sync_error else status, kind="number", key=key,
+                 form=form, sync_error=sync_error, force_button=FORCE_BUTTON, days=DAY_NAMES,
+                 languages=language_choices(), voices=voice_choices(), zones=time_zone_choices(),
+                 agent_choices=form.agent_choices(DIRECTORY.get().agents.all()))
+
+
+def _agent_page(key: str | None, form: AgentForm, status: int = 200,
+                delete_error: DirectoryError | None = None) -> Any:
+    """An agent's form (key None: the form that adds one); delete_error: why it was not removed."""
+    return _page("desk/admin_agent.html", delete_error.status if delete_error else status, kind="agent", key=key,
+                 form=form, delete_error=delete_error)
 
 
 def _configured_number(raw: str) -> str:
@@ -116,6 +141,24 @@ def _existing_agent(raw: str) -> str:
     return agent_id
 
 
+def _new_number(raw: str) -> str:
+    """A number to add, in E.164: a 422 when it is no number, a 409 when it is configured already."""
+    e164 = checked_number(raw.strip())
+    if DIRECTORY.get().numbers.get(e164) is not None:
+        raise DirectoryError(409, "already_configured", f"number: {e164} is already configured: edit it from the "
+                             "list", "number")
+    return e164
+
+
+def _new_agent(raw: str) -> str:
+    """An agent id to add: a 422 when it is no id, a 409 when the agent exists."""
+    agent_id = checked_agent_id(raw.strip())
+    if DIRECTORY.get().agents.get(agent_id) is not None:
+        raise DirectoryError(409, "already_exists", f"agent_id: agent {agent_id!r} already exists: edit it from the "
+                             "list", "agent_id")
+    return agent_id
+
+
 def _done(message: str) -> Any:
     flash(message)
     return redirect(url_for("desk.admin_index"), 303)
@@ -125,39 +168,87 @@ def _done(message: str) -> Any:
 @admin_required
 def admin_index() -> Any:
     """Every support number and agent, with links to edit them."""
-    return _page("desk/admin_index.html", numbers=DIRECTORY.get().numbers.all(), agents=DIRECTORY.get().agents.all())
+    return _page("desk/admin_index.html", numbers=DIRECTORY.get().numbers.all(), agents=DIRECTORY.get().agents.all(),
+                 zones=dict(time_zone_choices()))
 
+
+def _submit(form: AdminForm, key: str | None, new: Callable[[str], str], model: type[BaseModel],
+            save: Callable[[str, Any], Any], check: Callable[[Any], None] = lambda config: None) -> tuple[
+                str | None, int]:
+    """Validate the form's data as model and save it under key (None: new(the key typed)); every problem the
+    directory finds is placed on the form. The key saved (None when refused) and the first refusal's status."""
+    status = 200
+    if key is None:
+        try:
+            key = new(form.values[form.key_field])
+        except DirectoryError as exc:
+            form.place(exc)
+            status = exc.status
+    try:
+        config = validated(model, form.data())
+        if key is not None:
+            save(key, config)
+            return key, 200
+        check(config)  # what the directory would say of it too, though the key is wrong
+    except DirectoryError as exc:
+        form.place(exc)
+        status = status if status != 200 else exc.status
+    return None, status
+
+
+# --- Support numbers -----------------------------------------------------------------------------------------------
 
 @bp.route("/admin/numbers/new", methods=["GET", "POST"])
 @admin_required
 def admin_number_new() -> Any:
-    """Add a support number: its number and its configuration as YAML."""
+    """Add a support number through its form."""
     if request.method == "GET":
-        return _form("number", None, skeleton(NumberConfig))
-    raw, text = request.form.get("number", "").strip(), request.form.get("config", "")
-    try:
-        e164 = checked_number(raw)
-        if DIRECTORY.get().numbers.get(e164) is not None:
-            raise DirectoryError(409, "already_configured", f"number: {e164} is already configured: edit it from "
-                                 "the list", "number")
-        DIRECTORY.get().set_number(e164, from_yaml(NumberConfig, text))
-    except DirectoryError as exc:
-        return _form("number", None, text, exc, new_key=raw)
-    return _done(f"Added {e164}.")
+        return _number_page(None, NumberForm.of(None))
+    form = NumberForm.typed(request.form)
+    e164, status = _submit(form, None, _new_number, NumberConfig, DIRECTORY.get().set_number,
+                           DIRECTORY.get().check_number)
+    return _number_page(None, form, status) if e164 is None else _done(f"Added {e164}.")
 
 
 @bp.route("/admin/numbers/<number>", methods=["GET", "POST"])
 @admin_required
 def admin_number(number: str) -> Any:
+    """A support number's form; saving replaces its configuration, validated exactly as the admin API does."""
+    e164 = _configured_number(number)
+    if request.method == "GET":
+        return _number_page(e164, NumberForm.of(DIRECTORY.get().number(e164)))
+    form = NumberForm.typed(request.form)
+    saved, status = _submit(form, e164, _new_number, NumberConfig, DIRECTORY.get().set_number)
+    return _number_page(e164, form, status) if saved is None else _done(f"Saved {e164}.")
+
+
+@bp.route("/admin/numbers/new/yaml", methods=["GET", "POST"])
+@admin_required
+def admin_number_new_yaml() -> Any:
+    """Add a support number: its number and its configuration as YAML."""
+    if request.method == "GET":
+        return _yaml_page("number", None, skeleton(NumberConfig))
+    raw, text = request.form.get("number", ""), request.form.get("config", "")
+    try:
+        e164 = _new_number(raw)
+        DIRECTORY.get().set_number(e164, from_yaml(NumberConfig, text))
+    except DirectoryError as exc:
+        return _yaml_page("number", None, text, exc, new_key=raw.strip())
+    return _done(f"Added {e164}.")
+
+
+@bp.route("/admin/numbers/<number>/yaml", methods=["GET", "POST"])
+@admin_required
+def admin_number_yaml(number: str) -> Any:
     """A support number's configuration as YAML; saving replaces it, validated exactly as the admin API does."""
     e164 = _configured_number(number)
     if request.method == "GET":
-        return _form("number", e164, as_yaml(DIRECTORY.get().number(e164), NumberConfig))
+        return _yaml_page("number", e164, as_yaml(DIRECTORY.get().number(e164), NumberConfig))
     text = request.form.get("config", "")
     try:
         DIRECTORY.get().set_number(e164, from_yaml(NumberConfig, text))
     except DirectoryError as exc:
-        return _form("number", e164, text, exc)
+        return _yaml_page("number", e164, text, exc)
     return _done(f"Saved {e164}.")
 
 
@@ -179,7 +270,7 @@ def admin_number_sync(number: str) -> Any:
         report = sync_number(e164, request.form.get("force") == "1",
                              remedy=f"Press “{FORCE_BUTTON}” to detach it and point it at Threadline.")
     except DirectoryError as exc:
-        return _form("number", e164, as_yaml(DIRECTORY.get().number(e164), NumberConfig), sync_error=exc)
+        return _number_page(e164, NumberForm.of(DIRECTORY.get().number(e164)), sync_error=exc)
     flash(sync_summary(report))
     return redirect(url_for("desk.admin_number", number=e164), 303)
 
@@ -196,36 +287,58 @@ def admin_number_delete(number: str) -> Any:
     return _done(f"Removed {e164}.")
 
 
+# --- Agents --------------------------------------------------------------------------------------------------------
+
 @bp.route("/admin/agents/new", methods=["GET", "POST"])
 @admin_required
 def admin_agent_new() -> Any:
-    """Add an agent: its id and its record as YAML."""
+    """Add an agent through its form."""
     if request.method == "GET":
-        return _form("agent", None, skeleton(AgentConfig))
-    raw, text = request.form.get("agent_id", "").strip(), request.form.get("config", "")
-    try:
-        agent_id = checked_agent_id(raw)
-        if DIRECTORY.get().agents.get(agent_id) is not None:
-            raise DirectoryError(409, "already_exists", f"agent_id: agent {agent_id!r} already exists: edit it "
-                                 "from the list", "agent_id")
-        DIRECTORY.get().set_agent(agent_id, from_yaml(AgentConfig, text))
-    except DirectoryError as exc:
-        return _form("agent", None, text, exc, new_key=raw)
-    return _done(f"Added agent {agent_id}.")
+        return _agent_page(None, AgentForm.of(None))
+    form = AgentForm.typed(request.form)
+    agent_id, status = _submit(form, None, _new_agent, AgentConfig, DIRECTORY.get().set_agent)
+    return _agent_page(None, form, status) if agent_id is None else _done(f"Added agent {agent_id}.")
 
 
 @bp.route("/admin/agents/<agent_id>", methods=["GET", "POST"])
 @admin_required
 def admin_agent(agent_id: str) -> Any:
+    """An agent's form; saving replaces the record, validated exactly as the admin API does."""
+    checked = _existing_agent(agent_id)
+    if request.method == "GET":
+        return _agent_page(checked, AgentForm.of(DIRECTORY.get().agent(checked)))
+    form = AgentForm.typed(request.form)
+    saved, status = _submit(form, checked, _new_agent, AgentConfig, DIRECTORY.get().set_agent)
+    return _agent_page(checked, form, status) if saved is None else _done(f"Saved agent {checked}.")
+
+
+@bp.route("/admin/agents/new/yaml", methods=["GET", "POST"])
+@admin_required
+def admin_agent_new_yaml() -> Any:
+    """Add an agent: its id and its record as YAML."""
+    if request.method == "GET":
+        return _yaml_page("agent", None, skeleton(AgentConfig))
+    raw, text = request.form.get("agent_id", ""), request.form.get("config", "")
+    try:
+        agent_id = _new_agent(raw)
+        DIRECTORY.get().set_agent(agent_id, from_yaml(AgentConfig, text))
+    except DirectoryError as exc:
+        return _yaml_page("agent", None, text, exc, new_key=raw.strip())
+    return _done(f"Added agent {agent_id}.")
+
+
+@bp.route("/admin/agents/<agent_id>/yaml", methods=["GET", "POST"])
+@admin_required
+def admin_agent_yaml(agent_id: str) -> Any:
     """An agent's record as YAML; saving replaces it, validated exactly as the admin API does."""
     checked = _existing_agent(agent_id)
     if request.method == "GET":
-        return _form("agent", checked, as_yaml(DIRECTORY.get().agent(checked), AgentConfig))
+        return _yaml_page("agent", checked, as_yaml(DIRECTORY.get().agent(checked), AgentConfig))
     text = request.form.get("config", "")
     try:
         DIRECTORY.get().set_agent(checked, from_yaml(AgentConfig, text))
     except DirectoryError as exc:
-        return _form("agent", checked, text, exc)
+        return _yaml_page("agent", checked, text, exc)
     return _done(f"Saved agent {checked}.")
 
 
@@ -239,5 +352,5 @@ def admin_agent_delete(agent_id: str) -> Any:
     except DirectoryError as exc:
         if exc.status == 404:
             abort(404)  # removed meanwhile
-        return _form("agent", checked, as_yaml(DIRECTORY.get().agent(checked), AgentConfig), exc)
+        return _agent_page(checked, AgentForm.of(DIRECTORY.get().agent(checked)), delete_error=exc)
     return _done(f"Removed agent {checked}.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from enum import StrEnum
 from itertools import pairwise
@@ -13,21 +14,54 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_
 from context.phones import to_e164
 from context.schemas import Brand, Strict, TimeZone
 
-# Say languages a number may use, with a Polly voice that speaks each.
-VOICES = {
-    "en-US": "Polly.Joanna", "en-GB": "Polly.Amy", "en-AU": "Polly.Nicole", "en-IN": "Polly.Aditi",
-    "es-US": "Polly.Lupe", "es-ES": "Polly.Lucia", "es-MX": "Polly.Mia",
-    "fr-FR": "Polly.Celine", "fr-CA": "Polly.Chantal",
+# Say languages a number may use, in words, and the Polly voices that speak each (the first unless one is chosen).
+LANGUAGE_NAMES = {
+    "en-US": "English (United States)", "en-GB": "English (United Kingdom)", "en-AU": "English (Australia)",
+    "en-IN": "English (India)", "es-US": "Spanish (United States)", "es-ES": "Spanish (Spain)",
+    "es-MX": "Spanish (Mexico)", "fr-FR": "French (France)", "fr-CA": "French (Canada)",
 }
-LANGUAGES = frozenset(VOICES)
+SPEAKERS = {
+    "en-US": ("Joanna", "Salli", "Kendra", "Kimberly", "Ivy", "Matthew", "Justin", "Joey"),
+    "en-GB": ("Amy", "Emma", "Brian"), "en-AU": ("Nicole", "Russell"), "en-IN": ("Aditi", "Raveena"),
+    "es-US": ("Lupe", "Penelope", "Miguel"), "es-ES": ("Lucia", "Conchita", "Enrique"), "es-MX": ("Mia",),
+    "fr-FR": ("Celine", "Lea", "Mathieu"), "fr-CA": ("Chantal",),
+}
+VOICE_CHOICES = {language: tuple(f"Polly.{name}" for name in names) for language, names in SPEAKERS.items()}
+LANGUAGES = frozenset(VOICE_CHOICES)
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-HHMM = Annotated[str, StringConstraints(pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")]
+_HHMM = r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$"
+_COUNTRY = r"^[A-Z]{2}$"
+
+
+def _time_of_day(value: str) -> str:
+    if not re.match(_HHMM, value):
+        raise ValueError("write a time as hours:minutes from 00:00 to 24:00, such as 09:30"
+                         + (f", not {value!r}" if value else ""))
+    return value
+
+
+def _country(value: str) -> str:
+    if not re.match(_COUNTRY, value):
+        raise ValueError(f"{value!r} is not a country's two capital letters, such as US or GB")
+    return value
+
+
+HHMM = Annotated[str, AfterValidator(_time_of_day), Field(json_schema_extra={"pattern": _HHMM})]
+Country = Annotated[str, AfterValidator(_country), Field(json_schema_extra={"pattern": _COUNTRY})]
 AgentId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
 
 def default_voice(language: str) -> str:
     """The Polly voice that speaks language (Joanna for a language not listed)."""
-    return VOICES.get(language, VOICES["en-US"])
+    return VOICE_CHOICES.get(language, VOICE_CHOICES["en-US"])[0]
+
+
+def voice_problem(voice: str | None, language: str) -> str | None:
+    """Why voice cannot speak language, in words; None when it can (no voice: the language's usual one)."""
+    if voice is None or voice in VOICE_CHOICES.get(language, ()):
+        return None
+    choices = ", ".join(VOICE_CHOICES.get(language, ()))
+    return f"{voice} does not speak {LANGUAGE_NAMES.get(language, language)}; it is spoken by {choices}"
 
 
 def _e164(value: str) -> str:
@@ -62,18 +96,23 @@ class Window(Strict):
         return self
 
 
+def _range(value: tuple[str, str]) -> tuple[str, str]:
+    start, end = value
+    if _minutes(start) >= _minutes(end):
+        raise ValueError(f"range {start}-{end} ends before it starts")
+    return value
+
+
 def _ranges(value: list[tuple[str, str]]) -> list[tuple[str, str]]:
     ordered = sorted(value, key=lambda r: _minutes(r[0]))
-    for start, end in ordered:
-        if _minutes(start) >= _minutes(end):
-            raise ValueError(f"range {start}-{end} ends before it starts")
     for (_, end), (start, _) in pairwise(ordered):
         if _minutes(start) < _minutes(end):
             raise ValueError(f"ranges overlap at {start}")
     return ordered
 
 
-DayHours = Annotated[list[tuple[HHMM, HHMM]], Field(max_length=8), AfterValidator(_ranges)]
+Range = Annotated[tuple[HHMM, HHMM], AfterValidator(_range)]
+DayHours = Annotated[list[Range], Field(max_length=8), AfterValidator(_ranges)]
 
 
 class Hours(Strict):
@@ -116,8 +155,7 @@ class NumberConfig(Strict):
         description="attested: the caller hears their conversations only when Twilio verified the caller ID "
                     "(SHAKEN/STIR, StirVerstat TN-Validation-Passed-A), else the call code is asked; any: caller "
                     "ID is believed, for numbers outside attestation regions")
-    callback_countries: Annotated[list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]],
-                                  Field(max_length=50)] = Field(
+    callback_countries: Annotated[list[Country], Field(max_length=50)] = Field(
         default=[], description="ISO countries a callback may call a number other than the customer's in; "
                                 "empty: the support number's own country")
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 3

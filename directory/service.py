@@ -15,7 +15,7 @@ from context.schemas import Strict
 from core.extensions import Shared
 from core.openapi import API
 from core.validation import problems
-from directory.models import E164, Agent, AgentConfig, AgentId, Number, NumberConfig
+from directory.models import E164, Agent, AgentConfig, AgentId, Number, NumberConfig, voice_problem
 from directory.store import AgentStore, NumberStore
 
 _NUMBER = TypeAdapter(E164)
@@ -157,9 +157,18 @@ class Directory:
             raise DirectoryError(422, "unknown_agent", f"{first['field']}: {first['message']}", first["field"],
                                  details)
 
+    def check_number(self, config: NumberConfig, prefix: str = "", planned: Collection[str] = ()) -> None:
+        """Refuse (422) a number whose voice does not speak its language or whose agents are neither stored nor
+        planned; fields named under prefix."""
+        problem = voice_problem(config.voice, config.language)
+        if problem:
+            raise DirectoryError(422, "invalid_field", f"{prefix}voice: {problem}", f"{prefix}voice",
+                                 [{"code": "invalid_field", "field": f"{prefix}voice", "message": problem}])
+        self.check_agents(config.agents, prefix, planned)
+
     def set_number(self, e164: str, config: NumberConfig) -> tuple[Number, bool]:
-        """Store config for e164 once its agents exist; True when the number is new."""
-        self.check_agents(config.agents)
+        """Store config for e164 once it passes check_number; True when the number is new."""
+        self.check_number(config)
         return self.numbers.put(e164, config, datetime.now(UTC))
 
     def set_agent(self, agent_id: str, config: AgentConfig) -> tuple[Agent, bool]:
@@ -174,7 +183,7 @@ class Directory:
             if e164 in numbers:
                 raise DirectoryError(422, "invalid_field", f"numbers.{written}: {e164} is listed twice",
                                      f"numbers.{written}")
-            self.check_agents(number.agents, prefix=f"numbers.{written}.", planned=config.agents.keys())
+            self.check_number(number, prefix=f"numbers.{written}.", planned=config.agents.keys())
             numbers[e164] = number
         agents = [self.set_agent(agent_id, agent)[0] for agent_id, agent in config.agents.items()]
         return Applied(agents=agents, numbers=[self.set_number(e164, number)[0] for e164, number in numbers.items()])

@@ -101,11 +101,13 @@ def test_only_the_admin_key_opens_the_admin_api(make_app):
 
 
 @pytest.mark.parametrize(("changes", "field", "words"), [
-    ({"business_hours": {"mon": [["25:00", "26:00"]]}}, "business_hours.mon[0][0]", "pattern"),
-    ({"business_hours": {"tue": [["18:00", "09:00"]]}}, "business_hours.tue", "ends before it starts"),
+    ({"business_hours": {"mon": [["25:00", "26:00"]]}}, "business_hours.mon[0][0]", "hours:minutes"),
+    ({"business_hours": {"tue": [["18:00", "09:00"]]}}, "business_hours.tue[0]", "ends before it starts"),
     ({"business_hours": {"wed": [["09:00", "12:00"], ["11:00", "13:00"]]}}, "business_hours.wed", "overlap"),
     ({"time_zone": "Mars/Olympus_Mons"}, "time_zone", "unknown time zone"),
     ({"language": "xx-XX"}, "language", "unsupported language"),
+    ({"language": "fr-FR", "voice": "Polly.Joanna"}, "voice", "Polly.Joanna does not speak French (France)"),
+    ({"callback_countries": ["usa"]}, "callback_countries[0]", "not a country's two capital letters"),
     ({"calling_window": {"start": "22:00", "end": "08:00"}}, "calling_window", "must be before"),
     ({"agents": ["bob"]}, "agents[0]", "unknown agent 'bob'"),
     ({"agents": ["sam", "bob"]}, "agents[1]", "unknown agent 'bob'"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,33 +14,14 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from carrier.server import CarrierServer
-from directory.models import AgentConfig, Hours, NumberConfig
-from tests.support.desk import HTML, sign_in, token_of, with_password
+from tests.support.admin import ADMIN_KEY, HOSTILE, SUPPORT, admin_desk, save
+from tests.support.desk import HTML, sign_in, token_of
 from voice.twilio_client import make_client
-
-SUPPORT = "+14155550100"
-HOSTILE = "<script>alert(1)</script></textarea><img src=x onerror=alert(2)>"
-ADMIN_KEY = "admin-key-0123456789"
 
 
 @pytest.fixture
 def app(make_app: Any) -> Flask:
     return admin_desk(make_app)
-
-
-def admin_desk(make_app: Any, **config: Any) -> Flask:
-    """An app with an admin (ada), an agent (sam), both with PASSWORD, and the SUPPORT number configured."""
-    app = make_app(SECRET_KEY="test-secret", THREADLINE_ADMIN_KEYS=[ADMIN_KEY], **config)
-    now = datetime.now(UTC)
-    agents = app.extensions["threadline.agents"]
-    agents.put("ada", AgentConfig(name="Ada Admin", phone="+14155550701", role="admin"), now)
-    agents.put("sam", AgentConfig(name="Sam Lee", phone="+14155550777"), now)
-    app.extensions["threadline.numbers"].put(SUPPORT, NumberConfig(
-        label=HOSTILE, brand="Acme", time_zone="America/New_York", agents=["sam"], caller_id="+14155550999",
-        business_hours=Hours(mon=[("09:00", "12:00"), ("13:00", "17:00")]), holidays=["2026-12-25"]), now)
-    for agent in ("ada", "sam"):
-        with_password(app, agent)
-    return app
 
 
 @pytest.fixture
@@ -55,12 +35,6 @@ def textarea(response: TestResponse) -> str:
     match = re.search(r"<textarea[^>]*>(.*?)</textarea>", response.get_data(as_text=True), re.DOTALL)
     assert match, response.get_data(as_text=True)
     return html.unescape(match.group(1)).removeprefix("\n")
-
-
-def save(client: FlaskClient, path: str, **form: str) -> TestResponse:
-    """Open the form at path, then send it with its token and the fields given."""
-    token = token_of(client.get(path, headers=HTML))
-    return client.post(path, data={"csrf_token": token, **form}, headers=HTML)
 
 
 def stored_number(app: Flask) -> dict[str, Any] | None:
@@ -85,7 +59,7 @@ def test_an_admin_sees_every_number_and_agent_escaped(admin: FlaskClient) -> Non
 def test_the_edit_form_shows_the_configuration_as_yaml_that_saves_back_unchanged(app: Flask,
                                                                                  admin: FlaskClient) -> None:
     before = stored_number(app)
-    form = admin.get(f"/desk/admin/numbers/{SUPPORT}", headers=HTML)
+    form = admin.get(f"/desk/admin/numbers/{SUPPORT}/yaml", headers=HTML)
     assert form.status_code == 200
     page = form.get_data(as_text=True)
     assert '<label for="config">' in page and '<textarea id="config" name="config"' in page
@@ -94,7 +68,7 @@ def test_the_edit_form_shows_the_configuration_as_yaml_that_saves_back_unchanged
     assert "'+14155550999'" in text and "'17:00'" in text and "'2026-12-25'" in text  # quoted: no int, no date
     assert yaml.safe_load(text)["business_hours"]["mon"] == [["09:00", "12:00"], ["13:00", "17:00"]]
     # Browsers send a textarea's lines with CRLF.
-    saved = admin.post(f"/desk/admin/numbers/{SUPPORT}", data={"csrf_token": token_of(form),
+    saved = admin.post(f"/desk/admin/numbers/{SUPPORT}/yaml", data={"csrf_token": token_of(form),
                                                                 "config": text.replace("\n", "\r\n")}, headers=HTML)
     assert saved.status_code == 303 and saved.headers["Location"].endswith("/desk/admin/")
     assert stored_number(app) == before
@@ -105,7 +79,7 @@ def test_unquoted_numbers_and_times_are_read_as_text(app: Flask, admin: FlaskCli
     text = ("label: US support\nbrand: Acme\ntime_zone: America/New_York\nagents: [sam]\n"
             "caller_id: +14155550999\nbusiness_hours:\n  mon: [[09:00, 17:00]]\nholidays: [2026-12-25]\n"
             "max_attempts: 4\nrecord_calls: yes\n")
-    assert save(admin, f"/desk/admin/numbers/{SUPPORT}", config=text).status_code == 303
+    assert save(admin, f"/desk/admin/numbers/{SUPPORT}/yaml", config=text).status_code == 303
     number = app.extensions["threadline.numbers"].get(SUPPORT)
     assert (number.label, number.caller_id, number.max_attempts, number.record_calls) == (
         "US support", "+14155550999", 4, True)
@@ -129,7 +103,7 @@ BASE = "label: US\nbrand: Acme\ntime_zone: America/New_York\n"
 def test_an_invalid_configuration_is_refused_naming_the_field_and_keeps_the_text(
         app: Flask, admin: FlaskClient, text: str, message: str) -> None:
     before = stored_number(app)
-    response = save(admin, f"/desk/admin/numbers/{SUPPORT}", config=text)
+    response = save(admin, f"/desk/admin/numbers/{SUPPORT}/yaml", config=text)
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert message in page and 'role="alert"' in page and 'aria-invalid="true"' in page
@@ -138,10 +112,10 @@ def test_an_invalid_configuration_is_refused_naming_the_field_and_keeps_the_text
 
 
 def test_an_admin_adds_a_number(app: Flask, admin: FlaskClient) -> None:
-    form = admin.get("/desk/admin/numbers/new", headers=HTML)
+    form = admin.get("/desk/admin/numbers/new/yaml", headers=HTML)
     assert form.status_code == 200
     assert '<label for="key">' in form.get_data(as_text=True) and textarea(form) == "label:\nbrand:\ntime_zone:\n"
-    added = save(admin, "/desk/admin/numbers/new", number="+1 415 555 0300", config=BASE + "agents: [sam]\n")
+    added = save(admin, "/desk/admin/numbers/new/yaml", number="+1 415 555 0300", config=BASE + "agents: [sam]\n")
     assert added.status_code == 303
     number = app.extensions["threadline.numbers"].get("+14155550300")
     assert number is not None and number.agents == ["sam"]
@@ -155,7 +129,7 @@ def test_an_admin_adds_a_number(app: Flask, admin: FlaskClient) -> None:
 def test_a_new_number_is_refused_when_the_number_is_wrong_or_taken(
         app: Flask, admin: FlaskClient, number: str, status: int, message: str) -> None:
     before = stored_number(app)
-    response = save(admin, "/desk/admin/numbers/new", number=number, config=BASE)
+    response = save(admin, "/desk/admin/numbers/new/yaml", number=number, config=BASE)
     assert response.status_code == status
     page = response.get_data(as_text=True)
     assert message in page and textarea(response) == BASE
@@ -173,15 +147,15 @@ def test_an_admin_removes_a_number(app: Flask, admin: FlaskClient) -> None:
 def test_an_admin_creates_edits_and_deletes_an_agent(app: Flask, admin: FlaskClient) -> None:
     agents = app.extensions["threadline.agents"]
     text = f"name: {HOSTILE!r}\nclient_identity: lee\nphone: +14155550333\n"
-    assert save(admin, "/desk/admin/agents/new", agent_id="lee", config=text).status_code == 303
+    assert save(admin, "/desk/admin/agents/new/yaml", agent_id="lee", config=text).status_code == 303
     lee = agents.get("lee")
     assert (lee.name, lee.phone, lee.client_identity, lee.role) == (HOSTILE, "+14155550333", "lee", "agent")
-    form = admin.get("/desk/admin/agents/lee", headers=HTML)
+    form = admin.get("/desk/admin/agents/lee/yaml", headers=HTML)
     assert "<img src=x" not in form.get_data(as_text=True)
     assert yaml.safe_load(textarea(form)) == {"name": HOSTILE, "phone": "+14155550333", "client_identity": "lee",
                                               "status": "offline", "role": "agent", "time_zone": None}
     assert "<img src=x" not in admin.get("/desk/admin/", headers=HTML).get_data(as_text=True)
-    assert save(admin, "/desk/admin/agents/lee", config="name: Lee\nphone: ''\nclient_identity: lee\n"
+    assert save(admin, "/desk/admin/agents/lee/yaml", config="name: Lee\nphone: ''\nclient_identity: lee\n"
                 ).status_code == 422  # an empty phone is no phone number
     assert agents.get("lee").name == HOSTILE
     removed = admin.post("/desk/admin/agents/lee/delete", data={"csrf_token": token_of(form)}, headers=HTML)
@@ -196,7 +170,7 @@ def test_an_admin_creates_edits_and_deletes_an_agent(app: Flask, admin: FlaskCli
 ])
 def test_a_new_agent_is_refused_naming_the_problem(app: Flask, admin: FlaskClient, agent_id: str, text: str,
                                                    status: int, message: str) -> None:
-    response = save(admin, "/desk/admin/agents/new", agent_id=agent_id, config=text)
+    response = save(admin, "/desk/admin/agents/new/yaml", agent_id=agent_id, config=text)
     assert response.status_code == status and message in response.get_data(as_text=True)
     assert textarea(response) == text
     assert app.extensions["threadline.agents"].get("lee") is None
@@ -214,12 +188,13 @@ def test_an_agent_a_number_lists_is_not_deleted(app: Flask, admin: FlaskClient) 
 
 def test_demoting_an_admin_takes_effect_at_once(app: Flask, admin: FlaskClient) -> None:
     text = "name: Ada Admin\nphone: '+14155550701'\nrole: agent\n"
-    assert save(admin, "/desk/admin/agents/ada", config=text).status_code == 303
+    assert save(admin, "/desk/admin/agents/ada/yaml", config=text).status_code == 303
     assert admin.get("/desk/admin/", headers=HTML).status_code == 403
 
 
 ADMIN_URLS = ["/desk/admin/", "/desk/admin/numbers/new", f"/desk/admin/numbers/{SUPPORT}", "/desk/admin/agents/new",
-              "/desk/admin/agents/sam", "/desk/admin/agents/ada"]
+              "/desk/admin/agents/sam", "/desk/admin/agents/ada", "/desk/admin/numbers/new/yaml",
+              f"/desk/admin/numbers/{SUPPORT}/yaml", "/desk/admin/agents/new/yaml", "/desk/admin/agents/sam/yaml"]
 ADMIN_POSTS = [*ADMIN_URLS[1:], f"/desk/admin/numbers/{SUPPORT}/delete", "/desk/admin/agents/sam/delete",
                "/desk/admin/agents/ada/delete", f"/desk/admin/numbers/{SUPPORT}/sync"]
 CHANGES = {"number": "+14155550300", "agent_id": "lee", "config": BASE + "name: Lee\nclient_identity: lee\n"}

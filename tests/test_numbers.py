@@ -59,7 +59,7 @@ def test_the_customers_locale_is_used_when_offered():
 
 @pytest.mark.parametrize(("change", "field"), [
     ({"business_hours": {"mon": [["09:00", "12:00"], ["11:00", "13:00"]]}}, "business_hours.mon"),
-    ({"business_hours": {"mon": [["17:00", "09:00"]]}}, "business_hours.mon"),
+    ({"business_hours": {"mon": [["17:00", "09:00"]]}}, "business_hours.mon.0"),
     ({"business_hours": {"mon": [["9am", "5pm"]]}}, "business_hours.mon.0.0"),
     ({"business_hours": {"funday": []}}, "business_hours.funday"),
     ({"time_zone": "Atlantis/Capital"}, "time_zone"),

@@ -8,7 +8,7 @@ from pydantic import Field, RootModel
 from context.schemas import Strict
 from core.api import API_PREFIX, require_api_key
 from core.openapi import API
-from directory.models import Agent, AgentConfig, AgentList, Number, NumberConfig, NumberList
+from directory.models import VOICE_CHOICES, Agent, AgentConfig, AgentList, Number, NumberConfig, NumberList
 from directory.service import DIRECTORY, checked_agent_id, checked_number
 from voice.sync import SyncReport, sync_number
 
@@ -41,7 +41,9 @@ def list_numbers() -> tuple[NumberList, int]:
 
 @API.route(bp, "/numbers/<number>", "PUT", body=NumberConfig, summary="Configure a support number",
            description="The path number may be in any form with a country code (URL-encode the +); it is stored "
-                       "in E.164. Every agent listed must exist.",
+                       "in E.164. Every agent listed must exist. A voice, when given, must speak the language: "
+                       + "; ".join(f"{language}: {', '.join(voices)}" for language, voices in VOICE_CHOICES.items())
+                       + ".",
            responses={200: ("replaced", Number), 201: ("created", Number)})
 def put_number_view(number: str, body: NumberConfig) -> tuple[Number, int]:
     stored, created = DIRECTORY.get().set_number(checked_number(number), body)
