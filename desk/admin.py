@@ -116,7 +116,7 @@ def _agent_page(key: str | None, form: AgentForm, status: int = 200,
                 delete_error: DirectoryError | None = None) -> Any:
     """An agent's form (key None: the form that adds one); delete_error: why it was not removed."""
     return _page("desk/admin_agent.html", delete_error.status if delete_error else status, kind="agent", key=key,
-                 form=form, delete_error=delete_error)
+                 form=form, delete_error=delete_error, zones=time_zone_choices())
 
 
 def _configured_number(raw: str) -> str:

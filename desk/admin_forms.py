@@ -28,7 +28,7 @@ NUMBER_LABELS = {
     "max_attempts": "Attempts", "retry_minutes": "Minutes between attempts",
 }
 AGENT_LABELS = {"agent_id": "Agent id", "name": "Name", "phone": "Phone", "client_identity": "Browser identity",
-                "status": "Status", "role": "Role"}
+                "status": "Status", "role": "Role", "time_zone": "Time zone"}
 
 
 def _words(items: str) -> list[str]:
@@ -223,7 +223,7 @@ class AgentForm(AdminForm):
         return cls({name: form.get(name, "") for name in ("agent_id", *AgentConfig.model_fields)})
 
     def data(self) -> dict[str, Any]:
-        """Every AgentConfig field, from the values typed; a blank phone or identity is none."""
-        optional = ("phone", "client_identity")
+        """Every AgentConfig field, from the values typed; a blank phone, identity or time zone is none."""
+        optional = ("phone", "client_identity", "time_zone")
         return {name: (self.values[name] or None) if name in optional else self.values[name]
                 for name in AgentConfig.model_fields}

@@ -48,7 +48,25 @@ def _country(value: str) -> str:
 
 HHMM = Annotated[str, AfterValidator(_time_of_day), Field(json_schema_extra={"pattern": _HHMM})]
 Country = Annotated[str, AfterValidator(_country), Field(json_schema_extra={"pattern": _COUNTRY})]
-AgentId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+_AGENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_IDENTITY = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
+def _agent_id(value: str) -> str:
+    if not re.match(_AGENT_ID, value):
+        raise ValueError(f"an agent id is 1 to 64 letters, digits, dots, dashes or underscores, starting with a "
+                         f"letter or digit, not {value!r}")
+    return value
+
+
+def _identity(value: str) -> str:
+    if not re.match(_IDENTITY, value):
+        raise ValueError(f"a browser identity is 1 to 64 letters, digits, dots, dashes or underscores, not {value!r}")
+    return value
+
+
+AgentId = Annotated[str, AfterValidator(_agent_id), Field(json_schema_extra={"pattern": _AGENT_ID})]
+Identity = Annotated[str, AfterValidator(_identity), Field(json_schema_extra={"pattern": _IDENTITY})]
 
 
 def default_voice(language: str) -> str:
@@ -226,7 +244,7 @@ class AgentConfig(Strict):
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     phone: E164 | None = None
-    client_identity: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
+    client_identity: Identity | None = None
     status: AgentStatus = AgentStatus.offline
     role: AgentRole = AgentRole.agent
     time_zone: TimeZone | None = Field(default=None, description="the zone the desk shows the agent's times in; "
@@ -235,7 +253,7 @@ class AgentConfig(Strict):
     @model_validator(mode="after")
     def _reachable(self) -> AgentConfig:
         if self.role == AgentRole.agent and not self.reachable:
-            raise ValueError("an agent needs a phone or a client_identity (only an admin may have neither)")
+            raise ValueError("an agent needs a phone or a browser identity (only an admin may have neither)")
         return self
 
     @property

@@ -94,7 +94,7 @@ def test_an_admin_needs_only_an_id_and_a_name(runner):
     ada = ok(runner, "agents", "set", "ada", "--name", "Ada Park", "--role", "admin")
     assert (ada["role"], ada["phone"], ada["client_identity"]) == ("admin", None, None)
     demoted = runner.invoke(args=["agents", "set", "ada", "--role", "agent"])
-    assert demoted.exit_code == 1 and "needs a phone or a client_identity" in demoted.stderr
+    assert demoted.exit_code == 1 and "needs a phone or a browser identity" in demoted.stderr
 
 
 def test_numbers_from_options_merge_onto_the_stored_config(runner):

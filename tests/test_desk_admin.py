@@ -164,8 +164,8 @@ def test_an_admin_creates_edits_and_deletes_an_agent(app: Flask, admin: FlaskCli
 
 @pytest.mark.parametrize(("agent_id", "text", "status", "message"), [
     ("sam", "name: Sam\nphone: '+14155550777'\n", 409, "agent_id: agent &#39;sam&#39; already exists"),
-    ("bad id!", "name: X\nphone: '+14155550333'\n", 422, "agent_id: String should match pattern"),
-    ("lee", "name: Lee\n", 422, "an agent needs a phone or a client_identity"),
+    ("bad id!", "name: X\nphone: '+14155550333'\n", 422, "agent_id: an agent id is 1 to 64 letters"),
+    ("lee", "name: Lee\n", 422, "an agent needs a phone or a browser identity"),
     ("lee", "name: Lee\nclient_identity: lee\nrole: owner\n", 422, "role: Input should be &#39;agent&#39; or"),
 ])
 def test_a_new_agent_is_refused_naming_the_problem(app: Flask, admin: FlaskClient, agent_id: str, text: str,

@@ -141,7 +141,7 @@ def test_a_wrong_time_is_shown_beside_its_field_with_everything_typed_kept(
     ({"holiday": ["", "2026-02-30"]}, "holiday-1", "day value is outside expected range"),
     ({"holiday": ["soon"]}, "holiday-0", "valid date"),
     ({"agents": ["sam", "ghost"]}, "agents", "unknown agent 'ghost'"),
-    ({"agents": ["<b>x</b>"]}, "agents", "String should match pattern"),
+    ({"agents": ["<b>x</b>"]}, "agents", "an agent id is 1 to 64 letters"),
     ({"language": "fr-FR", "voice": "Polly.Joanna"}, "voice",
      "Polly.Joanna does not speak French (France); it is spoken by Polly.Celine"),
     ({"label": ""}, "label", "at least 1 character"),
@@ -222,7 +222,7 @@ def test_an_admin_adds_and_edits_an_agent_through_the_form(app: Flask, admin: Fl
     unreachable = send(admin, "/desk/admin/agents/new", agent_id="lee", name=HOSTILE, phone="", client_identity="")
     page = unreachable.get_data(as_text=True)
     assert unreachable.status_code == 422 and "<img src=x" not in page
-    assert "an agent needs a phone or a client_identity" in page and value_of(unreachable, "name") == HOSTILE
+    assert "an agent needs a phone or a browser identity" in page and value_of(unreachable, "name") == HOSTILE
     assert 'aria-invalid="true"' in re.search(r'<input id="phone"[^>]*>', page).group(0)
     assert send(admin, "/desk/admin/agents/new", agent_id="lee", name="Lee Park", client_identity="lee",
                 status="available").status_code == 303
@@ -235,6 +235,12 @@ def test_an_admin_adds_and_edits_an_agent_through_the_form(app: Flask, admin: Fl
     assert wrong.status_code == 422
     assert "not a phone number" in problem(wrong, "phone") and "available" in problem(wrong, "status")
     assert value_of(wrong, "phone") == "call me" and agents.get("lee").phone == "+14155550333"
+    assert send(admin, "/desk/admin/agents/lee", time_zone="Europe/London").status_code == 303
+    assert agents.get("lee").time_zone == "Europe/London" and agents.get("lee").phone == "+14155550333"
+    nowhere = send(admin, "/desk/admin/agents/lee", time_zone="Mars/Olympus_Mons")
+    assert nowhere.status_code == 422 and "time zone" in problem(nowhere, "time_zone")
+    assert send(admin, "/desk/admin/agents/lee", time_zone="").status_code == 303  # the first number's zone again
+    assert agents.get("lee").time_zone is None
     taken = send(admin, "/desk/admin/agents/new", agent_id="sam", name="Sam", phone="+14155550444")
     assert taken.status_code == 409 and "already exists" in problem(taken, "agent_id")
 
