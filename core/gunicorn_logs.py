@@ -11,15 +11,14 @@ from core.request_log import ENVIRON_KEY
 
 
 class Logger(glogging.Logger):
-    """gunicorn's logger: as configured in text; in JSON, every line through Threadline's formatter, and an access
-    line with its parts as fields (the path without its query, which can carry phone numbers)."""
+    """gunicorn's logger: as configured in text, phone numbers and secrets masked; in JSON, every line through
+    Threadline's formatter, and an access line with its parts as fields (the path without its query)."""
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
-        if logs.is_json():
-            for log in (self.error_log, self.access_log):
-                for handler in log.handlers:
-                    handler.setFormatter(logs.JsonFormatter("web"))
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.setFormatter(logs.JsonFormatter("web") if logs.is_json() else logs.Masked(handler.formatter))
 
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
         if not logs.is_json():

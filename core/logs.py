@@ -15,13 +15,13 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 JSON = "json"
 # What a line may say about the work it belongs to, besides its message.
 FIELDS = ("request_id", "call_sid", "callback_id", "thread_id", "event_id")
-# The environment's secrets: their values never reach a log line, whatever code logs them.
-SECRET_SETTINGS = ("TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET", "THREADLINE_API_KEYS", "THREADLINE_ADMIN_KEYS",
-                   "THREADLINE_SECRET_KEY", "THREADLINE_WEBHOOK_SECRET", "THREADLINE_METRICS_TOKEN")
+# The environment's secrets, by their names: their values never reach a log line, whatever code logs them.
+SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|_KEYS$")
 # A phone number in international form, as Twilio writes it (E.164) or as people do ("+1 (415) 555-0123"), also
 # URL-encoded ("%2B1415…") as in a logged query or body.
 _PHONE = re.compile(r"(?:\+|%2B)\d(?:[\s().-]{0,2}\d){6,14}(?!\d)", re.IGNORECASE)
@@ -61,9 +61,11 @@ def unbind(token: contextvars.Token[Mapping[str, str]]) -> None:
 class Redactor:
     """Masks phone numbers and the environment's secret values in a text."""
 
-    def __init__(self, environ: dict[str, str] | None = None) -> None:
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         environ = os.environ if environ is None else environ
-        secrets = {part.strip() for name in SECRET_SETTINGS for part in environ.get(name, "").split(",")}
+        secrets = {part.strip() for name, value in environ.items() if SECRET_NAME.search(name)
+                   for part in value.split(",")}
+        secrets.add(urlsplit(environ.get("REDIS_URL", "")).password or "")
         self.secrets = sorted((s for s in secrets if len(s) >= 8), key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
@@ -87,13 +89,24 @@ class JsonFormatter(logging.Formatter):
                                                                                                           "Z"),
             "level": record.levelname.lower(), "logger": record.name, "message": self.redact(record.getMessage()),
             "process": self.process, "pid": record.process}
-        line.update(_context.get())
-        line.update(getattr(record, "fields", None) or {})  # what the record itself carries (an access line's)
+        for key, value in (*_context.get().items(), *(getattr(record, "fields", None) or {}).items()):
+            line[key] = self.redact(value) if isinstance(value, str) else value  # an access line's path, say
         if record.exc_info:
             line["error"] = self.redact(self.formatException(record.exc_info))
         elif record.stack_info:
             line["error"] = self.redact(self.formatStack(record.stack_info))
         return json.dumps(line, ensure_ascii=False, default=str)
+
+
+class Masked(logging.Formatter):
+    """Another formatter's lines with phone numbers and secrets masked (gunicorn's own, in text)."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner, self.redact = inner or logging.Formatter(), Redactor()
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redact(self.inner.format(record))
 
 
 class TextFormatter(logging.Formatter):

@@ -18,8 +18,12 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # a proxy's id is kept only whe
 
 def request_id() -> str:
     """This request's id: the proxy's when it looks like one, else a new one."""
-    given = request.headers.get(REQUEST_ID_HEADER, "")
-    return given if _SAFE_ID.fullmatch(given) else secrets.token_hex(8)
+    return _id(request.headers.get(REQUEST_ID_HEADER)) or secrets.token_hex(8)
+
+
+def _id(value: str | None) -> str | None:
+    """value when it looks like an id (what anyone sent is checked before it names a log line), else None."""
+    return value if value and _SAFE_ID.fullmatch(value) else None
 
 
 def _bind() -> None:
@@ -27,9 +31,9 @@ def _bind() -> None:
     rid = request.environ[ENVIRON_KEY] = request_id()
     form = request.form if request.mimetype == "application/x-www-form-urlencoded" else {}
     g.log_token = logs.bind(
-        request_id=rid, call_sid=view_args.get("call_sid") or form.get("CallSid"),
-        callback_id=view_args.get("callback_id") or request.args.get("cb"),
-        thread_id=view_args.get("thread_id") or request.args.get("thread"))
+        request_id=rid, call_sid=_id(view_args.get("call_sid") or form.get("CallSid")),
+        callback_id=_id(view_args.get("callback_id") or request.args.get("cb")),
+        thread_id=_id(view_args.get("thread_id") or request.args.get("thread")))
 
 
 def _unbind(exc: BaseException | None) -> None:

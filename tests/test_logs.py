@@ -64,6 +64,33 @@ def test_a_json_line_has_its_fields_the_bound_ids_and_the_error(captured: io.Str
     assert "call_sid" not in second  # the block's ids ended with it
 
 
+# Every secret the configuration reads (README's table), with a value to find in a line.
+SECRETS = {"TWILIO_AUTH_TOKEN": "auth-token-0123456789", "THREADLINE_API_KEYS": "first-key-abcdef,second-key-ghijkl",
+           "THREADLINE_ADMIN_KEYS": "admin-key-mnopqr", "THREADLINE_WEBHOOK_SECRET": "webhook-secret-stuvwx",
+           "THREADLINE_SECRET_KEY": "cookie-secret-yzabcd", "TWILIO_API_KEY_SECRET": "api-key-secret-efghij",
+           "REDIS_URL": "redis://:redis-password-klmnop@redis.internal:6379/0"}
+
+
+def test_every_configured_secret_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    said = " ".join(SECRETS.values())
+    record = logging.LogRecord("threadline", logging.ERROR, __file__, 1, "settings: %s", (said,), None)
+    with logs.bound(thread_id="second-key-ghijkl"):
+        for formatter in (logs.JsonFormatter("web"), logs.TextFormatter("web"), logs.Masked(None)):
+            text = formatter.format(record)
+            for secret in ("0123456789", "abcdef", "ghijkl", "mnopqr", "stuvwx", "yzabcd", "efghij", "klmnop"):
+                assert secret not in text, (type(formatter).__name__, text)
+
+
+def test_ids_that_are_not_ids_name_no_line(app: Flask, captured: io.StringIO) -> None:
+    refused = app.test_client().post("/voice/incoming?thread=%2B14155550123%20and%20more", headers={
+        "X-Twilio-Signature": "wrong"}, data={"CallSid": "<script>", "From": "+14155550123"})
+    assert refused.status_code == 403
+    [line] = [line for line in lines_of(captured) if "refused a webhook" in str(line["message"])]
+    assert "thread_id" not in line and "call_sid" not in line and "4155550123" not in json.dumps(line)
+
+
 def test_phone_numbers_and_secrets_are_masked_in_both_formats(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "auth-token-0123456789")
     monkeypatch.setenv("THREADLINE_API_KEYS", "first-key-abcdef,second-key-ghijkl")
