@@ -28,7 +28,7 @@ class ControlError(Exception):
 @bp.errorhandler(ControlError)
 def control_error(exc: ControlError) -> Any:
     """The error as JSON: a code, the message and the field at fault."""
-    code = {422: "invalid", 404: "not_found", 409: "not_listening"}[exc.status]
+    code = {422: "invalid", 404: "not_found", 409: "not_listening", 403: "forbidden"}[exc.status]
     body: dict[str, Any] = {"code": code, "message": exc.message}
     if exc.field:
         body["field"] = exc.field

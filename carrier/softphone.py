@@ -28,11 +28,25 @@ REGISTRATION_SECONDS = 30  # real seconds; the page renews every 10 (desk/static
 BY = "the desk's browser phone"  # who did it, as the call's timeline says
 
 
+def _desk_origin() -> str:
+    desk = urlsplit(current_app.config.get("CARRIER_DESK_URL") or "")
+    return f"{desk.scheme}://{desk.netloc}"
+
+
+@bp.before_request
+def _from_the_desk_only() -> None:
+    """A browser names the page's origin: one that is not the desk's changes nothing (a form or a body-less POST
+    from another site needs no preflight, so CORS alone would not stop it)."""
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != _desk_origin() and request.method != "OPTIONS":
+        raise ControlError(403, "only the desk's own pages may use its browser phone", "origin")
+
+
 @bp.after_request
 def _cross_origin(response: Any) -> Any:
     """The desk is served from its own origin: it alone may read these answers and send these requests."""
-    origin, desk = request.headers.get("Origin"), urlsplit(current_app.config.get("CARRIER_DESK_URL") or "")
-    if origin and origin == f"{desk.scheme}://{desk.netloc}":
+    origin = request.headers.get("Origin")
+    if origin and origin == _desk_origin():
         response.headers.update({"Access-Control-Allow-Origin": origin, "Access-Control-Max-Age": "600",
                                  "Access-Control-Allow-Methods": "GET, PUT, POST",
                                  "Access-Control-Allow-Headers": "Content-Type"})

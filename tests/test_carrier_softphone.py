@@ -116,9 +116,17 @@ def test_only_the_desks_origin_may_use_it_and_only_for_its_own_identity(carrier,
     elsewhere = requests.get(f"{carrier.url}/_carrier/clients/{IDENTITY}/calls", timeout=5,
                              headers={"Origin": "http://127.0.0.1:6000"})
     assert "Access-Control-Allow-Origin" not in elsewhere.headers  # the browser keeps the answer from that page
+    assert elsewhere.status_code == 403
+    foreign = {"Origin": "https://elsewhere.example"}
+    assert requests.put(f"{carrier.url}/_carrier/clients/{IDENTITY}", headers=foreign, timeout=5).status_code == 403
+    with carrier.state.lock:
+        assert IDENTITY not in carrier.state.desks  # another site's page took no calls for the agent
     desk(carrier, "PUT", IDENTITY)
     sid = call_in(carrier)
     leg = ringing(carrier)
+    hang_up = requests.post(f"{carrier.url}/_carrier/clients/{IDENTITY}/calls/{leg['sid']}/hangup", headers=foreign,
+                            timeout=5)
+    assert hang_up.status_code == 403 and ringing(carrier)["sid"] == leg["sid"]  # still ringing the desk
     other = desk(carrier, "POST", f"kim.browser/calls/{leg['sid']}/answer")
     assert other.status_code == 404 and other.json()["error"]["code"] == "not_found"
     assert desk(carrier, "PUT", "not an identity").status_code == 422
