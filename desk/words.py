@@ -120,9 +120,12 @@ def label(key: str) -> str:
 
 
 def phone(number: str | None) -> str:
-    """An E.164 number written to be read: +1 415-555-0123 (anything else as it is)."""
+    """An E.164 number written to be read: +1 415-555-0123; a browser phone's address in words (anything else as it
+    is)."""
     if not number:
         return ""
+    if number.startswith("client:"):
+        return "a browser phone"
     try:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:

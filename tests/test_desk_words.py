@@ -165,3 +165,9 @@ def test_the_timeline_puts_calls_and_callbacks_newest_first():
     assert [e.at for e in entries] == [NOW + timedelta(days=1), NOW - timedelta(days=1)]
     assert entries[1].call is earlier and entries[1].text == "called in, pressed 1"
     assert briefing.current_call([earlier], "CA-other") is earlier and briefing.current_call([], None) is None
+
+
+def test_phone_numbers_are_written_to_be_read_and_a_browser_phone_is_named_in_words() -> None:
+    assert words.phone("+14155550123") == "+1 415-555-0123"
+    assert words.phone("client:sam.browser") == "a browser phone"
+    assert words.phone("") == "" and words.phone("anonymous") == "anonymous"

@@ -10,7 +10,7 @@ window.ThreadlinePhone.twilio = (bar, on) => {
 
   const trouble = (error) => {  // the details to the console; to the agent, what it means for them
     console.warn("browser phone:", error);
-    on.problem("Your phone had a problem reaching Twilio; if a call was on, it may have ended.");
+    on.problem("Your phone lost the phone service for a moment; if a call was on, it may have ended.");
   };
 
   const token = async () => {
@@ -63,7 +63,7 @@ window.ThreadlinePhone.twilio = (bar, on) => {
     });
     device.register().catch((error) => {
       console.warn("browser phone:", error);
-      on.offline("Your phone could not reach Twilio: reload the page to try again.");
+      on.offline("Your phone could not reach the phone service: reload the page to try again.");
     });
   };
   start();

@@ -29,8 +29,11 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   const say = (text) => { announcer.textContent = text; };
 
+  // Who is calling, in words: a browser phone's address is no number to read out.
+  const caller = (from) => (!from ? "an unknown number" : from.startsWith("client:") ? "a browser phone" : from);
+
   const words = () => {
-    if (state === "ringing") return {label: "Ringing", detail: `call from ${call.from || "an unknown number"}`};
+    if (state === "ringing") return {label: "Ringing", detail: `call from ${caller(call.from)}`};
     if (state === "connected") return {label: call.muted ? "Connected, muted" : "Connected", detail: ""};
     if (state === "ended") return {label: elapsed() === null ? "Missed call" : "Call ended", detail: ""};
     return {label: status, detail: ""};
@@ -90,7 +93,7 @@ document.addEventListener("DOMContentLoaded", () => {
     },
     ringing: ({sid, from}) => {
       call = {sid, from, muted: false};
-      become("ringing", `Incoming call from ${from || "an unknown number"}. Answer with Alt+Shift+A.`);
+      become("ringing", `Incoming call from ${caller(from)}. Answer with Alt+Shift+A.`);
     },
     connected: () => {
       if (!call || state === "connected") return;
