@@ -18,7 +18,7 @@ from desk.access import can_see_thread, numbers_of
 from desk.auth import check_csrf, current_agent_id, login_required
 from desk.wording import agent_zone
 from directory.models import AgentConfig, AgentStatus
-from directory.store import AGENTS
+from directory.store import AGENTS, NUMBERS
 from voice import screenpop
 from voice.calls import CALLS, CallStore
 from voice.twilio_client import recording_media
@@ -75,7 +75,7 @@ def _upcoming(agent_id: str, limit: int = 20) -> list[dict[str, Any]]:
             try:
                 thread = threads.get(callback.thread_id, newest=0)
             except ThreadNotFound:
-                continue
+                thread = None  # the call is still placed: the agent sees it, without its conversation
             late = max(0, int((now - callback.scheduled_for).total_seconds() // 60))
             upcoming.append({"callback": callback, "thread": thread, "late_minutes": late})
         if len(upcoming) >= limit:
@@ -130,7 +130,10 @@ def _thread_context(thread_id: str, call_sid: str | None = None) -> dict[str, An
     callbacks: CallbackStore = CALLBACKS.get()
     agent, now = AGENTS.get().get(current_agent_id() or ""), datetime.now(UTC)
     call = briefing.current_call(calls, call_sid)
-    customer_zone = callee_zone(thread.customer.time_zone, thread.customer.phone, agent_zone(agent))
+    number = NUMBERS.get().get(call.number) if call and call.number else None
+    # A customer whose zone neither they nor their phone tell lives, as far as anyone knows, where the line does.
+    customer_zone = callee_zone(thread.customer.time_zone, thread.customer.phone,
+                                number.time_zone if number else agent_zone(agent))
     names = words.names_of((a.id, a.name) for a in AGENTS.get().all())
     shown = thread.messages[-NEWEST_MESSAGES:][::-1]
     return {"thread": thread, "agent": agent, "call": call, "call_state": briefing.call_state(call, now),
