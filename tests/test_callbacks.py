@@ -195,7 +195,16 @@ def test_agent_first_rings_the_agent_who_then_has_the_customer_dialled(cb_line, 
     assert heard(customer_leg)[0].startswith("Hi Jane, this is Acme returning your message about App crashes")
     done = settled(cb_line, body["id"], State.completed)
     assert done.attempts[0].outcome == "completed"
-    assert len(screenpop.recent(redis_client, "sam", 10)) == 1  # the screen popped when the agent answered
+    assert len(screenpop.recent(redis_client, "sam", 10)) == 1  # the screen popped once, ringing then answered
+
+
+def test_agent_first_pops_the_thread_while_the_agents_phone_rings(cb_line, redis_client):
+    cb_line.script(AGENT, answer="no-answer")  # the agent never answers: whatever popped, popped while it rang
+    body = ask(cb_line, mode="agent_first", agent_id="sam").get_json()
+    work(cb_line)
+    wait_until(lambda: callback(cb_line, body["id"]).attempts and callback(cb_line, body["id"]).attempts[0].outcome)
+    [pop] = screenpop.recent(redis_client, "sam", 10)
+    assert pop.thread_id == "t-1" and pop.call_sid == calls_to(cb_line, AGENT)[0]["sid"]
 
 
 @pytest.mark.parametrize(("agent", "customer", "outcome"), [

@@ -20,7 +20,7 @@ from directory.store import NUMBERS
 from voice import twiml
 from voice.calls import CALLS
 from voice.prompts import prompt
-from voice.screenpop import publish
+from voice.screenpop import publish_once
 from voice.security import answered_once, require_twilio_signature, status_callback, webhook_failed
 from voice.summary import first_name, speech_safe, spoken_subject
 from voice.webhooks import FALLBACK_SPEECH, about, connect_call, load_thread, speech_for
@@ -175,7 +175,7 @@ def agent() -> str:
     if number is None or thread is None:
         return _goodbye("callback_not_needed", callback)
     agent_id, sid = request.args.get("agent", ""), form.get("CallSid", "")
-    publish(REDIS.get(), agent_id, sid, sid, thread.id)
+    publish_once(REDIS.get(), agent_id, sid, sid, thread.id)  # unless it popped while the agent's leg rang
     CALLS.get().open(sid, "outbound-api", callback.number, callback.phone, "agent_answered", agent_id=agent_id,
                   callback_id=callback.id, attempt=attempt)
     CALLS.get().link(sid, thread.id)
@@ -234,6 +234,13 @@ def customer_done() -> str:
     return _goodbye("goodbye" if status == CallStatus.completed else "customer_unreached", callback)
 
 
+def _pop_while_ringing(callback: Callback, attempt: int, sid: str) -> None:
+    """Agent first: the agent's phone or browser rings, so the thread pops now and the agent reads before answering."""
+    placed = callback.attempts[attempt - 1] if 0 < attempt <= len(callback.attempts) else None
+    if placed is not None and placed.agent_id and callback.state == State.dialing:
+        publish_once(REDIS.get(), placed.agent_id, sid, sid, callback.thread_id)
+
+
 @bp.post("/status")
 @status_callback
 def status() -> Response:
@@ -244,6 +251,8 @@ def status() -> Response:
     callback, attempt = _load()
     CALLS.get().open(sid, "outbound-api", form.get("From", ""), form.get("To", ""))
     applied = CALLS.get().apply_status(sid, sequence, call_status, form.get("CallDuration"))
+    if call_status == "ringing" and request.args.get("leg") == "agent" and callback is not None:
+        _pop_while_ringing(callback, attempt, sid)
     if applied and callback is not None and call_status in FINAL_STATUSES:
         current = CALLBACKS.get().get(callback.id)
         placed = current.attempts[attempt - 1]
