@@ -63,4 +63,8 @@ def publish_once(redis_client: redis.Redis, agent_id: str, call_sid: str, agent_
     """Publish the pop of this agent leg unless it went out already (its ringing and whisper both ask); else None."""
     if not redis_client.set(keys.screen_pop_sent(agent_call_sid), call_sid, nx=True, ex=ONCE_SECONDS):
         return None
-    return publish(redis_client, agent_id, call_sid, agent_call_sid, thread_id)
+    try:
+        return publish(redis_client, agent_id, call_sid, agent_call_sid, thread_id)
+    except Exception:
+        redis_client.delete(keys.screen_pop_sent(agent_call_sid))  # not sent: the whisper's turn may send it
+        raise

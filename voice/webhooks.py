@@ -299,8 +299,8 @@ def voicemail() -> str:
 def agent_ringing() -> Response:
     """The agent's phone or browser rings: pop the thread on their screen now, so they read before answering."""
     form = request.form
-    if form.get("CallStatus") == "ringing" and form.get("CallSid"):
-        publish_once(REDIS.get(), request.args.get("agent", ""), form.get("ParentCallSid", ""), form["CallSid"],
+    if form.get("CallStatus") == "ringing" and form.get("CallSid") and request.args.get("agent"):
+        publish_once(REDIS.get(), request.args["agent"], form.get("ParentCallSid", ""), form["CallSid"],
                      request.args.get("thread"))
     return Response(status=204)
 
