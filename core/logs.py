@@ -25,6 +25,7 @@ SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|_KEYS$")
 # A phone number in international form, as Twilio writes it (E.164) or as people do ("+1 (415) 555-0123"), also
 # URL-encoded ("%2B1415…") as in a logged query or body.
 _PHONE = re.compile(r"(?:\+|%2B)\d(?:[\s().-]{0,2}\d){6,14}(?!\d)", re.IGNORECASE)
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 _context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("threadline_log_context",
                                                                        default=MappingProxyType({}))
 
@@ -95,7 +96,8 @@ class JsonFormatter(logging.Formatter):
             line["error"] = self.redact(self.formatException(record.exc_info))
         elif record.stack_info:
             line["error"] = self.redact(self.formatStack(record.stack_info))
-        return json.dumps(line, ensure_ascii=False, default=str)
+        # JSON leaves these unescaped, yet many readers (Python's splitlines among them) end a line at them.
+        return json.dumps(line, ensure_ascii=False, default=str).translate(_LINE_BREAKS)
 
 
 class Masked(logging.Formatter):

@@ -128,7 +128,7 @@ def test_invalid_path_values_name_their_field(admin):
     assert error_of(admin.get("/api/v1/numbers/not-a-number", headers=ADMIN), 422)["field"] == "number"
     assert error_of(admin.put("/api/v1/agents/-sam", json=SAM, headers=ADMIN), 422)["field"] == "agent_id"
     unreachable = error_of(admin.put("/api/v1/agents/sam", json={"name": "Sam"}, headers=ADMIN), 422)
-    assert "phone or a client_identity" in unreachable["message"]
+    assert "phone or a browser identity" in unreachable["message"]
 
 
 def test_an_agent_that_answers_a_number_cannot_be_deleted(admin):

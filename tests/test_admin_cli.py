@@ -163,7 +163,7 @@ def test_errors_name_the_field_and_exit_1(runner, tmp_path):
     assert fails(runner, "numbers", "show", "12").stderr.startswith("error: number: ")
     assert fails(runner, "numbers", "show", SUPPORT).stderr.startswith("error: number: no support number")
     assert fails(runner, "agents", "set", "sam!", "--name", "X").stderr.startswith("error: agent_id: ")
-    assert "phone or a client_identity" in fails(runner, "agents", "set", "sam", "--name", "Sam").stderr
+    assert "phone or a browser identity" in fails(runner, "agents", "set", "sam", "--name", "Sam").stderr
     missing = fails(runner, "numbers", "set", SUPPORT, "--file", str(tmp_path / "nope.yaml")).stderr
     assert missing.startswith("error: --file: ") and "nope.yaml" in missing
 

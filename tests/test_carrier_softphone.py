@@ -73,8 +73,8 @@ def desk(carrier: CarrierServer, method: str, path: str, **body: Any) -> request
 
 
 def ringing(carrier: CarrierServer, identity: str = IDENTITY) -> dict[str, Any]:
-    return wait_until(lambda: next(iter(desk(carrier, "GET", f"{identity}/calls").json()["calls"]), None),
-                      message="a leg ringing the page")
+    return wait_until(lambda: next((leg for leg in desk(carrier, "GET", f"{identity}/calls").json()["calls"]
+                                    if leg["status"] == "ringing"), None), message="a leg ringing the page")
 
 
 def call_in(carrier: CarrierServer) -> str:

@@ -27,7 +27,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def suite_log() -> Iterator[logging.Handler]:
     """Write every record of info and above to SUITE_LOG for the session."""
     SUITE_LOG.parent.mkdir(exist_ok=True)
-    handler = logging.FileHandler(SUITE_LOG, mode="w", encoding="utf-8")
+    SUITE_LOG.write_text("")
+    # Appended to: a process a test forks writes its lines after ours, never over them.
+    handler = logging.FileHandler(SUITE_LOG, mode="a", encoding="utf-8")
     handler.setFormatter(logs.JsonFormatter("tests"))
     handler.setLevel(logging.INFO)
     root = logging.getLogger()
