@@ -57,3 +57,10 @@ def when_ready(server: object) -> None:
     if not os.environ.get("THREADLINE_INSTANCE"):
         for warning in config.web_warnings(config.load()):
             logging.getLogger("threadline").warning(warning)
+
+
+def child_exit(server: object, worker: object) -> None:
+    """In the master, when a worker ends: its live gauges (open desk streams) end with it in /metrics."""
+    from core import metrics
+
+    metrics.process_dead(worker.pid)  # type: ignore[attr-defined]
