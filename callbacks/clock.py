@@ -19,7 +19,7 @@ from callbacks.store import CALLBACKS
 from core import keys, logs
 from core.extensions import QUEUE, REDIS
 from core.liveness import Lease
-from core.metrics import SWEEP_RECOVERIES
+from core.metrics import CLOCK_QUEUED, SWEEP_RECOVERIES
 
 log = logging.getLogger("threadline.clock")
 
@@ -54,6 +54,8 @@ class Clock:
         queued = self.dispatcher.callbacks(now)
         moved = self.dispatcher.delayed_jobs(now)
         if queued or moved:
+            CLOCK_QUEUED.labels("callbacks").inc(queued)
+            CLOCK_QUEUED.labels("delayed_jobs").inc(moved)
             log.info("queued %d due callback(s) and %d delayed job(s)", queued, moved)
         status = {"holder": self.lease.holder, "ticked_at": now}
         if now >= self.next_sweep:

@@ -49,6 +49,8 @@ RATE_LIMIT_WAIT_SECONDS = Counter("threadline_dial_rate_limit_wait_seconds_total
 SWEEP_RECOVERIES = Counter("threadline_sweep_recoveries_total", "What the clock's sweep recovered, by kind: requeued "
                            "(a lost dial job), reconciled (an attempt a dead worker or a lost status left), "
                            "redelivered (an event whose delivery job was lost)", ["kind"])
+CLOCK_QUEUED = Counter("threadline_clock_queued_total", "What the clock queued when it fell due, by kind: callbacks "
+                       "(their dial jobs), delayed_jobs (RQ's retries and scheduled jobs)", ["kind"])
 UNDELIVERABLE_EVENTS = Counter("threadline_events_undeliverable_total", "Platform events given up on after their last "
                                "delivery retry")
 DESK_STREAMS = Gauge("threadline_desk_streams_open", "Desk live streams open now", multiprocess_mode="livesum")
