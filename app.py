@@ -21,7 +21,7 @@ from context.events import OUTBOX, Outbox
 from context.events_api import bp as events_bp
 from context.store import THREADS, ThreadStore
 from core import config as config_module
-from core import logs, request_log
+from core import logs, metrics, request_log
 from core.api import ApiError, register_error_handlers, respond
 from core.extensions import QUEUE, REDIS, TWILIO
 from core.health import bp as health_bp
@@ -79,6 +79,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     TWILIO.install(app, make_client(sid, token, app.config["TWILIO_API_BASE_URL"]) if sid and token else None)
     register_error_handlers(app)
     request_log.install(app)
+    metrics.install(app)
     app.register_error_handler(DirectoryError, _refused)
     for blueprint in (health_bp, docs_bp, threads_bp, events_bp, calls_bp, admin_bp, callbacks_bp, voice_bp,
                       voice_callbacks_bp, voice_recordings_bp, desk_bp):

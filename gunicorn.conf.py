@@ -57,3 +57,14 @@ def when_ready(server: object) -> None:
     if not os.environ.get("THREADLINE_INSTANCE"):
         for warning in config.web_warnings(config.load()):
             logging.getLogger("threadline").warning(warning)
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # bin/run always sets it
+            logging.getLogger("threadline").warning(
+                "PROMETHEUS_MULTIPROC_DIR is not set: /metrics shows only what the web worker answering it counted, "
+                "not the other web workers', the worker's or the clock's")
+
+
+def child_exit(server: object, worker: object) -> None:
+    """In the master, when a worker ends: its live gauges (open desk streams) end with it in /metrics."""
+    from core import metrics
+
+    metrics.process_dead(worker.pid)  # type: ignore[attr-defined]

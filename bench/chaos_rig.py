@@ -190,7 +190,9 @@ class Rig:
         self.web_url = f"http://127.0.0.1:{port}"
         self.env = environment(redis_url, self.carrier, self.web_url, self.rate)
         self.env.update({"TWILIO_API_BASE_URL": self.proxy.url, "THREADLINE_WEBHOOK_URL": self.platform.url,
-                         "THREADLINE_WEBHOOK_SECRET": WEBHOOK_SECRET, "HOST": "127.0.0.1", "PORT": str(port)})
+                         "THREADLINE_WEBHOOK_SECRET": WEBHOOK_SECRET, "HOST": "127.0.0.1", "PORT": str(port),
+                         # One /metrics for every process, as bin/run gives them
+                         "PROMETHEUS_MULTIPROC_DIR": str(self.tmp / "metrics")})
         for phone in numbers:  # calls in, as a Twilio console would set them
             number = self.carrier.state.number_by_phone(phone)
             number.voice_url, number.status_callback = f"{self.web_url}/voice/incoming", f"{self.web_url}/voice/status"

@@ -19,6 +19,7 @@ from callbacks.store import CALLBACKS
 from core import keys, logs
 from core.extensions import QUEUE, REDIS
 from core.liveness import Lease
+from core.metrics import CLOCK_QUEUED, SWEEP_RECOVERIES
 
 log = logging.getLogger("threadline.clock")
 
@@ -53,10 +54,15 @@ class Clock:
         queued = self.dispatcher.callbacks(now)
         moved = self.dispatcher.delayed_jobs(now)
         if queued or moved:
+            CLOCK_QUEUED.labels("callbacks").inc(queued)
+            CLOCK_QUEUED.labels("delayed_jobs").inc(moved)
             log.info("queued %d due callback(s) and %d delayed job(s)", queued, moved)
         status = {"holder": self.lease.holder, "ticked_at": now}
         if now >= self.next_sweep:
             found = sweep(datetime.fromtimestamp(now, UTC))
+            for kind, count in found.items():
+                if count:
+                    SWEEP_RECOVERIES.labels(kind).inc(count)
             if any(found.values()):
                 log.info("swept: %s", ", ".join(f"{name} {count}" for name, count in found.items()))
             self.next_sweep = now + self.every

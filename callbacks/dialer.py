@@ -32,6 +32,7 @@ from context.events import Event, EventType, new_event
 from context.store import THREADS
 from core import keys, logs
 from core.extensions import QUEUE, REDIS, TWILIO
+from core.metrics import DIAL_LATENESS, RATE_LIMIT_WAIT_SECONDS, RATE_LIMIT_WAITS
 from core.urls import NoPublicURL, absolute_url, public_base
 from directory.routing import choose_agent
 from directory.store import AGENTS, NUMBERS
@@ -132,7 +133,11 @@ def reserve_slot(redis_client: Any, limit: float) -> float:
 
 def _wait_for_rate_slot(limit: float) -> None:
     """Reserve the next dial slot and sleep until it: a slot is taken once, never polled for."""
-    time.sleep(reserve_slot(REDIS.get(), limit))
+    wait = reserve_slot(REDIS.get(), limit)
+    if wait > 0:
+        RATE_LIMIT_WAITS.inc()
+        RATE_LIMIT_WAIT_SECONDS.inc(wait)
+    time.sleep(wait)
 
 
 def dial(callback_id: str, attempt: int) -> str:
@@ -213,6 +218,7 @@ def _place(callback: Callback, attempt: int, number: Any, now: datetime) -> str:
     else:
         call_args = {"to": callback.phone, "url": url("answer"), "status_callback": url("status"),
                      "machine_detection": "DetectMessageEnd"}
+    DIAL_LATENESS.observe(max(0.0, (datetime.now(UTC) - callback.scheduled_for).total_seconds()))
     try:
         call = client.calls.create(from_=number.caller_id or number.number, status_callback_event=STATUS_EVENTS,
                                    timeout=30, **call_args)

@@ -13,6 +13,7 @@ from callbacks.schemas import LIVE, Callback, State
 from context.events import WRITE_EVENTS, Event, Outbox
 from core import keys
 from core.extensions import Shared
+from core.metrics import CALLBACK_ATTEMPTS, CALLBACK_STATES
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,15 @@ def new_id() -> str:
     return "cb_" + secrets.token_hex(10)
 
 
+def _count(before: Callback, after: Callback) -> None:
+    """The metrics of a change written: the state entered, the attempts it ended."""
+    if after.state != before.state:
+        CALLBACK_STATES.labels(after.state.value).inc()
+    for i, attempt in enumerate(after.attempts):
+        if attempt.outcome and (i >= len(before.attempts) or not before.attempts[i].outcome):
+            CALLBACK_ATTEMPTS.labels(str(attempt.outcome)).inc()
+
+
 class CallbackStore:
     def __init__(self, redis_client: redis.Redis, outbox: Outbox) -> None:
         self.redis, self.outbox = redis_client, outbox
@@ -103,6 +113,7 @@ class CallbackStore:
                   *[s.value for s in LIVE], *staged.args])
         if live == callback.id:
             self.outbox.send(staged)
+            CALLBACK_STATES.labels(callback.state.value).inc()
             return callback, True
         return self.get(live), False
 
@@ -148,6 +159,7 @@ class CallbackStore:
                 self._note_durability(waited[0])
             if swapped:
                 self.outbox.send(staged)
+                _count(current, changed)
                 return changed
 
     def _note_durability(self, answer: object) -> None:

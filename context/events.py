@@ -47,6 +47,7 @@ from core import keys, logs
 from core.config import load as load_config
 from core.extensions import Shared
 from core.liveness import job_in_hand
+from core.metrics import UNDELIVERABLE_EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +231,7 @@ def mark_failed(client: redis.Redis, event_id: str, error: str, *, final: bool) 
     done = client.eval(_MARK_FAILED, 3, keys.event(event_id), keys.UNDELIVERED_EVENTS, keys.PENDING_EVENTS, error[:500],
                        "1" if final else "0", int(time.time() * 1000), event_id)
     if done and final:
+        UNDELIVERABLE_EVENTS.inc()
         log.error("event %s is undeliverable after its last retry: %s", event_id, error)
     return bool(done)
 

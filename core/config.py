@@ -44,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "THREADLINE_INSTANCE": None,  # set by the run command: /healthz proves to it that the web is the one it started
     # The proxies whose X-Forwarded-For names the client (the variable gunicorn reads for X-Forwarded-Proto).
     "FORWARDED_ALLOW_IPS": ["127.0.0.1", "::1"],
+    "THREADLINE_METRICS_TOKEN": None,  # GET /metrics asks for it as a bearer token; unset: open
 }
 
 
@@ -77,6 +78,7 @@ _ENV_PARSERS = {
     "TWILIO_TWIML_APP_SID": str,
     "THREADLINE_INSTANCE": str,
     "FORWARDED_ALLOW_IPS": _comma_list,
+    "THREADLINE_METRICS_TOKEN": str,
 }
 _ENV_TO_CONFIG = {"THREADLINE_VAR_DIR": "VAR_DIR", "THREADLINE_REDIS_TIMEOUT": "REDIS_TIMEOUT_SECONDS",
                   "THREADLINE_QUEUE": "QUEUE_NAME", "THREADLINE_DIAL_RATE": "DIAL_RATE_LIMIT",
@@ -113,6 +115,9 @@ def web_warnings(config: Mapping[str, Any]) -> list[str]:
                         "process restarts and are not shared between instances")
     if not config.get("THREADLINE_API_KEYS"):
         warnings.append("THREADLINE_API_KEYS is not set: the API refuses every request until it is")
+    if not config.get("THREADLINE_METRICS_TOKEN"):
+        warnings.append("THREADLINE_METRICS_TOKEN is not set: /metrics is open to anyone who can reach the web "
+                        "process")
     return warnings
 
 

@@ -1,4 +1,4 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes, and the metrics."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import time
 from typing import Any
 
 import redis
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST
 from rq import Queue, Worker
 
-from core import keys
+from core import keys, metrics
+from core.api import ApiError, respond
 from core.extensions import QUEUE, REDIS
 from core.instance import INSTANCE_HEADER
 from core.liveness import alive
@@ -60,3 +62,17 @@ def readyz() -> Any:
     if reasons:
         return jsonify(status="not ready", reasons=reasons, **body), 503
     return jsonify(status="ready", **body)
+
+
+@bp.get("/metrics")
+def metrics_text() -> Response:
+    """The metrics, to a bearer of THREADLINE_METRICS_TOKEN when it is set; to anyone when it is not."""
+    token = current_app.config.get("THREADLINE_METRICS_TOKEN")
+    if token:
+        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not presented:
+            return respond(ApiError(401, "unauthorized", "send the metrics token as 'Authorization: Bearer <token>'",
+                                    "Authorization"))
+        if not hmac.compare_digest(presented.strip().encode(), token.encode()):
+            return respond(ApiError(401, "unauthorized", "the metrics token is not valid", "Authorization"))
+    return Response(metrics.exposition(), content_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})

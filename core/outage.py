@@ -9,6 +9,8 @@ import redis
 from flask import Response, request
 from redis.exceptions import MasterDownError, ReadOnlyError
 
+from core.metrics import REDIS_ERRORS
+
 log = logging.getLogger(__name__)
 
 # Connection refused or dropped, the server still loading its AOF (BusyLoadingError is a ConnectionError), a
@@ -48,7 +50,8 @@ def reason(exc: BaseException) -> str:
 
 
 def note(exc: BaseException, answer: str) -> None:
-    """One log line per request Redis's absence failed (no traceback: the cause is known and passes)."""
+    """One log line and one count per request Redis's absence failed (no traceback: the cause is known and passes)."""
+    REDIS_ERRORS.labels(type(exc).__name__).inc()
     log.warning("Redis unavailable: %s %s answered %s (%s)", request.method, request.path, answer, reason(exc))
 
 

@@ -97,6 +97,15 @@ class Runner:
                                                stdin=subprocess.DEVNULL, start_new_session=True,
                                                preexec_fn=die_with_parent)
 
+    def _fresh_metrics(self) -> None:
+        """The processes' shared metrics directory (./var/metrics unless PROMETHEUS_MULTIPROC_DIR names one), emptied
+        of the last run's files: /metrics counts from this run's start."""
+        default = Path(config.load(self.environ)["VAR_DIR"]) / "metrics"
+        directory = Path(self.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(default)))
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):  # only prometheus_client's files, whatever else a named one holds
+            stale.unlink()
+
     def _has_credentials(self) -> bool:
         """Whether Twilio credentials are given; without them the local carrier plays Twilio."""
         return bool(self.environ.get("TWILIO_ACCOUNT_SID") and self.environ.get("TWILIO_AUTH_TOKEN"))
@@ -230,6 +239,7 @@ class Runner:
             print("threadline: the local carrier did not come up; see its output above", file=sys.stderr)
             return 1
         self.environ["THREADLINE_INSTANCE"] = self.token
+        self._fresh_metrics()
         for name, command in procfile().items():
             self._spawn(name, command)
         if not self._wait_for("web", f"{web_url}/healthz", token=self.token):

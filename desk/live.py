@@ -12,6 +12,7 @@ from flask import Response, abort, request, session, stream_with_context
 
 from core import outage
 from core.extensions import REDIS
+from core.metrics import DESK_STREAMS
 from desk import bp
 from desk.auth import current_agent_id, login_required
 from desk.fanout import Fanout, Listener, Signal
@@ -35,12 +36,14 @@ def stream(redis_client: redis.Redis, agent_id: str, last_id: str | None,
     removed; None: not checked), and cleanly, in one log line, when Redis goes away."""
     fanout = Fanout.of(redis_client)
     listener = fanout.open(agent_id, session_id)
+    DESK_STREAMS.inc()
     try:
         yield from _events(redis_client, listener, last_id)
     except outage.OUTAGE_ERRORS as exc:
         # The page reconnects with the last id it saw (desk.js), and misses nothing the agent's stream kept.
         log.warning("Redis unavailable: the desk event stream of %s ended (%s)", agent_id, outage.reason(exc))
     finally:
+        DESK_STREAMS.dec()
         fanout.close(listener)
 
 

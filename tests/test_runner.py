@@ -210,6 +210,12 @@ def test_the_banner_the_root_and_the_commands_beside_a_run(var_dir):
         assert line in banner, banner
     root = requests.get(f"{run.url}/", allow_redirects=False, timeout=10)
     assert (root.status_code, root.headers["Location"]) == (302, "/desk/")
+    assert "Warning: THREADLINE_METRICS_TOKEN is not set" in banner
+    # The processes keep their metrics in ./var/metrics, which /metrics sums.
+    assert requests.post(f"{run.url}/voice/incoming", timeout=10).status_code == 403  # unsigned: refused, counted
+    assert 'threadline_webhook_requests_total{endpoint="/voice/incoming",status="403"} 1.0' in requests.get(
+        f"{run.url}/metrics", timeout=10).text
+    assert list((var_dir / "metrics").glob("counter_*.db"))
 
     environ = {k: v for k, v in os.environ.items() if k != "REDIS_URL" and not k.startswith(("TWILIO_", "PUBLIC_"))}
     environ.update(THREADLINE_VAR_DIR=str(var_dir), FLASK_APP="app:create_app")

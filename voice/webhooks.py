@@ -16,6 +16,7 @@ from context.schemas import Attachment, Author, Message, Thread, of_brand
 from context.store import THREADS, ThreadNotFound, ThreadStore
 from core.extensions import REDIS
 from core.logs import mask_phone
+from core.metrics import INBOUND_CALLS
 from core.urls import absolute_url
 from core.validation import whole_number
 from directory.models import Number, voice_settings
@@ -142,6 +143,7 @@ def recording_notice(number: Number, speech: twiml.Speech) -> tuple[str, ...]:
 
 def _closed(number: Number, thread: Thread | Brief | None, *, notice: bool = False) -> str:
     """The number is closed: say so and offer a voicemail, into thread when one is given."""
+    INBOUND_CALLS.labels("closed").inc()
     texts, speech = _say(number, thread, "closed", "closed_voicemail")
     texts = [*(recording_notice(number, speech) if notice else ()), *texts]
     return twiml.voicemail(texts, _url("voicemail", thread=thread.id if thread else None), speech,
@@ -166,6 +168,7 @@ def confirm() -> str:
     calls.step(sid, "pressed" if digits else "said", value=digits or said or "")
     language = speech_for(number, thread).language
     if thread and (digits == "1" or (not digits and said and means_yes(language, said))):
+        INBOUND_CALLS.labels("matched").inc()
         return connect_call(number, sid, thread)
     return _ask_code(number, attempt=1)
 
@@ -182,6 +185,7 @@ def choose() -> str:
     offered = [t for t in request.args.get("threads", "").split(",") if t][:MAX_CHOICES]
     choice = whole_number(digits) or 0
     if 1 <= choice <= len(offered) and (thread := load_thread(offered[choice - 1])):
+        INBOUND_CALLS.labels("matched").inc()
         return connect_call(number, sid, thread)
     return _ask_code(number, attempt=1)
 
@@ -203,9 +207,11 @@ def code() -> str:
         thread = None  # another brand's conversation: its agents here must not gain it through the code
     calls.step(sid, "entered_code", valid=thread is not None)
     if thread:
+        INBOUND_CALLS.labels("code").inc()
         return connect_call(number, sid, thread)
     if attempt < 2:
         return _ask_code(number, attempt + 1, "bad_code")
+    INBOUND_CALLS.labels("general_line").inc()
     return connect_call(number, sid, None)
 
 
@@ -216,6 +222,7 @@ def general() -> str:
     number = _number()
     if number is None:
         return twiml.say_and_hang_up([prompt("en-US", "error")], FALLBACK_SPEECH)
+    INBOUND_CALLS.labels("general_line").inc()
     return connect_call(number, request.form.get("CallSid", ""), None)
 
 
@@ -277,6 +284,8 @@ def voicemail() -> str:
     number, thread = _number(), load_thread(request.args.get("thread"))
     calls.set(sid, recording_url=recording)
     calls.step(sid, "voicemail", recording_url=recording, duration=seconds)
+    if recording:
+        INBOUND_CALLS.labels("voicemail").inc()
     if thread and recording:
         record = calls.get(sid)
         # A call linked to the thread was confirmed by the caller; otherwise only the caller ID pointed here.
