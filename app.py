@@ -39,6 +39,7 @@ from voice.cli import agents_cli, numbers_cli
 from voice.history import bp as calls_bp
 from voice.inbound import INBOUND, InboundCalls
 from voice.recordings import bp as voice_recordings_bp
+from voice.survey import bp as voice_survey_bp
 from voice.twilio_client import make_client
 from voice.webhooks import bp as voice_bp
 
@@ -82,7 +83,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     metrics.install(app)
     app.register_error_handler(DirectoryError, _refused)
     for blueprint in (health_bp, docs_bp, threads_bp, events_bp, calls_bp, admin_bp, callbacks_bp, voice_bp,
-                      voice_callbacks_bp, voice_recordings_bp, desk_bp):
+                      voice_callbacks_bp, voice_recordings_bp, voice_survey_bp, desk_bp):
         app.register_blueprint(blueprint)
     app.add_url_rule("/", "home", _home)
     thread_resolved.connect(_cancel_callbacks, app, weak=False)

@@ -63,6 +63,7 @@ class EventType(StrEnum):
     call_completed = "call.completed"
     callback_exhausted = "callback.exhausted"
     call_disposition = "call.disposition"
+    call_feedback = "call.feedback"
     call_recording_ready = "call.recording_ready"
 
 

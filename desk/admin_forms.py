@@ -23,7 +23,8 @@ EMPTY_RANGE = ("", "")
 NUMBER_LABELS = {
     "number": "Number", "label": "Label", "brand": "Brand", "time_zone": "Time zone", "language": "Language",
     "languages": "Further languages", "voice": "Voice", "hours": "Business hours", "holidays": "Holidays",
-    "window": "Calling window", "agents": "Agents", "record_calls": "Record calls", "caller_id": "Caller ID",
+    "window": "Calling window", "agents": "Agents", "record_calls": "Record calls", "survey": "Survey",
+    "caller_id": "Caller ID",
     "caller_id_trust": "Trust in caller ID", "callback_countries": "Countries callbacks may call",
     "max_attempts": "Attempts", "retry_minutes": "Minutes between attempts",
 }
@@ -109,7 +110,8 @@ class NumberForm(AdminForm):
                   for name in ("label", "brand", "time_zone", "language", "voice", "caller_id", "caller_id_trust",
                                "max_attempts")}
         values.update(
-            number="", record_calls=data["record_calls"], agents=data["agents"], languages=data["languages"],
+            number="", record_calls=data["record_calls"], survey=data["survey"], agents=data["agents"],
+            languages=data["languages"],
             callback_countries=", ".join(data["callback_countries"]),
             retry_minutes=", ".join(str(m) for m in data["retry_minutes"]),
             window_start=window["start"], window_end=window["end"], always_open=hours is None,
@@ -124,7 +126,8 @@ class NumberForm(AdminForm):
             "number", "label", "brand", "time_zone", "language", "voice", "caller_id", "caller_id_trust",
             "max_attempts", "callback_countries", "retry_minutes")}
         values.update(
-            record_calls=form.get("record_calls") == "on", agents=form.getlist("agents"),
+            record_calls=form.get("record_calls") == "on", survey=form.get("survey") == "on",
+            agents=form.getlist("agents"),
             languages=form.getlist("languages"), window_start=form.get("window-start", ""),
             window_end=form.get("window-end", ""), always_open=form.get("hours") == "always",
             hours={day: list(zip(form.getlist(f"{day}-start"), form.getlist(f"{day}-end"), strict=False))
@@ -143,7 +146,8 @@ class NumberForm(AdminForm):
                 for day, rows in v["hours"].items()},
             "holidays": [day for day in v["holidays"] if _filled(day)],
             "calling_window": {"start": v["window_start"], "end": v["window_end"]},
-            "agents": v["agents"], "record_calls": v["record_calls"], "caller_id": v["caller_id"] or None,
+            "agents": v["agents"], "record_calls": v["record_calls"], "survey": v["survey"],
+            "caller_id": v["caller_id"] or None,
             "caller_id_trust": v["caller_id_trust"], "callback_countries": _words(v["callback_countries"]),
             "max_attempts": v["max_attempts"], "retry_minutes": _words(v["retry_minutes"]),
         }

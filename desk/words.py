@@ -162,6 +162,7 @@ def step(item: Step, names: Mapping[str, str]) -> str | None:
         "voicemail": f"left a voicemail ({duration(_number(detail.get('duration')))})",
         "callback_answered": None, "status": _UNANSWERED.get(str(detail.get("status"))), "recorded": None,
         "disposition": f"{who} marked it {DISPOSITION.get(str(detail.get('value')), _words(str(detail.get('value'))))}",
+        "feedback": f"rated the call {detail.get('score')} out of 5", "feedback_comment": "left a comment",
     }
     return said.get(kind, _words(kind))
 

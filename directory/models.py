@@ -167,6 +167,8 @@ class NumberConfig(Strict):
     calling_window: Window = Window(start="08:00", end="21:00")
     agents: Annotated[list[AgentId], Field(max_length=500)] = []
     record_calls: bool = False
+    survey: bool = Field(default=False, description="after the agent hangs up, the customer is asked to rate the call "
+                                                    "1 to 5 by key and may leave a short comment (call.feedback)")
     caller_id: E164 | None = None
     caller_id_trust: CallerIdTrust = Field(
         default=CallerIdTrust.any,

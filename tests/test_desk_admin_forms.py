@@ -99,11 +99,13 @@ def test_several_ranges_a_day_and_blank_rows_are_read(app: Flask, admin: FlaskCl
 def test_around_the_clock_and_every_other_field_are_saved(app: Flask, admin: FlaskClient) -> None:
     saved = send(admin, PAGE, hours="always", label="US support", brand="Globex", time_zone="Europe/Paris",
                  language="fr-FR", languages=["en-US", "es-ES"], voice="Polly.Mathieu", agents=[],
-                 record_calls="on", caller_id="", caller_id_trust="attested", callback_countries="FR, BE",
+                 record_calls="on", survey="on", caller_id="", caller_id_trust="attested", callback_countries="FR, BE",
                  max_attempts="5", retry_minutes="5, 15 60", **{"window-start": "09:00", "window-end": "20:00"})
     assert saved.status_code == 303
     number = stored(app)
     assert number["business_hours"] is None and number["agents"] == [] and number["record_calls"] is True
+    assert number["survey"] is True
+    assert send(admin, PAGE).status_code == 303 and stored(app)["survey"] is True  # saved again as shown: kept
     assert (number["label"], number["brand"], number["time_zone"], number["language"], number["voice"]) == (
         "US support", "Globex", "Europe/Paris", "fr-FR", "Polly.Mathieu")
     assert (number["languages"], number["caller_id"], number["caller_id_trust"]) == (["en-US", "es-ES"], None,

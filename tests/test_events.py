@@ -154,7 +154,7 @@ def test_without_a_webhook_events_are_kept_as_not_configured(events_app):
     assert len(box.queue) == 0 and box.queue.scheduled_job_registry.count == 0
     with pytest.raises(ValueError, match="unknown event type"):
         box.emit("t-1", "call.exploded", {}, "?")
-    assert len(EVENT_TYPES) == 10  # the callbacks issue's eight, the desk's call.disposition, call.recording_ready
+    assert len(EVENT_TYPES) == 11  # the callbacks issue's eight, call.disposition, call.recording_ready, call.feedback
 
 
 def test_record_keeping_never_double_marks(events_app):

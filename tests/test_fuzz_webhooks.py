@@ -22,7 +22,7 @@ from tests.support.voice import Line, signed_post
 WEBHOOKS = [
     "/voice/incoming", "/voice/confirm", "/voice/choose", "/voice/code", "/voice/general", "/voice/dial-done",
     "/voice/voicemail", "/voice/agent-ringing", "/voice/whisper", "/voice/whisper-accept", "/voice/status",
-    "/voice/recording",
+    "/voice/recording", "/voice/survey", "/voice/survey-comment",
     "/voice/callback/answer", "/voice/callback/no-choice", "/voice/callback/choice", "/voice/callback/slot",
     "/voice/callback/agent", "/voice/callback/agent-go", "/voice/callback/greet", "/voice/callback/customer-done",
     "/voice/callback/status",

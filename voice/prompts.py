@@ -26,6 +26,9 @@ _EN = {
     "whisper_general": "{brand} support call. Press 1 to accept.",
     "error": "Sorry, something went wrong on our side. Please try again later. Goodbye.",
     "goodbye": "Goodbye.",
+    "survey_ask": "Before you go: how did we do? Press a key from 1 to 5, 5 being the best.",
+    "survey_comment": "Thank you. After the beep, you can leave a short comment, or simply hang up.",
+    "survey_thanks": "Thank you for your feedback. Goodbye.",
     "a_customer": "a customer",
     "callback_greeting": "Hi{name}, this is {brand} returning your message about {subject}. Press 1 to talk to "
                          "someone now, 2 for a later time, 3 if you no longer need help.",
@@ -65,6 +68,9 @@ _ES = {
     "whisper_general": "Llamada de soporte de {brand}. Pulse 1 para aceptar.",
     "error": "Lo sentimos, algo falló de nuestro lado. Inténtelo más tarde. Adiós.",
     "goodbye": "Adiós.",
+    "survey_ask": "Antes de colgar: ¿qué tal le atendimos? Pulse una tecla del 1 al 5, siendo 5 la mejor.",
+    "survey_comment": "Gracias. Después del tono puede dejar un breve comentario, o simplemente colgar.",
+    "survey_thanks": "Gracias por su opinión. Adiós.",
     "a_customer": "un cliente",
 }
 _FR = {
@@ -90,6 +96,9 @@ _FR = {
     "whisper_general": "Appel du support {brand}. Appuyez sur 1 pour accepter.",
     "error": "Désolé, un problème est survenu de notre côté. Réessayez plus tard. Au revoir.",
     "goodbye": "Au revoir.",
+    "survey_ask": "Avant de partir : comment nous avons fait ? Appuyez sur une touche de 1 à 5, 5 étant la meilleure.",
+    "survey_comment": "Merci. Après le bip, vous pouvez laisser un court commentaire, ou simplement raccrocher.",
+    "survey_thanks": "Merci pour votre avis. Au revoir.",
     "a_customer": "un client",
 }
 _CATALOGS = {"en": _EN, "es": _ES, "fr": _FR}

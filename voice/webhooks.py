@@ -38,7 +38,7 @@ bp.before_request(require_twilio_signature)
 FALLBACK_SPEECH = twiml.FALLBACK_SPEECH
 
 
-def _url(endpoint: str, **params: str | None) -> str:
+def url(endpoint: str, **params: str | None) -> str:
     """The absolute URL of one of these webhooks, with the given query (empty values left out)."""
     query = urlencode({k: v for k, v in params.items() if v})
     return absolute_url(f"/voice/{endpoint}" + (f"?{query}" if query else ""))
@@ -63,7 +63,7 @@ def speech_for(number: Number, thread: Thread | Brief | None) -> twiml.Speech:
     return twiml.Speech(settings["language"], settings["voice"])
 
 
-def _say(number: Number, thread: Thread | Brief | None, *prompts: str, **values: str) -> tuple[list[str], twiml.Speech]:
+def say(number: Number, thread: Thread | Brief | None, *prompts: str, **values: str) -> tuple[list[str], twiml.Speech]:
     speech = speech_for(number, thread)
     return [prompt(speech.language, key, brand=number.brand, **values) for key in prompts], speech
 
@@ -78,7 +78,7 @@ def _greeting_name(thread: Thread | Brief) -> str:
     return f" {name}" if name else ""
 
 
-def _number() -> Number | None:
+def dialled_number() -> Number | None:
     """The configured number this call is about (the dialled number, or the one named in the query)."""
     return _stores()[0].get(request.args.get("number") or request.form.get("To", ""))
 
@@ -106,10 +106,10 @@ def incoming() -> str:
         # Caller ID alone links nothing: the voicemail may go into the caller's one thread, the call stays unlinked.
         return _closed(number, first if len(found) == 1 else None, notice=True)
     if len(found) == 1:
-        texts, speech = _say(number, first, "greet_one", name=_greeting_name(first), subject=spoken_subject(first))
+        texts, speech = say(number, first, "greet_one", name=_greeting_name(first), subject=spoken_subject(first))
         if last := last_words(first):
             texts.append(prompt(speech.language, "last_wrote", message=last))
-        return twiml.ask(texts, _url("confirm", thread=first.id), _url("code"), speech, with_speech=True,
+        return twiml.ask(texts, url("confirm", thread=first.id), url("code"), speech, with_speech=True,
                          before=recording_notice(number, speech))
     if found:
         speech = speech_for(number, first)
@@ -117,7 +117,7 @@ def incoming() -> str:
         texts += [prompt(speech.language, "choose_option", summary=speech_safe(t.subject, 80), digit=str(i))
                   for i, t in enumerate(found, start=1)]
         texts.append(prompt(speech.language, "choose_other"))
-        return twiml.ask(texts, _url("choose", threads=",".join(t.id for t in found)), _url("code"), speech,
+        return twiml.ask(texts, url("choose", threads=",".join(t.id for t in found)), url("code"), speech,
                          before=recording_notice(number, speech))
     return _ask_code(number, attempt=1, notice=True)
 
@@ -144,15 +144,15 @@ def recording_notice(number: Number, speech: twiml.Speech) -> tuple[str, ...]:
 def _closed(number: Number, thread: Thread | Brief | None, *, notice: bool = False) -> str:
     """The number is closed: say so and offer a voicemail, into thread when one is given."""
     INBOUND_CALLS.labels("closed").inc()
-    texts, speech = _say(number, thread, "closed", "closed_voicemail")
+    texts, speech = say(number, thread, "closed", "closed_voicemail")
     texts = [*(recording_notice(number, speech) if notice else ()), *texts]
-    return twiml.voicemail(texts, _url("voicemail", thread=thread.id if thread else None), speech,
+    return twiml.voicemail(texts, url("voicemail", thread=thread.id if thread else None), speech,
                            prompt(speech.language, "no_message"))
 
 
 def _ask_code(number: Number, attempt: int, *before: str, notice: bool = False) -> str:
-    texts, speech = _say(number, None, *before, "ask_code")
-    return twiml.ask(texts, _url("code", attempt=str(attempt)), _url("general"), speech, digits=6, timeout=8,
+    texts, speech = say(number, None, *before, "ask_code")
+    return twiml.ask(texts, url("code", attempt=str(attempt)), url("general"), speech, digits=6, timeout=8,
                      before=recording_notice(number, speech) if notice else ())
 
 
@@ -161,7 +161,7 @@ def _ask_code(number: Number, attempt: int, *before: str, notice: bool = False) 
 def confirm() -> str:
     """Yes (1, or said): connect on that thread. Anything else: ask for a call code."""
     sid, digits, said = request.form.get("CallSid", ""), request.form.get("Digits"), request.form.get("SpeechResult")
-    number, thread = _number(), load_thread(request.args.get("thread"))
+    number, thread = dialled_number(), load_thread(request.args.get("thread"))
     calls = _stores()[3]
     if number is None:
         return twiml.say_and_hang_up([prompt("en-US", "error")], FALLBACK_SPEECH)
@@ -178,7 +178,7 @@ def confirm() -> str:
 def choose() -> str:
     """The caller picked one of their threads by key (0 or anything else: ask for a call code)."""
     sid, digits = request.form.get("CallSid", ""), request.form.get("Digits", "")
-    number, calls = _number(), _stores()[3]
+    number, calls = dialled_number(), _stores()[3]
     if number is None:
         return twiml.say_and_hang_up([prompt("en-US", "error")], FALLBACK_SPEECH)
     calls.step(sid, "pressed", value=digits)
@@ -195,7 +195,7 @@ def choose() -> str:
 def code() -> str:
     """Ask for the six-digit call code, or check the one entered: a valid code connects on its thread."""
     sid, digits = request.form.get("CallSid", ""), request.form.get("Digits")
-    number, calls = _number(), _stores()[3]
+    number, calls = dialled_number(), _stores()[3]
     if number is None:
         return twiml.say_and_hang_up([prompt("en-US", "error")], FALLBACK_SPEECH)
     attempt = whole_number(request.args.get("attempt", "1")) or 1
@@ -219,7 +219,7 @@ def code() -> str:
 @answered_once
 def general() -> str:
     """No thread named: the first available agent of the number."""
-    number = _number()
+    number = dialled_number()
     if number is None:
         return twiml.say_and_hang_up([prompt("en-US", "error")], FALLBACK_SPEECH)
     INBOUND_CALLS.labels("general_line").inc()
@@ -236,15 +236,15 @@ def connect_call(number: Number, sid: str, thread: Thread | None) -> str:
     thread_id = thread.id if thread else None
     if agent is None:
         calls.step(sid, "no_agent_available")
-        texts, speech = _say(number, thread, "no_agent")
-        return twiml.voicemail(texts, _url("voicemail", thread=thread_id), speech,
+        texts, speech = say(number, thread, "no_agent")
+        return twiml.voicemail(texts, url("voicemail", thread=thread_id), speech,
                                prompt(speech.language, "no_message"))
     calls.step(sid, "dialling_agent", agent_id=agent.id)
-    texts, speech = _say(number, thread, "connecting" if thread else "general")
+    texts, speech = say(number, thread, "connecting" if thread else "general")
     params = {"thread": thread_id, "agent": agent.id, "number": number.number}
-    return twiml.connect(texts, twiml.Target(agent.phone, agent.client_identity), _url("whisper", **params),
-                         _url("dial-done", **params), None, speech, ringing=_url("agent-ringing", **params),
-                         recording_callback=_url("recording") if number.record_calls else None)
+    return twiml.connect(texts, twiml.Target(agent.phone, agent.client_identity), url("whisper", **params),
+                         url("dial-done", **params), None, speech, ringing=url("agent-ringing", **params),
+                         recording_callback=url("recording") if number.record_calls else None)
 
 
 @bp.post("/dial-done")
@@ -252,17 +252,21 @@ def connect_call(number: Number, sid: str, thread: Thread | None) -> str:
 def dial_done() -> str:
     """The agent's leg ended: after a conversation, goodbye; unanswered or declined, a voicemail."""
     sid, status = request.form.get("CallSid", ""), request.form.get("DialCallStatus", "")
-    number, calls = _number(), _stores()[3]
+    number, calls = dialled_number(), _stores()[3]
     thread = load_thread(request.args.get("thread"))
     if number is None:
         return twiml.say_and_hang_up([prompt("en-US", "error")], FALLBACK_SPEECH)
     calls.step(sid, "dial_ended", status=status, agent_id=request.args.get("agent"),
                duration=request.form.get("DialCallDuration"), bridged=request.form.get("DialBridged"))
     if status == CallStatus.completed and _bridged(sid, request.form.get("DialBridged")):
-        texts, speech = _say(number, thread, "goodbye")
+        if number.survey:  # the customer is still on the line: how did it go? (voice/survey.py)
+            texts, speech = say(number, thread, "survey_ask")
+            survey = url("survey", thread=thread.id if thread else None, number=number.number)
+            return twiml.ask(texts, survey, survey, speech)
+        texts, speech = say(number, thread, "goodbye")
         return twiml.say_and_hang_up(texts, speech)
-    texts, speech = _say(number, thread, "no_agent")
-    return twiml.voicemail(texts, _url("voicemail", thread=thread.id if thread else None), speech,
+    texts, speech = say(number, thread, "no_agent")
+    return twiml.voicemail(texts, url("voicemail", thread=thread.id if thread else None), speech,
                            prompt(speech.language, "no_message"))
 
 
@@ -281,7 +285,7 @@ def voicemail() -> str:
     form = request.form
     sid, recording, seconds = form.get("CallSid", ""), form.get("RecordingUrl", ""), form.get("RecordingDuration")
     _, _, threads, calls = _stores()
-    number, thread = _number(), load_thread(request.args.get("thread"))
+    number, thread = dialled_number(), load_thread(request.args.get("thread"))
     calls.set(sid, recording_url=recording)
     calls.step(sid, "voicemail", recording_url=recording, duration=seconds)
     if recording:
@@ -296,7 +300,7 @@ def voicemail() -> str:
         threads.append_message(thread.id, message)
     if number is None:
         return twiml.say_and_hang_up([prompt("en-US", "voicemail_thanks")], FALLBACK_SPEECH)
-    texts, speech = _say(number, thread, "voicemail_thanks")
+    texts, speech = say(number, thread, "voicemail_thanks")
     return twiml.say_and_hang_up(texts, speech)
 
 
@@ -321,7 +325,7 @@ def whisper() -> str:
     Twilio's ringing callback has not arrived)."""
     form = request.form
     parent, agent_leg = form.get("ParentCallSid", ""), form.get("CallSid", "")
-    agent_id, number = request.args.get("agent", ""), _number()
+    agent_id, number = request.args.get("agent", ""), dialled_number()
     thread = load_thread(request.args.get("thread"))
     calls = _stores()[3]
     publish_once(REDIS.get(), agent_id, parent, agent_leg, thread.id if thread else None)
@@ -336,7 +340,7 @@ def whisper() -> str:
     else:
         text = prompt(speech.language, "whisper_general", brand=number.brand)
     params = {"thread": thread.id if thread else None, "agent": agent_id, "number": number.number}
-    return twiml.whisper(text, _url("whisper-accept", **params), speech)
+    return twiml.whisper(text, url("whisper-accept", **params), speech)
 
 
 @bp.post("/whisper-accept")
