@@ -48,10 +48,9 @@ def _clock(context: Context, moment: datetime | None, zone: str | None = None) -
 
 
 _PLAIN = {
-    "duration": words.duration, "direction": words.direction, "call_status": words.call_status,
-    "callback_state": words.callback_state, "callback_mode": words.callback_mode, "outcome": words.outcome,
-    "label": words.label, "phone": words.phone, "author": words.author, "zone_name": words.zone_name,
-    "minutes_late": words.minutes_late, "agent_status": lambda value: words.AGENT_STATUS.get(value, value),
+    "callback_mode": words.callback_mode, "label": words.label, "phone": words.phone, "author": words.author,
+    "zone_name": words.zone_name, "minutes_late": words.minutes_late,
+    "agent_status": lambda value: words.AGENT_STATUS.get(value, value),
     "role": lambda value: words.ROLE.get(value, value), "log_level": lambda value: words.LOG_LEVEL.get(value, value),
 }
 for _name, _filter in {**_PLAIN, "when": _when, "clock": _clock}.items():

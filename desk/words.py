@@ -90,15 +90,6 @@ def count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def direction(value: str) -> str:
-    """Twilio's call direction as the agent sees it."""
-    return "incoming" if value == "inbound" else "outgoing"
-
-
-def call_status(value: str | None) -> str:
-    return CALL_STATUS.get(value, _words(value or ""))
-
-
 def callback_state(value: str) -> str:
     return CALLBACK_STATE.get(value, _words(value))
 

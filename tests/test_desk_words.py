@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from callbacks.outcomes import CallStatus, Outcome
+from callbacks.outcomes import Outcome
 from callbacks.schemas import Attempt, Callback, Mode, State
 from context.schemas import Message
 from desk import briefing, words
@@ -61,9 +61,6 @@ def test_durations(seconds, said):
 
 
 def test_codes_become_words():
-    assert words.direction("outbound-api") == "outgoing" and words.direction("inbound") == "incoming"
-    assert [words.call_status(s) for s in (None, CallStatus.in_progress, CallStatus.no_answer)] == [
-        "starting", "on the phone", "no answer"]
     assert words.callback_state(State.in_call) == "on the phone now"
     assert words.callback_mode(Mode.agent_first) == "rings the agent first"
     assert words.outcome(Outcome.agent_declined) == "the agent declined"
