@@ -32,6 +32,7 @@ from desk.auth import configure_sessions
 from desk.passwords import forget_agent
 from directory.service import DIRECTORY, Directory, DirectoryError
 from directory.store import AGENTS, DIRECTORY_CACHE, NUMBERS, AgentStore, DirectoryCache, NumberStore
+from reports.counters import REPORTS, DailyCounters
 from voice.admin_api import bp as admin_bp
 from voice.callback_calls import bp as voice_callbacks_bp
 from voice.calls import CALLS, CallStore
@@ -75,7 +76,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     CALLS.install(app, CallStore(redis_client, outbox))
     CALL_CODES.install(app, CallCodes(redis_client))
     INBOUND.install(app, InboundCalls(redis_client))
-    CALLBACKS.install(app, CallbackStore(redis_client, outbox))
+    reports = REPORTS.install(app, DailyCounters(redis_client, directory.numbers))
+    CALLBACKS.install(app, CallbackStore(redis_client, outbox, reports))
     sid, token = app.config["TWILIO_ACCOUNT_SID"], app.config["TWILIO_AUTH_TOKEN"]
     TWILIO.install(app, make_client(sid, token, app.config["TWILIO_API_BASE_URL"]) if sid and token else None)
     register_error_handlers(app)

@@ -36,6 +36,7 @@ from core.metrics import DIAL_LATENESS, RATE_LIMIT_WAIT_SECONDS, RATE_LIMIT_WAIT
 from core.urls import NoPublicURL, absolute_url, public_base
 from directory.routing import choose_agent
 from directory.store import AGENTS, NUMBERS
+from reports.counters import REPORTS
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +219,8 @@ def _place(callback: Callback, attempt: int, number: Any, now: datetime) -> str:
     else:
         call_args = {"to": callback.phone, "url": url("answer"), "status_callback": url("status"),
                      "machine_detection": "DetectMessageEnd"}
-    DIAL_LATENESS.observe(max(0.0, (datetime.now(UTC) - callback.scheduled_for).total_seconds()))
+    late = (datetime.now(UTC) - callback.scheduled_for).total_seconds()
+    DIAL_LATENESS.observe(max(0.0, late))
     try:
         call = client.calls.create(from_=number.caller_id or number.number, status_callback_event=STATUS_EVENTS,
                                    timeout=30, **call_args)
@@ -238,6 +240,7 @@ def _place(callback: Callback, attempt: int, number: Any, now: datetime) -> str:
                     type(exc).__name__)
         return TWILIO_UNREACHABLE
     CALLBACKS.get().remember_call(call.sid, callback.id, attempt)
+    REPORTS.get().count_lateness(number, late, once=(callback.id, f"attempt {attempt}"))
     # Unchanged when reconciled meanwhile: the remembered call is found by its owner record.
     CALLBACKS.get().update(callback.id, functools.partial(lifecycle.record_call, attempt=attempt,
                                                            claimed_at=claimed.claimed_at, call_sid=call.sid))

@@ -14,6 +14,7 @@ from context.events import WRITE_EVENTS, Event, Outbox
 from core import keys
 from core.extensions import Shared
 from core.metrics import CALLBACK_ATTEMPTS, CALLBACK_STATES
+from reports.counters import Count, DailyCounters
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +94,21 @@ def _count(before: Callback, after: Callback) -> None:
             CALLBACK_ATTEMPTS.labels(str(attempt.outcome)).inc()
 
 
+def _reported(before: Callback | None, after: Callback) -> Count | None:
+    """What the reports count of a change written: a callback requested, completed on its first attempt, or out of
+    attempts."""
+    if before is None:
+        return Count.callbacks_requested
+    if after.state == before.state:
+        return None
+    if after.state == State.completed and len(after.attempts) == 1:
+        return Count.callbacks_first_attempt
+    return Count.callbacks_exhausted if after.state == State.exhausted else None
+
+
 class CallbackStore:
-    def __init__(self, redis_client: redis.Redis, outbox: Outbox) -> None:
-        self.redis, self.outbox = redis_client, outbox
+    def __init__(self, redis_client: redis.Redis, outbox: Outbox, reports: DailyCounters | None = None) -> None:
+        self.redis, self.outbox, self.reports = redis_client, outbox, reports
         # The script reads the live callback's state by id; its key is built from the same prefix.
         self._create = redis_client.register_script(_CREATE.replace("'PREFIX'", repr(keys.callback(""))))
         self._swap = redis_client.register_script(_SWAP)
@@ -114,6 +127,7 @@ class CallbackStore:
         if live == callback.id:
             self.outbox.send(staged)
             CALLBACK_STATES.labels(callback.state.value).inc()
+            self._report(None, callback)
             return callback, True
         return self.get(live), False
 
@@ -160,7 +174,18 @@ class CallbackStore:
             if swapped:
                 self.outbox.send(staged)
                 _count(current, changed)
+                self._report(current, changed)
                 return changed
+
+    def _report(self, before: Callback | None, after: Callback) -> None:
+        """Count the change for the reports, once per callback; a count that fails is logged, the change stands."""
+        what = _reported(before, after)
+        if self.reports is None or what is None:
+            return
+        try:
+            self.reports.count(after.number, {what: 1}, once=(after.id, what))
+        except redis.RedisError as exc:
+            log.warning("callback %s: not counted in the reports (%s)", after.id, exc)
 
     def _note_durability(self, answer: object) -> None:
         """Learn from WAITAOF's answer whether this Redis keeps an append-only file; say so once when it doesn't."""

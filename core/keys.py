@@ -173,3 +173,13 @@ def desk_session(session_id: str) -> str:
 def agent_desk_sessions(agent_id: str) -> str:
     """Set: the ids of an agent's desk sessions, so a password change can end them all."""
     return f"{PREFIX}:agent:{agent_id}:desksessions"
+
+
+def report_day(number: str, day: str) -> str:
+    """Hash with a TTL: one support number's counters for one day of its own zone (YYYY-MM-DD): field -> count."""
+    return f"{PREFIX}:report:{number}:{day}"
+
+
+def reported(subject: str) -> str:
+    """Set with a TTL: what has been counted for a call or callback already, so a repeated webhook counts once."""
+    return f"{PREFIX}:reported:{subject}"

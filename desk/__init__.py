@@ -7,4 +7,4 @@ from flask import Blueprint
 bp = Blueprint("desk", __name__, url_prefix="/desk", template_folder="templates", static_folder="static")
 
 # Each module adds its routes to bp when imported: importing the package brings the whole desk.
-from desk import actions, admin, auth, live, pages, phone, wording  # noqa: E402, F401
+from desk import actions, admin, auth, live, pages, phone, reports, wording  # noqa: E402, F401

@@ -3,8 +3,9 @@ agent reads them. Pure functions, no Flask: the Jinja filters (desk/wording.py) 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -78,6 +79,33 @@ def duration(seconds: float | None) -> str:
         return f"{minutes} min"
     hours, rest = divmod(minutes, 60)
     return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
+NOTHING = "none"  # a figure of a period with nothing to measure
+
+
+def short_day(day: date) -> str:
+    """A date as a chart's or a table's row names it: Tue 1 Dec."""
+    return f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]}"
+
+
+def share(value: float | None) -> str:
+    """A fraction as a percentage, or none when there was nothing to divide: 62%."""
+    return NOTHING if value is None else f"{round(value * 100)}%"
+
+
+def lateness(seconds: float | None) -> str:
+    """How late callbacks were dialled: 0.4 s, 12 s, 3 min, more than an hour; none when none was."""
+    if seconds is None:
+        return NOTHING
+    if math.isinf(seconds):
+        return "more than an hour"
+    return f"{seconds:.1f} s" if seconds < 10 else duration(seconds)
+
+
+def rating(value: float | None) -> str:
+    """An average score: 4.2 out of 5; none when nobody rated."""
+    return NOTHING if value is None else f"{value:.1f} out of 5"
 
 
 def minutes_late(minutes: int) -> str:

@@ -1,5 +1,5 @@
-"""Packages depend one way, core ← context ← directory ← callbacks ← voice, desk ← app, and tests stand alone; read
-from the source."""
+"""Packages depend one way, core ← context ← directory ← reports ← callbacks ← voice, desk ← app, and tests stand
+alone; read from the source."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from core import keys
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("core", "context", "directory", "callbacks", "voice", "desk", "carrier")
+PACKAGES = ("core", "context", "directory", "reports", "callbacks", "voice", "desk", "carrier")
 
 
 def _modules() -> dict[str, Path]:

@@ -16,6 +16,7 @@ from core import keys
 from core.extensions import Shared
 from directory.models import CallerIdTrust, Number
 from directory.store import DIRECTORY_CACHE
+from reports.counters import COUNT_ONCE, Count, day_key
 from voice.calls import HISTORY_TTL, OPEN_CALL, opening, step_json
 from voice.security import PENDING, REPLAY_TTL
 
@@ -23,24 +24,25 @@ MAX_CHOICES = 3  # threads a caller is offered
 PROMPT_MESSAGES = 20  # enough recent messages to find the last customer and agent ones
 _MARK = "\x00"  # stands for an id in a key name, for the matched ids in a step's JSON, for a version never read
 
-# KEYS: directory version, the caller's open threads, call hash, call steps[, idempotency token key].
+# KEYS: directory version, the caller's open threads, call hash, call steps, then idempotency token key, the number's
+# report day and the call's counted marks ('' when there is none).
 # ARGV: 1 the directory version the caller's copy was read under, 2 the request's fingerprint, 3 replay ttl,
 # 4 the pending mark, 5-6 a webhook key around its fingerprint, 7 '1' to look for the caller's threads, 8 the
 # number's brand in lower case ('' when it is not ASCII), 9 at most that many threads, 10-11 brand page and scan,
 # 12 newest messages read, 13-18 a thread's hash, messages and order keys around its id, 19 '1' to open the record,
 # 20 its first step when no thread is found, 21-22 the step around the found ids' JSON ('' '': the same step),
-# 23 the history ttl, then the record's field/value pairs.
+# 23 the history ttl, then the record's field/value pairs. Opening the record counts the call in on the report's day.
 # Returns {'stale'} when the directory changed (nothing written), {'answered', key, earlier} for a repeat,
 # {'ambiguous', key} when a brand Lua cannot compare (not ASCII) was met (claimed, the record not opened), else
 # {'fresh', key, {{id, name, subject, locale, {customer texts, newest first}}...}}.
-_RECEIVE = OPEN_CALL + r"""
+_RECEIVE = OPEN_CALL + COUNT_ONCE + r"""
 local function text(value)
   if type(value) == 'string' then return value end
   return ''
 end
 if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return {'stale'} end
 local fingerprint = ARGV[2]
-if KEYS[5] then
+if KEYS[5] ~= '' then
   redis.call('SET', KEYS[5], fingerprint, 'NX', 'EX', ARGV[3])
   fingerprint = redis.call('GET', KEYS[5])
 end
@@ -88,9 +90,10 @@ if ARGV[19] == '1' then
   local step = ARGV[20]
   if #ids > 0 and ARGV[21] ~= '' then step = ARGV[21] .. table.concat(ids, ',') .. ARGV[22] end
   open_call(3, ARGV[23], step, 24)
+  if KEYS[6] ~= '' then count_once(KEYS[6], KEYS[7], 'CALLS_IN', {'CALLS_IN', 1}) end
 end
 return {'fresh', replay, threads}
-"""
+""".replace("'CALLS_IN'", repr(Count.calls_in.value))
 
 
 def _around(key: str) -> tuple[str, str]:
@@ -131,6 +134,7 @@ class Opening:
     fields: list[str]
     step: str
     step_found: str = ""
+    day: str = ""  # the number's report day, where the call in is counted
 
 
 @dataclass(frozen=True)
@@ -157,8 +161,9 @@ class InboundCalls:
         """Claim the request unless the directory changed since version; with brand, find the caller's open threads
         of that brand (or none); with opening, open the call's record."""
         found_head, found_tail = opening.step_found.partition(json.dumps(_MARK))[::2] if opening else ("", "")
+        day = opening.day if opening else ""
         script_keys = [keys.DIRECTORY_VERSION, keys.phone_threads(caller, resolved=False), keys.call(sid),
-                       keys.call_steps(sid), *([token_key] if token_key else [])]
+                       keys.call_steps(sid), token_key or "", day, keys.reported(sid) if day else ""]
         args = [_MARK if version is None else version, fingerprint, REPLAY_TTL, PENDING, *_around(keys.webhook(_MARK)),
                 "1" if brand else "", brand.lower() if brand and brand.isascii() else "", limit, BRAND_PAGE,
                 BRAND_SCAN, newest, *self._thread_keys, "1" if opening else "", opening.step if opening else "",
@@ -222,16 +227,16 @@ def claim_incoming(store: redis.Redis, fingerprint: str, token_key: str | None) 
 def _opening(number: Number, is_open: bool, trusted: bool, sid: str, dialled: str, caller: str,
              verstat: str | None) -> Opening:
     """The call's record and its first step: whether the caller ID was believed, what it matched, closed."""
-    fields = opening(sid, "inbound", dialled, caller)
+    fields, day = opening(sid, "inbound", dialled, caller), day_key(number, datetime.now(UTC))
     if not trusted:
         # An unverified caller ID could be anyone's: say nothing of its conversations, not even whether it has any.
         return Opening(fields, step_json("caller_id_not_verified" if is_open else "closed", stir_verstat=verstat,
-                                         trust=number.caller_id_trust.value))
+                                         trust=number.caller_id_trust.value), day=day)
     verification = {"stir_verstat": verstat} if verstat else {}
     if not is_open:
-        return Opening(fields, step_json("closed", **verification))
+        return Opening(fields, step_json("closed", **verification), day=day)
     return Opening(fields, step_json("no_caller_id_match", **verification),
-                   step_json("matched_caller_id", threads=[_MARK], **verification))
+                   step_json("matched_caller_id", threads=[_MARK], **verification), day)
 
 
 def incoming_call() -> Incoming:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from context.events import EventType, new_event
+from reports.counters import REPORTS, Count
 from voice import twiml
 from voice.calls import CALLS
 from voice.prompts import prompt
@@ -36,6 +37,7 @@ def rated() -> str:
     announce = [new_event(thread.id, EventType.call_feedback, {"score": score, "call_sid": sid},
                           f"The customer rated the call {score} out of 5.")] if thread else []
     CALLS.get().step(sid, "feedback", announce=announce, score=score)
+    REPORTS.get().count(number, {Count.ratings: 1, Count.rating_sum: score}, once=(sid, Count.ratings))
     texts, speech = say(number, thread, "survey_comment")
     comment = url("survey-comment", thread=thread.id if thread else None, number=number.number)
     return twiml.voicemail(texts, comment, speech, prompt(speech.language, "survey_thanks"),

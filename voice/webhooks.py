@@ -22,6 +22,7 @@ from core.validation import whole_number
 from directory.models import Number, voice_settings
 from directory.routing import choose_agent
 from directory.store import AGENTS, NUMBERS, AgentStore, NumberStore
+from reports.counters import REPORTS, Count
 from voice import twiml
 from voice.calls import CALLS, CallStore
 from voice.inbound import MAX_CHOICES, PROMPT_MESSAGES, Brief, claim_incoming, incoming_call
@@ -133,6 +134,7 @@ def _open_threads(number: Number, is_open: bool) -> Sequence[Thread | Brief]:
     verification = {"stir_verstat": verstat} if verstat else {}
     CALLS.get().open(sid, "inbound", dialled, caller, step if is_open else "closed", **(detail if is_open else {}),
                      **verification)
+    REPORTS.get().count(number, {Count.calls_in: 1}, once=(sid, Count.calls_in))
     return found
 
 
@@ -231,6 +233,7 @@ def connect_call(number: Number, sid: str, thread: Thread | None) -> str:
     _, agents, _, calls = _stores()
     if thread:
         calls.link(sid, thread.id)
+        REPORTS.get().count(number, {Count.matched: 1}, once=(sid, Count.matched))
         dialer.cancel_for_thread(thread.id, "the customer called in")
     agent = choose_agent(number, thread, agents)
     thread_id = thread.id if thread else None
@@ -290,6 +293,8 @@ def voicemail() -> str:
     calls.step(sid, "voicemail", recording_url=recording, duration=seconds)
     if recording:
         INBOUND_CALLS.labels("voicemail").inc()
+        if number:
+            REPORTS.get().count(number, {Count.voicemails: 1}, once=(sid, Count.voicemails))
     if thread and recording:
         record = calls.get(sid)
         # A call linked to the thread was confirmed by the caller; otherwise only the caller ID pointed here.
@@ -353,6 +358,8 @@ def whisper_accept() -> str:
     calls.step(parent, "agent_accepted" if accepted else "agent_declined", agent_id=agent_id)
     if accepted:
         calls.set(parent, agent_id=agent_id)
+        if number := dialled_number():
+            REPORTS.get().count(number, {Count.answered: 1}, once=(parent, Count.answered))
         return twiml.bridge()
     return twiml.say_and_hang_up([], FALLBACK_SPEECH)
 

@@ -1,0 +1,131 @@
+"""The admins' reports page: the last 7 or 30 days of one support number or all, as charts drawn on the server and as
+CSV, from the daily counters (reports/)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Response, request
+
+from desk import bp, words
+from desk.admin import admin_page, admin_required
+from directory.models import Number
+from directory.service import DIRECTORY
+from reports.charts import Series, bar_chart
+from reports.counters import REPORTS, Count
+from reports.figures import CSV_COLUMNS, Figures, csv_row
+from reports.report import PERIODS, Report, read
+
+ALL = ""  # the number field's value for every number added up
+
+
+class Refused(ValueError):
+    """A request's field that cannot be answered: its name and what is wrong, in words."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+def _choice() -> tuple[int, list[Number], str]:
+    """The period (days) and the numbers asked for, with the chosen number's value; Refused naming the field."""
+    raw_days = request.args.get("days", str(PERIODS[0]))
+    if raw_days not in {str(p) for p in PERIODS}:
+        raise Refused("days", f"Days: choose {' or '.join(str(p) for p in PERIODS)}.")
+    numbers = sorted(DIRECTORY.get().numbers.all(), key=lambda n: n.number)
+    chosen = request.args.get("number", ALL)
+    if chosen != ALL:
+        numbers = [n for n in numbers if n.number == chosen]
+        if not numbers:
+            raise Refused("number", "Number: that is not one of the support numbers.")
+    return int(raw_days), numbers, chosen
+
+
+def _charts(report: Report) -> list[Any]:
+    labels = [words.short_day(day) for day in report.days]
+
+    def each(value: Any) -> list[float | None]:
+        return [value(figures) for figures in report.per_day]
+
+    return [
+        bar_chart("calls", "Calls in each day", labels, [
+            Series("Calls in", each(lambda f: f[Count.calls_in]), "#1f3b57"),
+            Series("Matched to a conversation", each(lambda f: f[Count.matched]), "#3a7bd5"),
+            Series("Answered by an agent", each(lambda f: f[Count.answered]), "#2e7d32"),
+            Series("Voicemails", each(lambda f: f[Count.voicemails]), "#b58a00")]),
+        bar_chart("callbacks", "Callbacks each day", labels, [
+            Series("Requested", each(lambda f: f[Count.callbacks_requested]), "#1f3b57"),
+            Series("Done on the first attempt", each(lambda f: f[Count.callbacks_first_attempt]), "#2e7d32"),
+            Series("Ran out of attempts", each(lambda f: f[Count.callbacks_exhausted]), "#a33a3a")]),
+        bar_chart("lateness", "How late callbacks were dialled", labels, [
+            Series("Median", each(lambda f: f.lateness_median), "#3a7bd5"),
+            Series("95 in 100 within", each(lambda f: f.lateness_p95), "#1f3b57")], say=words.lateness),
+        bar_chart("ratings", "Average rating by customers", labels, [
+            Series("Average rating", each(lambda f: f.average_rating), "#6a4c93")], say=lambda v: f"{v:g} of 5"),
+    ]
+
+
+def summary(figures: Figures) -> list[tuple[str, str]]:
+    """A period's figures as the page lists them."""
+    return [
+        ("Calls in", str(figures[Count.calls_in])),
+        ("Matched to a conversation", f"{figures[Count.matched]} ({words.share(figures.matched_share)})"),
+        ("Answered by an agent", f"{figures[Count.answered]} ({words.share(figures.answered_share)})"),
+        ("Voicemails", str(figures[Count.voicemails])),
+        ("Callbacks requested", str(figures[Count.callbacks_requested])),
+        ("Callbacks done on the first attempt",
+         f"{figures[Count.callbacks_first_attempt]} ({words.share(figures.first_attempt_share)})"),
+        ("Callbacks that ran out of attempts", str(figures[Count.callbacks_exhausted])),
+        ("Median callback lateness", words.lateness(figures.lateness_median)),
+        ("95 in 100 callbacks dialled within", words.lateness(figures.lateness_p95)),
+        ("Average rating", f"{words.rating(figures.average_rating)} ({words.count(figures[Count.ratings], 'rating')})"),
+    ]
+
+
+@bp.get("/admin/reports")
+@admin_required
+def admin_reports() -> Any:
+    """The charts and figures of the chosen period and numbers."""
+    every = sorted(DIRECTORY.get().numbers.all(), key=lambda n: n.number)
+    try:
+        days, numbers, chosen = _choice()
+    except Refused as refused:
+        return admin_page("desk/admin_reports.html", 400, error=refused, every=every, periods=PERIODS,
+                     days=PERIODS[0], chosen=ALL)
+    report = read(REPORTS.get(), numbers, days, datetime.now(UTC))
+    return admin_page("desk/admin_reports.html", report=report, charts=_charts(report), summary=summary(report.total),
+                 by_number=[(n, summary(f)) for n, f in report.by_number], every=every, periods=PERIODS,
+                 days=days, chosen=chosen, first=words.short_day(report.days[0]),
+                 last=words.short_day(report.days[-1]))
+
+
+@bp.get("/admin/reports.csv")
+@admin_required
+def admin_reports_csv() -> Any:
+    """The same figures as CSV: a row per day and number, then each number's period, then all of them."""
+    try:
+        days, numbers, _ = _choice()
+    except Refused as refused:
+        return Response(refused.message + "\n", 400, mimetype="text/plain")
+    report = read(REPORTS.get(), numbers, days, datetime.now(UTC))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["Day", "Number", "Label", *(heading for heading, _ in CSV_COLUMNS)])
+    for day, number, figures in report.rows:
+        writer.writerow([day.isoformat(), number.number, _cell(number.label), *csv_row(figures)])
+    period = f"last {days} days"
+    for number, figures in report.by_number:
+        writer.writerow([period, number.number, _cell(number.label), *csv_row(figures)])
+    writer.writerow([period, "all numbers", "", *csv_row(report.total)])
+    response = Response(out.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="threadline-report-{days}-days.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _cell(text: str) -> str:
+    """A label as a spreadsheet cell: never read as a formula (an admin typed it)."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
