@@ -97,9 +97,9 @@ def _yaml_page(kind: str, key: str | None, text: str, error: DirectoryError | No
     model = NumberConfig if kind == "number" else AgentConfig
     key_field = "number" if kind == "number" else "agent_id"
     return admin_page("desk/admin_yaml.html", 200 if error is None else error.status, kind=kind, key=key,
-                 key_field=key_field, new_key=new_key, text=text, error=error,
-                 key_error=error is not None and error.field == key_field,
-                 fields=list(model.model_fields), required=[n for n, f in model.model_fields.items()
+                      key_field=key_field, new_key=new_key, text=text, error=error,
+                      key_error=error is not None and error.field == key_field,
+                      fields=list(model.model_fields), required=[n for n, f in model.model_fields.items()
                                                              if f.is_required()])
 
 
@@ -107,16 +107,16 @@ def _number_page(key: str | None, form: NumberForm, status: int = 200,
                  sync_error: DirectoryError | None = None) -> Any:
     """A support number's form (key None: the form that adds one); sync_error: its failed sync."""
     return admin_page("desk/admin_number.html", sync_error.status if sync_error else status, kind="number", key=key,
-                 form=form, sync_error=sync_error, force_button=FORCE_BUTTON, days=DAY_NAMES,
-                 languages=language_choices(), voices=voice_choices(), zones=time_zone_choices(),
-                 agent_choices=form.agent_choices(DIRECTORY.get().agents.all()))
+                      form=form, sync_error=sync_error, force_button=FORCE_BUTTON, days=DAY_NAMES,
+                      languages=language_choices(), voices=voice_choices(), zones=time_zone_choices(),
+                      agent_choices=form.agent_choices(DIRECTORY.get().agents.all()))
 
 
 def _agent_page(key: str | None, form: AgentForm, status: int = 200,
                 delete_error: DirectoryError | None = None) -> Any:
     """An agent's form (key None: the form that adds one); delete_error: why it was not removed."""
     return admin_page("desk/admin_agent.html", delete_error.status if delete_error else status, kind="agent", key=key,
-                 form=form, delete_error=delete_error, zones=time_zone_choices())
+                      form=form, delete_error=delete_error, zones=time_zone_choices())
 
 
 def _configured_number(raw: str) -> str:
@@ -168,8 +168,8 @@ def _done(message: str) -> Any:
 @admin_required
 def admin_index() -> Any:
     """Every support number and agent, with links to edit them."""
-    return admin_page("desk/admin_index.html", numbers=DIRECTORY.get().numbers.all(), agents=DIRECTORY.get().agents.all(),
-                 zones=dict(time_zone_choices()))
+    return admin_page("desk/admin_index.html", numbers=DIRECTORY.get().numbers.all(),
+                      agents=DIRECTORY.get().agents.all(), zones=dict(time_zone_choices()))
 
 
 def _submit(form: AdminForm, key: str | None, new: Callable[[str], str], model: type[BaseModel],

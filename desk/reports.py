@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, request
+from markupsafe import Markup
 
 from desk import bp, words
 from desk.admin import admin_page, admin_required
@@ -44,28 +46,36 @@ def _choice() -> tuple[int, list[Number], str]:
     return int(raw_days), numbers, chosen
 
 
-def _charts(report: Report) -> list[Any]:
+def _charts(report: Report) -> list[tuple[str, Markup]]:
+    """Each chart's heading and its SVG."""
     labels = [words.short_day(day) for day in report.days]
 
-    def each(value: Any) -> list[float | None]:
+    def each(value: Callable[[Figures], float | None]) -> list[float | None]:
         return [value(figures) for figures in report.per_day]
 
+    def chart(ident: str, title: str, series: list[Series], **drawing: Any) -> tuple[str, Markup]:
+        return title, bar_chart(ident, title, labels, series, **drawing)
+
     return [
-        bar_chart("calls", "Calls in each day", labels, [
+        chart("calls", "Calls in each day", [
             Series("Calls in", each(lambda f: f[Count.calls_in]), "#1f3b57"),
             Series("Matched to a conversation", each(lambda f: f[Count.matched]), "#3a7bd5"),
             Series("Answered by an agent", each(lambda f: f[Count.answered]), "#2e7d32"),
             Series("Voicemails", each(lambda f: f[Count.voicemails]), "#b58a00")]),
-        bar_chart("callbacks", "Callbacks each day", labels, [
+        chart("callbacks", "Callbacks each day", [
             Series("Requested", each(lambda f: f[Count.callbacks_requested]), "#1f3b57"),
             Series("Done on the first attempt", each(lambda f: f[Count.callbacks_first_attempt]), "#2e7d32"),
             Series("Ran out of attempts", each(lambda f: f[Count.callbacks_exhausted]), "#a33a3a")]),
-        bar_chart("lateness", "How late callbacks were dialled", labels, [
+        chart("lateness", "How late callbacks were dialled", [
             Series("Median", each(lambda f: f.lateness_median), "#3a7bd5"),
             Series("95 in 100 within", each(lambda f: f.lateness_p95), "#1f3b57")], say=words.lateness),
-        bar_chart("ratings", "Average rating by customers", labels, [
-            Series("Average rating", each(lambda f: f.average_rating), "#6a4c93")], say=lambda v: f"{v:g} of 5"),
+        chart("ratings", "Average rating by customers", [
+            Series("Average rating", each(lambda f: f.average_rating), "#6a4c93")], say=_rating, top=5),
     ]
+
+
+def _rating(value: float) -> str:
+    return f"{value:.1f}".removesuffix(".0") + " of 5"
 
 
 def summary(figures: Figures) -> list[tuple[str, str]]:

@@ -22,12 +22,21 @@ class Series:
     colour: str
 
 
-def nice_top(highest: float) -> float:
-    """The axis's top: the first of 1, 2, 2.5, 5 times a power of ten at or above highest (1 for an empty chart)."""
+def axis(highest: float, top: float | None = None) -> tuple[float, float]:
+    """The value axis's top and its step between lines: a step of 1, 2 or 5 times a power of ten, about four lines
+    up to highest (so counts read as whole numbers); top when given (a rating's 5) with whole steps."""
+    if top is not None:
+        return top, nice_step(top / 5)
     if highest <= 0:
-        return 1.0
-    power = 10 ** math.floor(math.log10(highest))
-    return next(step * power for step in (1, 2, 2.5, 5, 10) if step * power >= highest)
+        return 1.0, 1.0
+    step = nice_step(highest / TICKS)
+    return math.ceil(highest / step) * step, step
+
+
+def nice_step(raw: float) -> float:
+    """The first of 1, 2, 5 times a power of ten at or above raw."""
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw - 1e-9)
 
 
 def _label_every(days: int) -> int:
@@ -36,10 +45,11 @@ def _label_every(days: int) -> int:
 
 
 def bar_chart(ident: str, title: str, labels: Sequence[str], series: Sequence[Series],
-              say: Callable[[float], str] = lambda v: f"{v:g}") -> Markup:
-    """Grouped bars, one group per label (a day), one bar per series; say writes a value in words."""
+              say: Callable[[float], str] = lambda v: f"{v:g}", top: float | None = None) -> Markup:
+    """Grouped bars, one group per label (a day), one bar per series; say writes a value in words; top fixes the
+    axis's top (else it fits the highest value)."""
     finite = [v for s in series for v in s.values if v is not None and math.isfinite(v)]
-    top = nice_top(max(finite, default=0.0))
+    top, step = axis(max(finite, default=0.0), top)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     group = plot_w / max(1, len(labels))
     bar = group * 0.8 / max(1, len(series))
@@ -47,9 +57,9 @@ def bar_chart(ident: str, title: str, labels: Sequence[str], series: Sequence[Se
              f'aria-labelledby="{ident}-title {ident}-desc">',
              f'<title id="{ident}-title">{escape(title)}</title>',
              f'<desc id="{ident}-desc">{escape(_summary(labels, series, say))}</desc>']
-    for i in range(TICKS + 1):
-        value = top * i / TICKS
-        y = TOP + plot_h - plot_h * i / TICKS
+    for i in range(round(top / step) + 1):
+        value = step * i
+        y = TOP + plot_h - plot_h * value / top
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d0d4da" '
                      'stroke-width="1"/>')
         parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#333">'

@@ -101,9 +101,10 @@ class DailyCounters:
         pairs = [item for field, by in counts.items() for item in (field, by)]
         return bool(self._count(keys=[day, *marks], args=[once[1] if once else "", *pairs]))
 
-    def count_lateness(self, number: Number | str, seconds: float, *, once: tuple[str, str]) -> bool:
-        """One callback attempt placed seconds after it was due."""
-        return self.count(number, {lateness_bucket(max(0.0, seconds)): 1}, once=once)
+    def count_lateness(self, number: Number | str, seconds: float, *, once: tuple[str, str],
+                       at: datetime | None = None) -> bool:
+        """One callback attempt placed seconds after it was due (now, or at)."""
+        return self.count(number, {lateness_bucket(max(0.0, seconds)): 1}, once=once, at=at)
 
     def days(self, number: str, last: date, how_many: int) -> dict[date, dict[str, int]]:
         """The counters of number's how_many days up to last (its zone's dates), oldest first; days without any are

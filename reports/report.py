@@ -1,4 +1,5 @@
-"""A report: the last days of one support number or of all of them, read from the daily counters (one round trip a number)."""
+"""A report: the last days of one support number or of all of them, from the daily counters (a round trip a
+number)."""
 
 from __future__ import annotations
 

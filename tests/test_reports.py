@@ -7,7 +7,7 @@ import csv
 import io
 import math
 import xml.etree.ElementTree as ET
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -16,31 +16,21 @@ from flask.testing import FlaskClient
 
 from callbacks.schemas import State
 from desk import words
-from directory.models import NumberConfig
-from reports.charts import Series, bar_chart, nice_top
+from reports.charts import Series, axis, bar_chart
 from reports.counters import DAY_TTL, Count, lateness_bucket, lateness_field
 from reports.figures import Figures, percentile
 from reports.report import read
-from tests.support.admin import HOSTILE, SUPPORT, admin_desk
+from tests.support.admin import HOSTILE, SUPPORT
 from tests.support.callbacks import ask, work
 from tests.support.carrier import AGENT, CUSTOMER, TALK, wait_until
 from tests.support.desk import HTML, sign_in
+from tests.support.reports import OTHER, SVG, reports, reports_desk, seed
 from tests.support.voice import ALWAYS, Line
-
-SVG = "{http://www.w3.org/2000/svg}"
-OTHER = "+14155550200"  # a second support number, in another zone
-
-
-def reports(app: Flask) -> Any:
-    return app.extensions["threadline.reports"]
 
 
 @pytest.fixture
 def app(make_app: Any) -> Flask:
-    app = admin_desk(make_app)
-    app.extensions["threadline.numbers"].put(OTHER, NumberConfig(
-        label="=HYPERLINK(\"http://evil\")", brand="Acme", time_zone="Europe/Paris"), datetime.now(UTC))
-    return app
+    return reports_desk(make_app)
 
 
 @pytest.fixture
@@ -82,7 +72,8 @@ def test_a_chart_is_svg_with_a_titled_bar_per_value_and_escaped_words() -> None:
     heights = [float(b.get("height")) for b in bars]
     assert heights[2] > heights[0] > heights[1] > 0  # 7 > 3 > 1, on one axis
     assert "Answered: highest on Tue 2 Dec, 7." in root.find(f"{SVG}desc").text
-    assert [nice_top(v) for v in (0, 3, 7, 12, 260)] == [1.0, 5, 10, 20, 500]
+    assert [axis(v) for v in (0, 3, 7, 31, 4.4, 260)] == [(1, 1), (3, 1), (8, 2), (40, 10), (6, 2), (300, 100)]
+    assert axis(3.2, top=5) == (5, 1)  # a rating's axis: 0 to 5 whatever the ratings
 
 
 # --- the counters ---------------------------------------------------------------------------------------------------
@@ -108,20 +99,6 @@ def test_a_days_counters_are_kept_400_days(app: Flask, redis_client: Any) -> Non
 # --- the page and the CSV -------------------------------------------------------------------------------------------
 
 
-def seed(app: Flask, days: int = 30) -> None:
-    """A month of calls and callbacks on both numbers: day d (days ago) has d + 1 calls in on SUPPORT, and so on."""
-    counters, now = reports(app), datetime.now(UTC)
-    for back in range(days):
-        at = now - timedelta(days=back)
-        counters.count(SUPPORT, {Count.calls_in: back + 1, Count.matched: back, Count.answered: back // 2 + 1,
-                                 Count.voicemails: back % 3, Count.callbacks_requested: 2,
-                                 Count.callbacks_first_attempt: 1, Count.callbacks_exhausted: back % 2,
-                                 Count.ratings: 2, Count.rating_sum: 4 + back % 5}, at=at)
-        counters.count(OTHER, {Count.calls_in: 1, Count.callbacks_requested: 1}, at=at)
-        for seconds in (0.1, 0.4, 0.8, 3.0):
-            counters.count_lateness(SUPPORT, seconds + back / 100, once=(f"cb-{back}-{seconds}", "attempt 1"))
-
-
 def csv_rows(admin: FlaskClient, **query: str) -> list[dict[str, str]]:
     response = admin.get("/desk/admin/reports.csv", query_string=query)
     assert response.status_code == 200 and response.mimetype == "text/csv"
@@ -143,7 +120,8 @@ def test_the_page_draws_four_charts_and_its_figures_match_the_csv(app: Flask, ad
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
     page = response.get_data(as_text=True)
     assert "<script>alert" not in page and "&lt;script&gt;" in page  # a label as text
-    charts = [ET.fromstring(part.split("</figure>")[0]) for part in page.split('<figure class="card chart-card">')[1:]]
+    charts = [ET.fromstring(part.split("</figcaption>", 1)[1].split("</figure>")[0])
+              for part in page.split('<figure class="card chart-card">')[1:]]
     assert [c.find(f"{SVG}title").text for c in charts] == [
         "Calls in each day", "Callbacks each day", "How late callbacks were dialled", "Average rating by customers"]
     calls_bars = [r for r in charts[0].iter(f"{SVG}rect") if r.find(f"{SVG}title") is not None]
