@@ -100,7 +100,7 @@ def _yaml_page(kind: str, key: str | None, text: str, error: DirectoryError | No
                       key_field=key_field, new_key=new_key, text=text, error=error,
                       key_error=error is not None and error.field == key_field,
                       fields=list(model.model_fields), required=[n for n, f in model.model_fields.items()
-                                                             if f.is_required()])
+                                                                  if f.is_required()])
 
 
 def _number_page(key: str | None, form: NumberForm, status: int = 200,
