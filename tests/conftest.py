@@ -17,8 +17,8 @@ from core.redis_server import EmbeddedRedis, connect
 from tests.support.api import API_KEY
 from tests.support.readme import fresh_clone
 
-pytest_plugins = ["tests.support.browser", "tests.support.carrier", "tests.support.events", "tests.support.outage",
-                  "tests.support.suite_log", "tests.support.voice"]
+pytest_plugins = ["tests.support.admin", "tests.support.browser", "tests.support.carrier", "tests.support.events",
+                  "tests.support.outage", "tests.support.suite_log", "tests.support.voice"]
 
 # The Twilio library rewrites hosts when these are set; no test may depend on the caller's shell.
 for _name in ("TWILIO_EDGE", "TWILIO_REGION"):

@@ -24,12 +24,6 @@ def app(make_app: Any) -> Flask:
     return admin_desk(make_app)
 
 
-@pytest.fixture
-def admin(client: FlaskClient) -> FlaskClient:
-    assert sign_in(client, agent_id="ada").status_code == 303
-    return client
-
-
 def textarea(response: TestResponse) -> str:
     """The textarea's text as a browser reads it: unescaped, without the newline after the start tag."""
     match = re.search(r"<textarea[^>]*>(.*?)</textarea>", response.get_data(as_text=True), re.DOTALL)

@@ -25,12 +25,6 @@ def app(make_app: Any) -> Flask:
     return admin_desk(make_app)
 
 
-@pytest.fixture
-def admin(client: FlaskClient) -> FlaskClient:
-    assert sign_in(client, agent_id="ada").status_code == 303
-    return client
-
-
 def stored(app: Flask) -> dict[str, Any]:
     return app.extensions["threadline.numbers"].get(SUPPORT).model_dump(mode="json", exclude={"updated_at"})
 

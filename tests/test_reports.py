@@ -33,12 +33,6 @@ def app(make_app: Any) -> Flask:
     return reports_desk(make_app)
 
 
-@pytest.fixture
-def admin(client: FlaskClient) -> FlaskClient:
-    assert sign_in(client, agent_id="ada").status_code == 303
-    return client
-
-
 # --- figures and charts, pure ---------------------------------------------------------------------------------------
 
 

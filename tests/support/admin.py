@@ -6,13 +6,14 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
 
 from directory.models import AgentConfig, Hours, NumberConfig
-from tests.support.desk import HTML, token_of, with_password
+from tests.support.desk import HTML, sign_in, token_of, with_password
 
 SUPPORT = "+14155550100"
 HOSTILE = "<script>alert(1)</script></textarea><img src=x onerror=alert(2)>"
@@ -32,6 +33,13 @@ def admin_desk(make_app: Any, **config: Any) -> Flask:
     for agent in ("ada", "sam"):
         with_password(app, agent)
     return app
+
+
+@pytest.fixture
+def admin(client: FlaskClient) -> FlaskClient:
+    """The test client signed in as ada, the admin (the module's app fixture builds an admin_desk)."""
+    assert sign_in(client, agent_id="ada").status_code == 303
+    return client
 
 
 def save(client: FlaskClient, path: str, **form: str) -> TestResponse:
