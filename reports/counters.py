@@ -69,9 +69,9 @@ def local_day(zone: str, at: datetime) -> date:
     return at.astimezone(ZoneInfo(zone)).date()
 
 
-def day_key(number: Number, at: datetime) -> str:
+def day_key(number: str, zone: str, at: datetime) -> str:
     """The key of number's counters for the day at falls on in its zone."""
-    return keys.report_day(number.number, local_day(number.time_zone, at).isoformat())
+    return keys.report_day(number, local_day(zone, at).isoformat())
 
 
 class DailyCounters:
@@ -96,7 +96,7 @@ class DailyCounters:
         """Add counts to number's day (now, or at); once=(subject, what) counts only the first time for that pair.
         False when it was counted already."""
         e164, zone = (number.number, number.time_zone) if isinstance(number, Number) else (number, self.zone(number))
-        day = keys.report_day(e164, local_day(zone, at or datetime.now(UTC)).isoformat())
+        day = day_key(e164, zone, at or datetime.now(UTC))
         marks = [keys.reported(once[0])] if once else []
         pairs = [item for field, by in counts.items() for item in (field, by)]
         return bool(self._count(keys=[day, *marks], args=[once[1] if once else "", *pairs]))

@@ -227,7 +227,7 @@ def claim_incoming(store: redis.Redis, fingerprint: str, token_key: str | None) 
 def _opening(number: Number, is_open: bool, trusted: bool, sid: str, dialled: str, caller: str,
              verstat: str | None) -> Opening:
     """The call's record and its first step: whether the caller ID was believed, what it matched, closed."""
-    fields, day = opening(sid, "inbound", dialled, caller), day_key(number, datetime.now(UTC))
+    fields, day = opening(sid, "inbound", dialled, caller), day_key(number.number, number.time_zone, datetime.now(UTC))
     if not trusted:
         # An unverified caller ID could be anyone's: say nothing of its conversations, not even whether it has any.
         return Opening(fields, step_json("caller_id_not_verified" if is_open else "closed", stir_verstat=verstat,
