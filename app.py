@@ -26,7 +26,7 @@ from core.api import ApiError, register_error_handlers, respond
 from core.extensions import QUEUE, REDIS, TWILIO
 from core.health import bp as health_bp
 from core.openapi import docs_bp
-from core.redis_server import RedisUnavailable, connect, describe
+from core.redis_server import RedisUnavailable, describe_config, open_client
 from desk import bp as desk_bp
 from desk.auth import configure_sessions
 from desk.passwords import forget_agent
@@ -56,12 +56,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     configure_sessions(app)
     timeout = app.config["REDIS_TIMEOUT_SECONDS"]
     try:
-        redis_client = connect(app.config["REDIS_URL"], timeout=timeout)
+        redis_client = open_client(app.config, timeout=timeout)
     except RedisUnavailable as exc:
         # One line, no traceback: SystemExit with a message is printed as is.
-        logs.exit_with(f"threadline: {exc} (start Threadline with bin/run, or set REDIS_URL)")
+        hint = ("check REDIS_SENTINELS and REDIS_SENTINEL_MASTER" if config_module.uses_sentinel(app.config)
+                else "start Threadline with bin/run, or set REDIS_URL")
+        logs.exit_with(f"threadline: {exc} ({hint})")
     REDIS.install(app, redis_client)
-    rq_connection = connect(app.config["REDIS_URL"], check=False, decode=False, timeout=timeout)
+    rq_connection = open_client(app.config, check=False, decode=False, timeout=timeout)
     queue = QUEUE.install(app, Queue(app.config["QUEUE_NAME"], connection=rq_connection))
     THREADS.install(app, ThreadStore(redis_client, max_messages=app.config["MAX_MESSAGES_PER_THREAD"],
                                      max_logs=app.config["MAX_LOGS_PER_THREAD"]))
@@ -77,7 +79,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     CALL_CODES.install(app, CallCodes(redis_client))
     INBOUND.install(app, InboundCalls(redis_client))
     reports = REPORTS.install(app, DailyCounters(redis_client, directory.numbers))
-    CALLBACKS.install(app, CallbackStore(redis_client, outbox, reports))
+    # Behind Sentinel a claim must reach a replica before its call is placed: a failover loses what it had not.
+    CALLBACKS.install(app, CallbackStore(redis_client, outbox, reports,
+                                         replicated=config_module.uses_sentinel(app.config)))
     sid, token = app.config["TWILIO_ACCOUNT_SID"], app.config["TWILIO_AUTH_TOKEN"]
     TWILIO.install(app, make_client(sid, token, app.config["TWILIO_API_BASE_URL"]) if sid and token else None)
     register_error_handlers(app)
@@ -91,7 +95,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     thread_resolved.connect(_cancel_callbacks, app, weak=False)
     app.cli.add_command(numbers_cli)
     app.cli.add_command(agents_cli)
-    log.info("threadline ready: Redis %s, queue %s", describe(app.config["REDIS_URL"]), app.config["QUEUE_NAME"])
+    log.info("threadline ready: Redis %s, queue %s", describe_config(app.config), app.config["QUEUE_NAME"])
     return app
 
 

@@ -32,10 +32,12 @@ CARRIER_SCALE = 0.05  # a simulated second of a call lasts 50 ms: whole calls in
 
 class TcpProxy:
     """A TCP forwarder to the carrier's REST API that the bench can cut: while down it resets every connection,
-    open or new, as an unreachable Twilio would look to the dialer."""
+    open or new, as an unreachable Twilio would look to the dialer. Given several ports, it hands connections to
+    each in turn: a load balancer in front of several web processes."""
 
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
+    def __init__(self, target_port: int | list[int]) -> None:
+        self.targets = [target_port] if isinstance(target_port, int) else list(target_port)
+        self.turn = 0
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.up = True
@@ -61,8 +63,10 @@ class TcpProxy:
             if not self.up:
                 self._reset(client)
                 continue
+            self.turn += 1
             try:
-                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+                upstream = socket.create_connection(("127.0.0.1", self.targets[self.turn % len(self.targets)]),
+                                                    timeout=5)
             except OSError:
                 self._reset(client)
                 continue
@@ -159,6 +163,13 @@ class Rig:
     tmp: Path
     rate: float
     workers: int = 2
+    webs: int = 1  # more than one: each on its own port, behind a round-robin proxy at web_url
+    clocks: int = 1
+    # Redis run by someone else (a Sentinel group): start() gives the environment that finds it, stop() ends it
+    redis_group: Any = None
+    settings: dict[str, str] = field(default_factory=dict)  # more environment for every process
+    web_ports: list[int] = field(default_factory=list)
+    balancer: TcpProxy | None = None
     redis: EmbeddedRedis = field(init=False)
     carrier: CarrierServer = field(init=False)
     proxy: TcpProxy = field(init=False)
@@ -180,7 +191,8 @@ class Rig:
     def start(self, numbers: tuple[str, ...]) -> None:
         """Redis (AOF on), the carrier behind its proxy, the platform, then web, workers and clock."""
         self.redis = EmbeddedRedis(self.tmp / "redis", appendonly=True)
-        redis_url = self.redis.start()
+        found = self.redis_group.start() if self.redis_group else {}
+        redis_url = "" if self.redis_group else self.redis.start()
         self.carrier = CarrierServer(scale=CARRIER_SCALE, numbers=numbers).start()
         self.carrier.state.keep_calls = 1_000_000  # every call stays listed: the bench counts them all
         self.clock_offset = time.time() - time.monotonic()  # the carrier stamps calls with monotonic time
@@ -188,7 +200,15 @@ class Rig:
         self.platform = Platform()
         (port,) = free_ports(1)
         self.web_url = f"http://127.0.0.1:{port}"
+        if self.webs > 1:  # the webs' own ports; the world sees the balancer's
+            self.web_ports = free_ports(self.webs)
+            self.balancer = TcpProxy(self.web_ports)
+            self.web_url = self.balancer.url
         self.env = environment(redis_url, self.carrier, self.web_url, self.rate)
+        if found:
+            del self.env["REDIS_URL"]
+            self.env.update(found)
+        self.env.update(self.settings)
         self.env.update({"TWILIO_API_BASE_URL": self.proxy.url, "THREADLINE_WEBHOOK_URL": self.platform.url,
                          "THREADLINE_WEBHOOK_SECRET": WEBHOOK_SECRET, "HOST": "127.0.0.1", "PORT": str(port),
                          # One /metrics for every process, as bin/run gives them
@@ -218,12 +238,18 @@ class Rig:
         raise SystemExit(f"Threadline was not ready within 60 s; the web's log:\n{self.processes.tail('web')}")
 
     def names(self) -> list[str]:
-        """The processes the Procfile runs here: web, each worker, the clock (when the Procfile has one)."""
-        return ["web", *(f"worker-{n + 1}" for n in range(self.workers)), *(["clock"] if "clock" in self.commands
-                                                                              else [])]
+        """The processes the Procfile runs here: each web, each worker, each clock (when the Procfile has one)."""
+        def numbered(kind: str, count: int) -> list[str]:
+            return [kind] if count == 1 else [f"{kind}-{n + 1}" for n in range(count)]
+
+        return [*numbered("web", self.webs), *(f"worker-{n + 1}" for n in range(self.workers)),
+                *(numbered("clock", self.clocks) if "clock" in self.commands else [])]
 
     def _command(self, name: str) -> str:
-        return self.commands[name.split("-")[0]]
+        kind, _, n = name.partition("-")
+        if kind == "web" and n:  # one of several webs: its own port, behind the balancer
+            return f"env PORT={self.web_ports[int(n) - 1]} {self.commands[kind]}"
+        return self.commands[kind]
 
     def _supervise(self) -> None:
         """Restart whatever exits on its own, as systemd or a platform would (Restart=always)."""
@@ -278,8 +304,13 @@ class Rig:
             self.processes.stop()
         self.platform.close()
         self.proxy.close()
+        if self.balancer:
+            self.balancer.close()
         self.carrier.stop()
-        self.redis.stop()
+        if self.redis_group:
+            self.redis_group.stop()
+        else:
+            self.redis.stop()
         self.spawner.shutdown()
 
 

@@ -12,7 +12,7 @@ import os
 from flask import Flask
 
 APP_FACTORY = "app:create_app"  # what the web process serves; THREADLINE_APP may name another
-_APP_ENV_PREFIXES = ("REDIS_URL", "THREADLINE_", "TWILIO_", "PUBLIC_BASE_URL")
+_APP_ENV_PREFIXES = ("REDIS_", "THREADLINE_", "TWILIO_", "PUBLIC_BASE_URL")
 
 
 @functools.lru_cache(maxsize=4)

@@ -63,6 +63,9 @@ return 1
 
 # How long a durable write waits for Redis's disk (s): with appendfsync everysec the next fsync is within one second.
 DURABLE_WAIT = 2.0
+# How long a durable write waits for a replica's acknowledgement behind Sentinel (s): a replica acknowledges within
+# milliseconds; one that can't (none left after a failover) costs each claim this much until one is back.
+REPLICA_WAIT = 0.5
 
 
 def _index_scores(callback: Callback) -> list[str]:
@@ -107,8 +110,13 @@ def _reported(before: Callback | None, after: Callback) -> Count | None:
 
 
 class CallbackStore:
-    def __init__(self, redis_client: redis.Redis, outbox: Outbox, reports: DailyCounters | None = None) -> None:
+    def __init__(self, redis_client: redis.Redis, outbox: Outbox, reports: DailyCounters | None = None, *,
+                 replicated: bool = False) -> None:
         self.redis, self.outbox, self.reports = redis_client, outbox, reports
+        # Behind Sentinel: a durable write also waits for a replica (WAIT), since replication is asynchronous and a
+        # failover promotes a replica that may lack the master's last writes: a claim it lacked would be dialled again.
+        self.replicated = replicated
+        self._unreplicated = False  # whether the last durable write went unacknowledged by any replica
         # The script reads the live callback's state by id; its key is built from the same prefix.
         self._create = redis_client.register_script(_CREATE.replace("'PREFIX'", repr(keys.callback(""))))
         self._swap = redis_client.register_script(_SWAP)
@@ -164,13 +172,18 @@ class CallbackStore:
                                  keys.DUE_CALLBACKS, keys.DIALING_CALLBACKS, *staged.keys],
                            args=[version, changed.model_dump_json(), changed.state.value, callback_id,
                                  "1" if final else "0", *_index_scores(changed), *staged.args], client=pipe)
-                if durable and self._aof is not False:
+                asked_aof = durable and self._aof is not False
+                if asked_aof:
                     pipe.execute_command("WAITAOF", 1, 0, int(DURABLE_WAIT * 1000))
+                if durable and self.replicated:
+                    pipe.execute_command("WAIT", 1, int(REPLICA_WAIT * 1000))
                 swapped, *waited = pipe.execute(raise_on_error=False)
             if isinstance(swapped, Exception):
                 raise swapped
+            if asked_aof:
+                self._note_durability(waited.pop(0))
             if waited:
-                self._note_durability(waited[0])
+                self._note_replication(waited[0])
             if swapped:
                 self.outbox.send(staged)
                 _count(current, changed)
@@ -198,6 +211,17 @@ class CallbackStore:
             log.warning("Redis did not write a claim to disk within %s s; dialling anyway", DURABLE_WAIT)
         else:
             self._aof = True
+
+    def _note_replication(self, answer: object) -> None:
+        """Learn from WAIT's answer whether a replica has the claim; say so once when none has, once when one has
+        again. The call is placed either way: holding every call while no replica is left stops all callbacks."""
+        acknowledged = isinstance(answer, int) and answer >= 1
+        if not acknowledged and not self._unreplicated:
+            log.warning("no Redis replica acknowledged a claim within %s s (%s); dialling anyway: a failover now "
+                        "could dial it again", REPLICA_WAIT, answer)
+        elif acknowledged and self._unreplicated:
+            log.info("a Redis replica acknowledges claims again")
+        self._unreplicated = not acknowledged
 
     def live_for_thread(self, thread_id: str) -> Callback | None:
         callback_id = self.redis.get(keys.thread_live_callback(thread_id))

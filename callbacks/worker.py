@@ -7,7 +7,7 @@ from typing import Any
 from callbacks.jobs import job_app
 from core import keys, logs
 from core.liveness import Heartbeat
-from core.redis_server import connect
+from core.redis_server import open_client
 from core.steady_worker import SteadyWorker
 
 
@@ -23,7 +23,7 @@ class Worker(SteadyWorker):
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         # Its own client: a thread sharing rq's connections could hand rq's blocking dequeue one that times out.
-        heartbeat = Heartbeat(connect(self.app.config["REDIS_URL"], check=False), keys.worker_alive(self.name))
+        heartbeat = Heartbeat(open_client(self.app.config, check=False), keys.worker_alive(self.name))
         heartbeat.start()
         try:
             return super().work(*args, **kwargs)

@@ -13,7 +13,12 @@ from core import logs
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULTS: dict[str, Any] = {
-    "REDIS_URL": None,  # None: the embedded Redis under VAR_DIR
+    "REDIS_URL": None,  # None: the embedded Redis under VAR_DIR (unless Sentinels are named)
+    # Redis behind Sentinel: the Sentinels' host:port list and the master's name; REDIS_URL is then left unset.
+    "REDIS_SENTINELS": [],
+    "REDIS_SENTINEL_MASTER": None,
+    "REDIS_PASSWORD": None,  # the master's and replicas' password (requirepass), from the environment only
+    "REDIS_SENTINEL_PASSWORD": None,  # the Sentinels' own password, when they ask for one
     # A Redis command unanswered this long fails (503 on the web) instead of holding the request: well inside
     # Twilio's 15 s webhook timeout, so a caller still hears our apology when Redis hangs.
     "REDIS_TIMEOUT_SECONDS": 5.0,
@@ -56,6 +61,10 @@ def _comma_list(value: str) -> list[str]:
 # Variables read from the environment, each with how its text becomes a value.
 _ENV_PARSERS = {
     "REDIS_URL": str,
+    "REDIS_SENTINELS": _comma_list,
+    "REDIS_SENTINEL_MASTER": str,
+    "REDIS_PASSWORD": str,
+    "REDIS_SENTINEL_PASSWORD": str,
     "THREADLINE_REDIS_TIMEOUT": float,
     "THREADLINE_VAR_DIR": str,
     "THREADLINE_QUEUE": str,
@@ -102,9 +111,43 @@ def load(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] 
         if value:
             config[_ENV_TO_CONFIG.get(name, name)] = parse(value)
     config.update(overrides or {})
-    if not config["REDIS_URL"]:
+    if not config["REDIS_URL"] and not config["REDIS_SENTINELS"]:
         config["REDIS_URL"] = embedded_redis_url(config["VAR_DIR"])
     return config
+
+
+def uses_sentinel(config: Mapping[str, Any]) -> bool:
+    """Whether Redis is found through Sentinel (REDIS_SENTINELS) rather than at REDIS_URL."""
+    return bool(config.get("REDIS_SENTINELS"))
+
+
+def sentinel_addresses(config: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """REDIS_SENTINELS as (host, port) pairs; ConfigError naming the setting and the bad item otherwise."""
+    addresses = []
+    for item in config.get("REDIS_SENTINELS") or []:
+        host, sep, port = str(item).strip().rpartition(":")
+        host = host.strip("[]")  # an IPv6 address is written [::1]:26379
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c.isspace() for c in host):
+            raise ConfigError(f"REDIS_SENTINELS must list Sentinels as host:port, separated by commas (such as "
+                              f"10.0.0.5:26379,10.0.0.6:26379), not {str(item)!r}")
+        addresses.append((host, int(port)))
+    return addresses
+
+
+def _check_redis(config: Mapping[str, Any]) -> None:
+    """Refuse a Redis setting that cannot work: Sentinels without a master name, or both ways of finding Redis."""
+    if not uses_sentinel(config):
+        if config.get("REDIS_SENTINEL_MASTER"):
+            raise ConfigError("REDIS_SENTINEL_MASTER is set but REDIS_SENTINELS is not: name the Sentinels as "
+                              "host:port, separated by commas")
+        return
+    sentinel_addresses(config)
+    if not config.get("REDIS_SENTINEL_MASTER"):
+        raise ConfigError("REDIS_SENTINEL_MASTER is not set: with REDIS_SENTINELS, name the master the Sentinels "
+                          "watch (their `sentinel monitor <name> ...`)")
+    if config.get("REDIS_URL"):
+        raise ConfigError("REDIS_URL and REDIS_SENTINELS are both set: set REDIS_URL for one Redis, or "
+                          "REDIS_SENTINELS and REDIS_SENTINEL_MASTER for Redis behind Sentinel, not both")
 
 
 def web_warnings(config: Mapping[str, Any]) -> list[str]:
@@ -132,6 +175,7 @@ def uses_real_twilio(config: Mapping[str, Any]) -> bool:
 
 def check(config: Mapping[str, Any]) -> None:
     """Refuse a configuration that would fail silently later: raise ConfigError naming the setting."""
+    _check_redis(config)
     base = config.get("PUBLIC_BASE_URL")
     example = "such as https://support.example.com"
     if not base:

@@ -6,7 +6,6 @@ import hmac
 import time
 from typing import Any
 
-import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST
 from rq import Queue, Worker
@@ -16,6 +15,8 @@ from core.api import ApiError, respond
 from core.extensions import QUEUE, REDIS
 from core.instance import INSTANCE_HEADER
 from core.liveness import alive
+from core.outage import OUTAGE_ERRORS, reason
+from core.redis_server import describe_config
 
 bp = Blueprint("health", __name__)
 
@@ -44,9 +45,11 @@ def readyz() -> Any:
         holder = client.get(keys.CLOCK_LEASE)
         status = client.hgetall(keys.CLOCK_STATUS)
         jobs = queue.count
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        return jsonify(status="unavailable", redis=str(exc).splitlines()[0],
-                       reasons=["Redis cannot be reached"]), 503
+    except OUTAGE_ERRORS as exc:
+        # Named as configured (a URL without its password, or the master and its Sentinels), never the password.
+        where = describe_config(current_app.config)
+        return jsonify(status="unavailable", redis=reason(exc),
+                       reasons=[f"Redis cannot be reached ({where})"]), 503
     now = time.time()
     swept = float(status["swept_at"]) if holder and status.get("swept_at") else None
     clock = {"lease": "held" if holder else "free",

@@ -7,10 +7,15 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis
+from redis.sentinel import Sentinel, SentinelConnectionPool
+
+from core import config as config_module
 
 # Connections a client opens at most; commands beyond wait for one (REDIS_URL's max_connections). Not 8: 32 webhooks
 # at once then queued for connections, p99 780 ms against 43 ms (bench/webhooks.py); open desks take none each.
@@ -47,9 +52,59 @@ def connect(url: str, *, check: bool = True, decode: bool = True, timeout: float
         try:
             client.ping()
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-            reason = str(exc).splitlines()[0].rstrip(".") if str(exc) else type(exc).__name__
-            raise RedisUnavailable(f"cannot reach Redis at {describe(url)}: {reason}") from None
+            raise RedisUnavailable(f"cannot reach Redis at {describe(url)}: {_first_line(exc)}") from None
     return client
+
+
+class BlockingSentinelPool(SentinelConnectionPool, redis.BlockingConnectionPool):
+    """The master's connections, found through Sentinel, in a bounded pool that makes a burst wait for a free
+    connection (as REDIS_URL's pool does) rather than fail. Sentinel's part asks the Sentinels for the master's
+    address whenever a connection is opened, drops a connection to an old master when it is given back, and turns
+    an old master's READONLY answer (it was demoted) into a ConnectionError, so redis-py retries on the new one."""
+
+
+# Seconds to wait for one Sentinel: a Sentinel that is down is skipped quickly for the next.
+SENTINEL_TIMEOUT = 1.0
+
+
+def describe_config(config: Mapping[str, Any]) -> str:
+    """Where the configuration finds Redis, fit for logs and people (never a password)."""
+    if config_module.uses_sentinel(config):
+        sentinels = ", ".join(f"{host}:{port}" for host, port in config_module.sentinel_addresses(config))
+        return f"master {config.get('REDIS_SENTINEL_MASTER')!r} through the Sentinels {sentinels}"
+    return describe(str(config["REDIS_URL"]))
+
+
+def open_client(config: Mapping[str, Any], *, check: bool = True, decode: bool = True,
+                timeout: float | None = None) -> redis.Redis:
+    """A client for the Redis the configuration names: REDIS_URL, or the master REDIS_SENTINELS know as
+    REDIS_SENTINEL_MASTER (followed across failovers); as connect() otherwise."""
+    if not config_module.uses_sentinel(config):
+        return connect(str(config["REDIS_URL"]), check=check, decode=decode, timeout=timeout)
+    sentinel = Sentinel(config_module.sentinel_addresses(config),
+                        sentinel_kwargs={"password": config.get("REDIS_SENTINEL_PASSWORD"),
+                                         "socket_timeout": SENTINEL_TIMEOUT,
+                                         "socket_connect_timeout": SENTINEL_TIMEOUT})
+    client = sentinel.master_for(str(config["REDIS_SENTINEL_MASTER"]), connection_pool_class=BlockingSentinelPool,
+                                 password=config.get("REDIS_PASSWORD"), decode_responses=decode,
+                                 socket_connect_timeout=3, health_check_interval=30, max_connections=POOL_SIZE,
+                                 socket_timeout=timeout)
+    if check:
+        try:
+            client.ping()
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            raise RedisUnavailable(f"cannot reach the Redis {describe_config(config)}: {_first_line(exc)}") \
+                from None
+    return client
+
+
+def _first_line(exc: BaseException) -> str:
+    """An error's first line for a person; a Sentinel's lookup error lists each Sentinel's error, shortened here."""
+    text = str(exc).splitlines()[0].rstrip(".") if str(exc) else type(exc).__name__
+    if isinstance(exc, redis.sentinel.MasterNotFoundError):
+        # redis-py's text repeats each Sentinel's pool; what a person needs is that none named a live master.
+        return "no Sentinel answered with a master that is up (" + text.partition(" : ")[0] + ")"
+    return text
 
 
 def die_with_parent() -> None:

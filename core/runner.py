@@ -1,4 +1,5 @@
-"""The run command: the embedded Redis when REDIS_URL is unset, then every Procfile process, stopped together."""
+"""The run command: the embedded Redis when neither REDIS_URL nor REDIS_SENTINELS is set, then every Procfile
+process, stopped together."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from core import config
 from core.instance import INSTANCE_HEADER, AlreadyRunning, LocalCarrier, RunInfo, RunLock
-from core.redis_server import EmbeddedRedis, RedisUnavailable, connect, describe, die_with_parent
+from core.redis_server import EmbeddedRedis, RedisUnavailable, connect, describe_config, die_with_parent, open_client
 
 ROOT = config.PROJECT_ROOT
 
@@ -82,6 +83,10 @@ class Runner:
         self.carrier: LocalCarrier | None = None
 
     def _ensure_redis(self) -> str:
+        settings = config.load(self.environ)
+        if config.uses_sentinel(settings):  # Redis behind Sentinel: found through them, none started here
+            open_client(settings).close()
+            return describe_config(settings)
         if self.environ.get("REDIS_URL"):
             url = self.environ["REDIS_URL"]
             connect(url).close()
@@ -184,10 +189,10 @@ class Runner:
             time.sleep(0.2)
         return 0
 
-    def _banner(self, web_url: str, redis_url: str) -> str:
+    def _banner(self, web_url: str) -> str:
         """What runs where: the web, the desk, the dev phone and the API; then what the configuration lacks."""
         settings = config.load(self.environ)
-        where = f"embedded, data in {self.redis.data_dir}" if self.redis else describe(redis_url)
+        where = f"embedded, data in {self.redis.data_dir}" if self.redis else describe_config(settings)
         carrier = self.carrier
         lines = [f"Threadline is listening on {web_url}  (pid {os.getpid()}; / leads to the desk)",
                  f"  desk       {web_url}/desk/"]
@@ -228,7 +233,7 @@ class Runner:
 
     def _run(self, web_url: str) -> int:
         try:
-            redis_url = self._ensure_redis()
+            self._ensure_redis()
         except RedisUnavailable as exc:
             print(f"threadline: {exc}", file=sys.stderr)
             return 1
@@ -249,7 +254,7 @@ class Runner:
         if carrier_url:
             self._point_number_at(carrier_url, web_url)
             self.lock.publish(RunInfo(pid=os.getpid(), web=web_url, carrier=self.carrier))
-        print(self._banner(web_url, redis_url), flush=True)
+        print(self._banner(web_url), flush=True)
         return self._watch()
 
 

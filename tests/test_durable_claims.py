@@ -74,3 +74,16 @@ def test_without_an_append_only_file_a_durable_change_is_made_and_said_once(redi
     assert store.get("cb_2").reason == "third"
     assert waitaof_calls(redis_client) - before == 1  # asked once, then known to be pointless on this server
     assert sum("keeps no append-only file" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_behind_sentinel_a_durable_change_also_waits_for_a_replica_and_says_once_when_none_answers(redis_client,
+                                                                                                   caplog):
+    queue = Queue("durable", connection=redis.Redis(connection_pool=redis_client.connection_pool))
+    store = CallbackStore(redis_client, Outbox(redis_client, queue, None, None), replicated=True)
+    store.create(a_callback("cb_3"))
+    calls = int(redis_client.info("commandstats").get("cmdstat_wait", {}).get("calls", 0))
+    for reason in ("first", "second"):  # this Redis has no replica: each claim waits REPLICA_WAIT, then goes on
+        assert store.update("cb_3", noted(reason), durable=True).reason == reason
+    store.update("cb_3", noted("not durable"))
+    assert int(redis_client.info("commandstats")["cmdstat_wait"]["calls"]) == calls + 2
+    assert sum("no Redis replica acknowledged a claim" in r.getMessage() for r in caplog.records) == 1

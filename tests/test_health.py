@@ -32,7 +32,7 @@ def test_readyz_is_503_when_redis_goes_away(tmp_path):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["status"] == "unavailable"
-    assert response.get_json()["reasons"] == ["Redis cannot be reached"]
+    assert response.get_json()["reasons"] == [f"Redis cannot be reached ({server.url})"]
     assert client.get("/healthz").status_code == 200
 
 
