@@ -22,14 +22,14 @@ class Series:
     colour: str
 
 
-def axis(highest: float, top: float | None = None) -> tuple[float, float]:
+def axis(highest: float, top: float | None = None, *, whole: bool = False) -> tuple[float, float]:
     """The value axis's top and its step between lines: a step of 1, 2 or 5 times a power of ten, about four lines
-    up to highest (so counts read as whole numbers); top when given (a rating's 5) with whole steps."""
+    up to highest, at least 1 when whole (counts); top when given (a rating's 5) with whole steps."""
     if top is not None:
         return top, nice_step(top / 5)
     if highest <= 0:
         return 1.0, 1.0
-    step = nice_step(highest / TICKS)
+    step = max(1.0, nice_step(highest / TICKS)) if whole else nice_step(highest / TICKS)
     return math.ceil(highest / step) * step, step
 
 
@@ -49,7 +49,7 @@ def bar_chart(ident: str, title: str, labels: Sequence[str], series: Sequence[Se
     """Grouped bars, one group per label (a day), one bar per series; say writes a value in words; top fixes the
     axis's top (else it fits the highest value)."""
     finite = [v for s in series for v in s.values if v is not None and math.isfinite(v)]
-    top, step = axis(max(finite, default=0.0), top)
+    top, step = axis(max(finite, default=0.0), top, whole=all(float(v).is_integer() for v in finite))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     group = plot_w / max(1, len(labels))
     bar = group * 0.8 / max(1, len(series))

@@ -68,6 +68,7 @@ def test_a_chart_is_svg_with_a_titled_bar_per_value_and_escaped_words() -> None:
     assert "Answered: highest on Tue 2 Dec, 7." in root.find(f"{SVG}desc").text
     assert [axis(v) for v in (0, 3, 7, 31, 4.4, 260)] == [(1, 1), (3, 1), (8, 2), (40, 10), (6, 2), (300, 100)]
     assert axis(3.2, top=5) == (5, 1)  # a rating's axis: 0 to 5 whatever the ratings
+    assert (axis(2), axis(2, whole=True)) == ((2, 0.5), (2, 1))  # counts go up in whole steps
 
 
 # --- the counters ---------------------------------------------------------------------------------------------------
