@@ -78,20 +78,27 @@ def _rating(value: float) -> str:
     return f"{value:.1f}".removesuffix(".0") + " of 5"
 
 
+def _of(count: int, share: float | None) -> str:
+    """A count with its share when there is one: 21 (75%)."""
+    return f"{count} ({words.share(share)})" if share is not None else str(count)
+
+
 def summary(figures: Figures) -> list[tuple[str, str]]:
     """A period's figures as the page lists them."""
+    ratings = words.count(figures[Count.ratings], "rating")
     return [
         ("Calls in", str(figures[Count.calls_in])),
-        ("Matched to a conversation", f"{figures[Count.matched]} ({words.share(figures.matched_share)})"),
-        ("Answered by an agent", f"{figures[Count.answered]} ({words.share(figures.answered_share)})"),
+        ("Matched to a conversation", _of(figures[Count.matched], figures.matched_share)),
+        ("Answered by an agent", _of(figures[Count.answered], figures.answered_share)),
         ("Voicemails", str(figures[Count.voicemails])),
         ("Callbacks requested", str(figures[Count.callbacks_requested])),
         ("Callbacks done on the first attempt",
-         f"{figures[Count.callbacks_first_attempt]} ({words.share(figures.first_attempt_share)})"),
+         _of(figures[Count.callbacks_first_attempt], figures.first_attempt_share)),
         ("Callbacks that ran out of attempts", str(figures[Count.callbacks_exhausted])),
         ("Median callback lateness", words.lateness(figures.lateness_median)),
         ("95 in 100 callbacks dialled within", words.lateness(figures.lateness_p95)),
-        ("Average rating", f"{words.rating(figures.average_rating)} ({words.count(figures[Count.ratings], 'rating')})"),
+        ("Average rating", f"{words.rating(figures.average_rating)} ({ratings})" if figures[Count.ratings]
+         else "no rating yet"),
     ]
 
 

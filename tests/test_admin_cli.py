@@ -100,15 +100,17 @@ def test_an_admin_needs_only_an_id_and_a_name(runner):
 def test_numbers_from_options_merge_onto_the_stored_config(runner):
     ok(runner, "agents", "set", "sam", "--name", "Sam", "--client-identity", "sam")
     created = ok(runner, "numbers", "set", "+1 (415) 555-0100", "--label", "Main", "--brand", "Acme",
-                 "--time-zone", "America/Chicago", "--agent", "sam", "--record-calls", "--max-attempts", "4")
+                 "--time-zone", "America/Chicago", "--agent", "sam", "--record-calls", "--survey",
+                 "--max-attempts", "4")
     assert created["number"] == SUPPORT and created["agents"] == ["sam"] and created["record_calls"] is True
+    assert created["survey"] is True
     assert created["caller_id"] is None and created["max_attempts"] == 4
 
     changed = ok(runner, "numbers", "set", SUPPORT, "--brand", "Acme Support", "--no-record-calls",
-                 "--caller-id", "+14155550199", "--caller-id-trust", "attested")
+                 "--caller-id", "+14155550199", "--caller-id-trust", "attested", "--no-survey")
     assert (changed["label"], changed["brand"], changed["record_calls"]) == ("Main", "Acme Support", False)
     assert (created["caller_id_trust"], changed["caller_id_trust"]) == ("any", "attested")
-    assert changed["caller_id"] == "+14155550199" and changed["agents"] == ["sam"]
+    assert changed["caller_id"] == "+14155550199" and changed["agents"] == ["sam"] and changed["survey"] is False
     assert ok(runner, "numbers", "show", "+14155550100") == changed
     assert [n["number"] for n in ok(runner, "numbers", "list", "--json")["numbers"]] == [SUPPORT]
 

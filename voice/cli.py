@@ -133,6 +133,7 @@ def show_number(number: str) -> Number:
 @click.option("--caller-id-trust", type=click.Choice([t.value for t in CallerIdTrust]),
               help="attested: greet callers by name only when their carrier verified their number")
 @click.option("--record-calls/--no-record-calls", default=None)
+@click.option("--survey/--no-survey", default=None, help="after the agent hangs up, ask the customer to rate the call")
 @click.option("--max-attempts", type=int)
 @reports
 def set_number(number: str, file: str | None, agents: tuple[str, ...], **options: Any) -> Number:
