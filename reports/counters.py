@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -14,6 +15,8 @@ from core import keys
 from core.extensions import Shared
 from directory.models import Number
 from directory.store import NumberStore
+
+log = logging.getLogger(__name__)
 
 DAY_TTL = 400 * 24 * 3600  # s a day's counters are kept: a year and a month of history for the reports
 MARK_TTL = 2 * 24 * 3600  # s a "counted already" mark is kept: Twilio's retries and our jobs' come well within it
@@ -84,22 +87,30 @@ class DailyCounters:
 
     def zone(self, number: str) -> str:
         """The number's time zone as this process last read it (UTC for a number no longer configured)."""
-        zone, read_at = self._zones.get(number, ("", 0.0))
-        if time.monotonic() - read_at > ZONE_TTL:
-            found = self.numbers.get(number)
-            zone = found.time_zone if found else "UTC"
-            self._zones[number] = (zone, time.monotonic())
+        cached = self._zones.get(number)
+        if cached is not None and time.monotonic() - cached[1] <= ZONE_TTL:
+            return cached[0]
+        found = self.numbers.get(number)
+        zone = found.time_zone if found else "UTC"
+        self._zones[number] = (zone, time.monotonic())
         return zone
 
     def count(self, number: Number | str, counts: Mapping[str, int], *, once: tuple[str, str] | None = None,
               at: datetime | None = None) -> bool:
         """Add counts to number's day (now, or at); once=(subject, what) counts only the first time for that pair.
-        False when it was counted already."""
-        e164, zone = (number.number, number.time_zone) if isinstance(number, Number) else (number, self.zone(number))
-        day = day_key(e164, zone, at or datetime.now(UTC))
-        marks = [keys.reported(once[0])] if once else []
-        pairs = [item for field, by in counts.items() for item in (field, by)]
-        return bool(self._count(keys=[day, *marks], args=[once[1] if once else "", *pairs]))
+        False when it was counted already, or could not be: a report is never worth failing a call or a job for,
+        so a failure is logged and the work goes on."""
+        e164 = number.number if isinstance(number, Number) else number
+        try:
+            zone = number.time_zone if isinstance(number, Number) else self.zone(number)
+            day = day_key(e164, zone, at or datetime.now(UTC))
+            marks = [keys.reported(once[0])] if once else []
+            pairs = [item for field, by in counts.items() for item in (field, by)]
+            return bool(self._count(keys=[day, *marks], args=[once[1] if once else "", *pairs]))
+        except Exception as exc:  # any failure: the count is lost, the caller's work is not
+            log.warning("not counted in the reports: %s for %s (%s: %s)", ", ".join(counts), once[0] if once else
+                        "-", type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+            return False
 
     def count_lateness(self, number: Number | str, seconds: float, *, once: tuple[str, str],
                        at: datetime | None = None) -> bool:

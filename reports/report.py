@@ -26,11 +26,11 @@ class Report:
 
 
 def read(counters: DailyCounters, numbers: Sequence[Number], how_many: int, now: datetime) -> Report:
-    """The report of numbers over the how_many days up to today (the latest today among their zones)."""
-    last = max((local_day(number.time_zone, now) for number in numbers), default=local_day("UTC", now))
-    counted = {number.number: counters.days(number.number, last, how_many) for number in numbers}
-    days = sorted({day for per_number in counted.values() for day in per_number}) or [last]
-    rows = [(day, number, Figures(counted[number.number][day])) for day in days for number in numbers]
-    per_day = [Figures(total(counted[n.number][day] for n in numbers)) for day in days]
+    """The report of numbers, each over its own how_many days up to its today: where their zones are on different
+    dates, the days of all of them together run one longer, and no number loses a day."""
+    counted = {n.number: counters.days(n.number, local_day(n.time_zone, now), how_many) for n in numbers}
+    days = sorted({day for per_number in counted.values() for day in per_number}) or [local_day("UTC", now)]
+    rows = [(day, n, Figures(counted[n.number][day])) for day in days for n in numbers if day in counted[n.number]]
+    per_day = [Figures(total(counted[n.number].get(day, {}) for n in numbers)) for day in days]
     by_number = [(n, Figures(total(counted[n.number].values()))) for n in numbers]
     return Report(days, per_day, by_number, rows, Figures(total(f.counts for f in per_day)))

@@ -7,17 +7,18 @@ import csv
 import io
 import math
 import xml.etree.ElementTree as ET
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
 from callbacks.schemas import State
 from desk import words
 from reports.charts import Series, axis, bar_chart
-from reports.counters import DAY_TTL, Count, lateness_bucket, lateness_field
+from reports.counters import DAY_TTL, Count, DailyCounters, lateness_bucket, lateness_field
 from reports.figures import Figures, percentile
 from reports.report import read
 from tests.support.admin import HOSTILE, SUPPORT
@@ -82,6 +83,28 @@ def test_a_count_with_a_subject_is_counted_once_on_the_numbers_own_day(app: Flas
     assert counters.count(SUPPORT, {Count.matched: 1}, once=("CA1", Count.matched), at=late_evening)
     days = counters.days(SUPPORT, date(2026, 11, 3), 2)
     assert days == {date(2026, 11, 2): {Count.calls_in: 1, Count.matched: 1}, date(2026, 11, 3): {}}
+
+
+def test_all_numbers_keep_each_numbers_own_days_across_zones(app: Flask) -> None:
+    numbers = app.extensions["threadline.numbers"]
+    new_york, paris = numbers.get(SUPPORT), numbers.get(OTHER)
+    now = datetime(2026, 11, 10, 23, 30, tzinfo=UTC)  # 6:30 PM on the 10th in New York, past midnight in Paris
+    reports(app).count(SUPPORT, {Count.calls_in: 1}, at=now - timedelta(days=6))  # New York's oldest day of 7
+    reports(app).count(OTHER, {Count.calls_in: 2}, at=now)  # Paris's 11th
+    alone, both = read(reports(app), [new_york], 7, now), read(reports(app), [new_york, paris], 7, now)
+    assert alone.total[Count.calls_in] == 1 and both.by_number[0][1][Count.calls_in] == 1
+    assert both.total[Count.calls_in] == 3 and (both.days[0], both.days[-1]) == (date(2026, 11, 4), date(2026, 11, 11))
+    assert len({(day, n.number) for day, n, _ in both.rows}) == 14  # each number's own seven days
+
+
+def test_a_count_that_cannot_be_made_is_logged_and_changes_nothing(app: Flask, caplog: pytest.LogCaptureFixture,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    unreachable = DailyCounters(redis.Redis.from_url("redis://127.0.0.1:1", socket_connect_timeout=0.5),
+                                app.extensions["threadline.numbers"])
+    assert unreachable.count(app.extensions["threadline.numbers"].get(SUPPORT), {Count.calls_in: 1}) is False
+    assert "not counted in the reports: calls_in" in caplog.text
+    monkeypatch.setattr("time.monotonic", lambda: 12.0)  # a machine booted seconds ago: nothing cached is stale yet
+    assert reports(app).count(SUPPORT, {Count.calls_in: 1}) is True
 
 
 def test_a_days_counters_are_kept_400_days(app: Flask, redis_client: Any) -> None:
@@ -210,4 +233,6 @@ def test_callbacks_done_first_time_and_out_of_attempts_are_counted_with_their_la
     figures = today_of(cb_line)
     assert (figures[Count.callbacks_requested], figures[Count.callbacks_first_attempt],
             figures[Count.callbacks_exhausted]) == (2, 1, 1)
+    # A callback's call is no call in: not in the calls' figures, though it was whispered and bridged like one.
+    assert (figures[Count.calls_in], figures[Count.matched], figures[Count.answered]) == (0, 0, 0)
     assert figures.lateness_median is not None and figures.lateness_median < 60  # dialled as soon as asked

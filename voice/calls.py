@@ -168,6 +168,10 @@ class CallStore:
             pipe.zadd(keys.thread_calls(thread_id), {sid: score})
             pipe.execute()
 
+    def direction(self, sid: str) -> str | None:
+        """inbound, or outbound-api for a call Threadline placed; None for a call it has no record of."""
+        return self.redis.hget(keys.call(sid), "direction")
+
     def set(self, sid: str, **fields: str) -> None:
         self.redis.hset(keys.call(sid), mapping=fields)
 

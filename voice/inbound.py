@@ -24,14 +24,15 @@ MAX_CHOICES = 3  # threads a caller is offered
 PROMPT_MESSAGES = 20  # enough recent messages to find the last customer and agent ones
 _MARK = "\x00"  # stands for an id in a key name, for the matched ids in a step's JSON, for a version never read
 
-# KEYS: directory version, the caller's open threads, call hash, call steps, then idempotency token key, the number's
-# report day and the call's counted marks ('' when there is none).
+# KEYS: directory version, the caller's open threads, call hash, call steps, then those there are of: idempotency
+# token key; the number's report day and the call's counted marks.
 # ARGV: 1 the directory version the caller's copy was read under, 2 the request's fingerprint, 3 replay ttl,
 # 4 the pending mark, 5-6 a webhook key around its fingerprint, 7 '1' to look for the caller's threads, 8 the
 # number's brand in lower case ('' when it is not ASCII), 9 at most that many threads, 10-11 brand page and scan,
 # 12 newest messages read, 13-18 a thread's hash, messages and order keys around its id, 19 '1' to open the record,
 # 20 its first step when no thread is found, 21-22 the step around the found ids' JSON ('' '': the same step),
-# 23 the history ttl, then the record's field/value pairs. Opening the record counts the call in on the report's day.
+# 23 the history ttl, 24 the token key's index in KEYS (0: none), 25 the report day's (0: none), 26 the report's
+# field for a call in, then the record's field/value pairs. Opening the record counts the call in on the day.
 # Returns {'stale'} when the directory changed (nothing written), {'answered', key, earlier} for a repeat,
 # {'ambiguous', key} when a brand Lua cannot compare (not ASCII) was met (claimed, the record not opened), else
 # {'fresh', key, {{id, name, subject, locale, {customer texts, newest first}}...}}.
@@ -42,9 +43,10 @@ local function text(value)
 end
 if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return {'stale'} end
 local fingerprint = ARGV[2]
-if KEYS[5] ~= '' then
-  redis.call('SET', KEYS[5], fingerprint, 'NX', 'EX', ARGV[3])
-  fingerprint = redis.call('GET', KEYS[5])
+local token_at, day_at = tonumber(ARGV[24]), tonumber(ARGV[25])
+if token_at > 0 then
+  redis.call('SET', KEYS[token_at], fingerprint, 'NX', 'EX', ARGV[3])
+  fingerprint = redis.call('GET', KEYS[token_at])
 end
 local replay = ARGV[5] .. fingerprint .. ARGV[6]
 if not redis.call('SET', replay, ARGV[4], 'NX', 'EX', ARGV[3]) then
@@ -89,11 +91,11 @@ end
 if ARGV[19] == '1' then
   local step = ARGV[20]
   if #ids > 0 and ARGV[21] ~= '' then step = ARGV[21] .. table.concat(ids, ',') .. ARGV[22] end
-  open_call(3, ARGV[23], step, 24)
-  if KEYS[6] ~= '' then count_once(KEYS[6], KEYS[7], 'CALLS_IN', {'CALLS_IN', 1}) end
+  open_call(3, ARGV[23], step, 27)
+  if day_at > 0 then count_once(KEYS[day_at], KEYS[day_at + 1], ARGV[26], {ARGV[26], 1}) end
 end
 return {'fresh', replay, threads}
-""".replace("'CALLS_IN'", repr(Count.calls_in.value))
+"""
 
 
 def _around(key: str) -> tuple[str, str]:
@@ -162,12 +164,17 @@ class InboundCalls:
         of that brand (or none); with opening, open the call's record."""
         found_head, found_tail = opening.step_found.partition(json.dumps(_MARK))[::2] if opening else ("", "")
         day = opening.day if opening else ""
+        # Only the keys there are: a Redis user allowed the app's key prefix alone may touch no other name.
         script_keys = [keys.DIRECTORY_VERSION, keys.phone_threads(caller, resolved=False), keys.call(sid),
-                       keys.call_steps(sid), token_key or "", day, keys.reported(sid) if day else ""]
+                       keys.call_steps(sid), *([token_key] if token_key else [])]
+        token_at = len(script_keys) if token_key else 0
+        if day:
+            script_keys += [day, keys.reported(sid)]
         args = [_MARK if version is None else version, fingerprint, REPLAY_TTL, PENDING, *_around(keys.webhook(_MARK)),
                 "1" if brand else "", brand.lower() if brand and brand.isascii() else "", limit, BRAND_PAGE,
                 BRAND_SCAN, newest, *self._thread_keys, "1" if opening else "", opening.step if opening else "",
-                found_head, found_tail, HISTORY_TTL, *(opening.fields if opening else ())]
+                found_head, found_tail, HISTORY_TTL, token_at, len(script_keys) - 1 if day else 0, Count.calls_in.value,
+                *(opening.fields if opening else ())]
         reply = self._receive(keys=script_keys, args=args)
         if reply[0] == "answered":
             return Received("answered", reply[1], reply[2])

@@ -170,7 +170,7 @@ def confirm() -> str:
     calls.step(sid, "pressed" if digits else "said", value=digits or said or "")
     language = speech_for(number, thread).language
     if thread and (digits == "1" or (not digits and said and means_yes(language, said))):
-        INBOUND_CALLS.labels("matched").inc()
+        _matched(number, sid, "matched")
         return connect_call(number, sid, thread)
     return _ask_code(number, attempt=1)
 
@@ -187,7 +187,7 @@ def choose() -> str:
     offered = [t for t in request.args.get("threads", "").split(",") if t][:MAX_CHOICES]
     choice = whole_number(digits) or 0
     if 1 <= choice <= len(offered) and (thread := load_thread(offered[choice - 1])):
-        INBOUND_CALLS.labels("matched").inc()
+        _matched(number, sid, "matched")
         return connect_call(number, sid, thread)
     return _ask_code(number, attempt=1)
 
@@ -209,12 +209,18 @@ def code() -> str:
         thread = None  # another brand's conversation: its agents here must not gain it through the code
     calls.step(sid, "entered_code", valid=thread is not None)
     if thread:
-        INBOUND_CALLS.labels("code").inc()
+        _matched(number, sid, "code")
         return connect_call(number, sid, thread)
     if attempt < 2:
         return _ask_code(number, attempt + 1, "bad_code")
     INBOUND_CALLS.labels("general_line").inc()
     return connect_call(number, sid, None)
+
+
+def _matched(number: Number, sid: str, how: str) -> None:
+    """A call in found its conversation (how: by caller ID or by call code): in the metrics and the reports."""
+    INBOUND_CALLS.labels(how).inc()
+    REPORTS.get().count(number, {Count.matched: 1}, once=(sid, Count.matched))
 
 
 @bp.post("/general")
@@ -233,7 +239,6 @@ def connect_call(number: Number, sid: str, thread: Thread | None) -> str:
     _, agents, _, calls = _stores()
     if thread:
         calls.link(sid, thread.id)
-        REPORTS.get().count(number, {Count.matched: 1}, once=(sid, Count.matched))
         dialer.cancel_for_thread(thread.id, "the customer called in")
     agent = choose_agent(number, thread, agents)
     thread_id = thread.id if thread else None
@@ -358,7 +363,8 @@ def whisper_accept() -> str:
     calls.step(parent, "agent_accepted" if accepted else "agent_declined", agent_id=agent_id)
     if accepted:
         calls.set(parent, agent_id=agent_id)
-        if number := dialled_number():
+        # A call in (a callback's call is whispered the same way: its own figures count it).
+        if (number := dialled_number()) and calls.direction(parent) == "inbound":
             REPORTS.get().count(number, {Count.answered: 1}, once=(parent, Count.answered))
         return twiml.bridge()
     return twiml.say_and_hang_up([], FALLBACK_SPEECH)
