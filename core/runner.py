@@ -82,19 +82,16 @@ class Runner:
         self.token = secrets.token_urlsafe(16)
         self.carrier: LocalCarrier | None = None
 
-    def _ensure_redis(self) -> str:
+    def _ensure_redis(self) -> None:
+        """Check the Redis configured answers, or start the embedded one and point the processes at it."""
         settings = config.load(self.environ)
         if config.uses_sentinel(settings):  # Redis behind Sentinel: found through them, none started here
             open_client(settings).close()
-            return describe_config(settings)
-        if self.environ.get("REDIS_URL"):
-            url = self.environ["REDIS_URL"]
-            connect(url).close()
-            return url
-        self.redis = EmbeddedRedis(config.load(self.environ)["VAR_DIR"], appendonly=True)
-        url = self.redis.start()
-        self.environ["REDIS_URL"] = url
-        return url
+        elif self.environ.get("REDIS_URL"):
+            connect(self.environ["REDIS_URL"]).close()
+        else:
+            self.redis = EmbeddedRedis(settings["VAR_DIR"], appendonly=True)
+            self.environ["REDIS_URL"] = self.redis.start()
 
     def _spawn(self, name: str, command: str) -> None:
         # Its own session, so a Ctrl-C reaches only us and we stop things in order; and it dies with us.

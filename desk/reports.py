@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,7 +39,10 @@ def _choice() -> tuple[int, list[Number], str]:
     if raw_days not in {str(p) for p in PERIODS}:
         raise Refused("days", f"Days: choose {' or '.join(str(p) for p in PERIODS)}.")
     numbers = sorted(DIRECTORY.get().numbers.all(), key=lambda n: n.number)
-    chosen = request.args.get("number", ALL)
+    # A number typed into the address bar loses its + (a space there): it is put back.
+    chosen = request.args.get("number", ALL).strip()
+    if chosen and not chosen.startswith("+"):
+        chosen = f"+{chosen}"
     if chosen != ALL:
         numbers = [n for n in numbers if n.number == chosen]
         if not numbers:
@@ -46,15 +50,32 @@ def _choice() -> tuple[int, list[Number], str]:
     return int(raw_days), numbers, chosen
 
 
-def _charts(report: Report) -> list[tuple[str, Markup]]:
-    """Each chart's heading and its SVG."""
+@dataclass(frozen=True)
+class Chart:
+    """A chart as the page shows it: its heading, its SVG, and the same figures as a table (for screen readers and
+    for reading exact values)."""
+
+    title: str
+    svg: Markup
+    columns: list[str]
+    rows: list[tuple[str, list[str]]]
+
+
+def _charts(report: Report) -> list[Chart]:
+    """Each chart of the report."""
     labels = [words.short_day(day) for day in report.days]
 
     def each(value: Callable[[Figures], float | None]) -> list[float | None]:
         return [value(figures) for figures in report.per_day]
 
-    def chart(ident: str, title: str, series: list[Series], **drawing: Any) -> tuple[str, Markup]:
-        return title, bar_chart(ident, title, labels, series, **drawing)
+    def chart(ident: str, title: str, series: list[Series], say: Callable[[float], str] = lambda v: f"{v:g}",
+              **drawing: Any) -> Chart:
+        def cell(value: float | None) -> str:
+            return words.NOTHING if value is None else say(value)
+
+        rows = [(label, [cell(line.values[d]) for line in series]) for d, label in enumerate(labels)]
+        return Chart(title, bar_chart(ident, title, labels, series, say=say, **drawing), [s.name for s in series],
+                     rows)
 
     return [
         chart("calls", "Calls in each day", [
@@ -136,7 +157,8 @@ def admin_reports_csv() -> Any:
     period = f"last {days} days"
     for number, figures in report.by_number:
         writer.writerow([period, number.number, _cell(number.label), *csv_row(figures)])
-    writer.writerow([period, "all numbers", "", *csv_row(report.total)])
+    if len(report.by_number) > 1:
+        writer.writerow([period, "all numbers", "", *csv_row(report.total)])
     response = Response(out.getvalue(), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="threadline-report-{days}-days.csv"'
     response.headers["Cache-Control"] = "no-store"

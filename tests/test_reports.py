@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from flask.testing import FlaskClient
 
 from callbacks.schemas import State
 from desk import words
+from directory.models import NumberConfig
 from reports.charts import Series, axis, bar_chart
 from reports.counters import DAY_TTL, Count, DailyCounters, lateness_bucket, lateness_field
 from reports.figures import Figures, percentile
@@ -27,6 +29,8 @@ from tests.support.carrier import AGENT, CUSTOMER, TALK, wait_until
 from tests.support.desk import HTML, sign_in
 from tests.support.reports import OTHER, SVG, reports, reports_desk, seed
 from tests.support.voice import ALWAYS, Line
+
+PARIS = "+33142685300"
 
 
 @pytest.fixture
@@ -87,10 +91,12 @@ def test_a_count_with_a_subject_is_counted_once_on_the_numbers_own_day(app: Flas
 
 def test_all_numbers_keep_each_numbers_own_days_across_zones(app: Flask) -> None:
     numbers = app.extensions["threadline.numbers"]
-    new_york, paris = numbers.get(SUPPORT), numbers.get(OTHER)
+    paris, _ = numbers.put(PARIS, NumberConfig(label="Paris", brand="Acme", time_zone="Europe/Paris"),
+                           datetime.now(UTC))
+    new_york = numbers.get(SUPPORT)
     now = datetime(2026, 11, 10, 23, 30, tzinfo=UTC)  # 6:30 PM on the 10th in New York, past midnight in Paris
     reports(app).count(SUPPORT, {Count.calls_in: 1}, at=now - timedelta(days=6))  # New York's oldest day of 7
-    reports(app).count(OTHER, {Count.calls_in: 2}, at=now)  # Paris's 11th
+    reports(app).count(PARIS, {Count.calls_in: 2}, at=now)  # Paris's 11th
     alone, both = read(reports(app), [new_york], 7, now), read(reports(app), [new_york, paris], 7, now)
     assert alone.total[Count.calls_in] == 1 and both.by_number[0][1][Count.calls_in] == 1
     assert both.total[Count.calls_in] == 3 and (both.days[0], both.days[-1]) == (date(2026, 11, 4), date(2026, 11, 11))
@@ -138,8 +144,8 @@ def test_the_page_draws_four_charts_and_its_figures_match_the_csv(app: Flask, ad
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
     page = response.get_data(as_text=True)
     assert "<script>alert" not in page and "&lt;script&gt;" in page  # a label as text
-    charts = [ET.fromstring(part.split("</figcaption>", 1)[1].split("</figure>")[0])
-              for part in page.split('<figure class="card chart-card">')[1:]]
+    figures_html = page.split('<figure class="card chart-card">')[1:]
+    charts = [ET.fromstring(part.split("</figcaption>", 1)[1].split("</svg>")[0] + "</svg>") for part in figures_html]
     assert [c.find(f"{SVG}title").text for c in charts] == [
         "Calls in each day", "Callbacks each day", "How late callbacks were dialled", "Average rating by customers"]
     calls_bars = [r for r in charts[0].iter(f"{SVG}rect") if r.find(f"{SVG}title") is not None]
@@ -160,6 +166,14 @@ def test_the_page_draws_four_charts_and_its_figures_match_the_csv(app: Flask, ad
     assert shown["Average rating"].startswith(f"{float(everything['Average rating (1 to 5)']):.1f} out of 5")
     per_day = [r for r in rows if r["Number"] == SUPPORT and r["Day"] != "last 30 days"]
     assert sum(int(r["Calls in"]) for r in per_day) == sum(b + 1 for b in range(30))
+    # The calls chart's table by day says what the CSV's rows of that day add up to.
+    table = re.findall(r'<tr><th scope="row">([^<]+)</th><td>(\d+)</td>', figures_html[0])
+    assert len(table) == 30
+    by_day: dict[str, int] = {}
+    for row in rows[:-3]:
+        by_day[row["Day"]] = by_day.get(row["Day"], 0) + int(row["Calls in"])
+    assert [int(calls) for _, calls in table] == [by_day[day] for day in sorted(by_day)]
+    assert table[-1][0] == words.short_day(date.fromisoformat(max(by_day)))
     assert next(r["Label"] for r in rows if r["Number"] == OTHER).startswith("'=")  # never a spreadsheet formula
 
 
@@ -169,7 +183,7 @@ def test_seven_days_of_one_number(app: Flask, admin: FlaskClient) -> None:
     assert page.status_code == 200
     assert figures_on_page(page.get_data(as_text=True))["Calls in"] == str(sum(b + 1 for b in range(7)))
     rows = csv_rows(admin, days="7", number=SUPPORT)
-    assert {r["Number"] for r in rows} == {SUPPORT, "all numbers"} and len(rows) == 7 + 1 + 1
+    assert {r["Number"] for r in rows} == {SUPPORT} and len(rows) == 7 + 1  # its days, then its week
     assert rows[6]["Calls in"] == "1" and rows[0]["Calls in"] == "7"  # oldest first: today had one call
 
 
