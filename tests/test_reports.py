@@ -240,11 +240,14 @@ def test_callbacks_done_first_time_and_out_of_attempts_are_counted_with_their_la
     work(cb_line)
     store = cb_line.app.extensions["threadline.callbacks"]
     wait_until(lambda: store.get(done["id"]).state == State.completed, message="the first callback done")
+    wait_until(lambda: today_of(cb_line)[Count.callbacks_first_attempt], message="done first time counted")
     cb_line.script(CUSTOMER, answer="busy")
     tried = ask(cb_line).get_json()  # the first one is done: the conversation may ask again
     work(cb_line)
     wait_until(lambda: store.get(tried["id"]).state == State.exhausted, message="out of attempts")
-    figures = today_of(cb_line)
+    # Counted just after the change is written (by the web thread that took the status callback): wait for it.
+    figures = wait_until(lambda: (f := today_of(cb_line))[Count.callbacks_exhausted] and f,
+                         message="out of attempts counted")
     assert (figures[Count.callbacks_requested], figures[Count.callbacks_first_attempt],
             figures[Count.callbacks_exhausted]) == (2, 1, 1)
     # A callback's call is no call in: not in the calls' figures, though it was whispered and bridged like one.
