@@ -223,9 +223,7 @@ def run_scenario(name: str, options: Options, tmp: Path) -> Figures:
         first_due = time.time() + lead
         plans = plan_callbacks(app, rig, options, first_due, closes)
         out = tmp / "load.json"
-        load_proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.chaos_load", rig.web_url, rig.carrier.state.auth_token,
-             rig.carrier.state.account_sid, SUPPORT_NUMBER, f"{options.webhooks:g}", str(out)], cwd=ROOT, env=saved)
+        load_proc = start_load(rig, options.webhooks, out, saved)
         began = time.time()
         # Through every first attempt and its retry a minute later (+10 % jitter), then the faults stop.
         until = max(p.due for p in plans) + RETRY_MINUTES * 66 + 10
@@ -251,11 +249,23 @@ def run_scenario(name: str, options: Options, tmp: Path) -> Figures:
               f"logs in {tmp}", flush=True)
         return figures
     finally:
-        if load_proc and load_proc.poll() is None:
-            load_proc.kill()
-        rig.stop()
-        os.environ.clear()
-        os.environ.update(saved)
+        tear_down(rig, load_proc, saved)
+
+
+def start_load(rig: Rig, per_second: float, out: Path, environ: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Signed webhooks at per_second to the rig's web, in a process of their own, their answers written to out."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.chaos_load", rig.web_url, rig.carrier.state.auth_token,
+         rig.carrier.state.account_sid, SUPPORT_NUMBER, f"{per_second:g}", str(out)], cwd=ROOT, env=environ)
+
+
+def tear_down(rig: Rig, load_proc: subprocess.Popen[bytes] | None, saved: dict[str, str]) -> None:
+    """Stop the load and the rig, and give this process back the environment it had."""
+    if load_proc and load_proc.poll() is None:
+        load_proc.kill()
+    rig.stop()
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def parse_args() -> argparse.Namespace:

@@ -33,12 +33,18 @@ class Refused(ValueError):
         self.field, self.message = field, message
 
 
-def _choice() -> tuple[int, list[Number], str]:
-    """The period (days) and the numbers asked for, with the chosen number's value; Refused naming the field."""
+def _every() -> list[Number]:
+    """Every support number, in the order the page lists them."""
+    return sorted(DIRECTORY.get().numbers.all(), key=lambda n: n.number)
+
+
+def _choice(every: list[Number]) -> tuple[int, list[Number], str]:
+    """The period (days) and the numbers of every asked for, with the chosen number's value; Refused naming the
+    field."""
     raw_days = request.args.get("days", str(PERIODS[0]))
     if raw_days not in {str(p) for p in PERIODS}:
         raise Refused("days", f"Days: choose {' or '.join(str(p) for p in PERIODS)}.")
-    numbers = sorted(DIRECTORY.get().numbers.all(), key=lambda n: n.number)
+    numbers = every
     # A number typed into the address bar loses its + (a space there): it is put back.
     chosen = request.args.get("number", ALL).strip()
     if chosen and not chosen.startswith("+"):
@@ -127,9 +133,9 @@ def summary(figures: Figures) -> list[tuple[str, str]]:
 @admin_required
 def admin_reports() -> Any:
     """The charts and figures of the chosen period and numbers."""
-    every = sorted(DIRECTORY.get().numbers.all(), key=lambda n: n.number)
+    every = _every()
     try:
-        days, numbers, chosen = _choice()
+        days, numbers, chosen = _choice(every)
     except Refused as refused:
         return admin_page("desk/admin_reports.html", 400, error=refused, every=every, periods=PERIODS,
                      days=PERIODS[0], chosen=ALL)
@@ -145,7 +151,7 @@ def admin_reports() -> Any:
 def admin_reports_csv() -> Any:
     """The same figures as CSV: a row per day and number, then each number's period, then all of them."""
     try:
-        days, numbers, _ = _choice()
+        days, numbers, _ = _choice(_every())
     except Refused as refused:
         return Response(refused.message + "\n", 400, mimetype="text/plain")
     report = read(REPORTS.get(), numbers, days, datetime.now(UTC))

@@ -364,7 +364,8 @@ def whisper_accept() -> str:
     if accepted:
         calls.set(parent, agent_id=agent_id)
         # A call in (a callback's call is whispered the same way: its own figures count it).
-        if (number := dialled_number()) and calls.direction(parent) == "inbound":
+        # The number as the query names it: the counters know its zone, no read of its configuration here.
+        if (number := request.args.get("number")) and calls.direction(parent) == "inbound":
             REPORTS.get().count(number, {Count.answered: 1}, once=(parent, Count.answered))
         return twiml.bridge()
     return twiml.say_and_hang_up([], FALLBACK_SPEECH)

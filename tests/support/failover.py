@@ -5,19 +5,26 @@ coming. Measured from outside with the chaos bench's own yardsticks (bench/chaos
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.callbacks import SUPPORT_NUMBER, ZONE
-from bench.chaos import Options, carrier_calls, plan_callbacks, records_of, seed_line, wait_events, wait_settled
+from bench.chaos import (
+    Options,
+    carrier_calls,
+    plan_callbacks,
+    records_of,
+    seed_line,
+    start_load,
+    tear_down,
+    wait_events,
+    wait_settled,
+)
 from bench.chaos_load import Load
 from bench.chaos_measure import Figures, Window, measure
 from bench.chaos_rig import Rig
-from bench.common import ROOT
 from directory.models import NumberConfig
 from tests.support.sentinel import SentinelGroup
 
@@ -78,9 +85,7 @@ def run_failover(tmp: Path) -> Failover:
         first_due = time.time() + 3
         plans = plan_callbacks(app, rig, options, first_due, 0)
         out = tmp / "load.json"
-        load_proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.chaos_load", rig.web_url, rig.carrier.state.auth_token,
-             rig.carrier.state.account_sid, SUPPORT_NUMBER, f"{WEBHOOKS_PER_SECOND}", str(out)], cwd=ROOT, env=saved)
+        load_proc = start_load(rig, WEBHOOKS_PER_SECOND, out, saved)
         began = time.time()
         rig.stopping.wait(max(0.0, first_due + SPREAD_MINUTES * 60 / 3 - time.time()))
         killed, promoted = group.fail_over()
@@ -100,8 +105,4 @@ def run_failover(tmp: Path) -> Failover:
         return Failover(figures, killed, promoted, rejoined, began, time.time(), holders,
                         {k: v for k, v in rig.log_errors().items() if v})
     finally:
-        if load_proc and load_proc.poll() is None:
-            load_proc.kill()
-        rig.stop()
-        os.environ.clear()
-        os.environ.update(saved)
+        tear_down(rig, load_proc, saved)
