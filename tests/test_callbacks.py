@@ -11,7 +11,7 @@ import pytest
 from callbacks.schemas import State
 from tests.support.api import AUTH, thread_body
 from tests.support.callbacks import ask, callback, work
-from tests.support.carrier import AGENT, CUSTOMER, SUPPORT, TALK, heard, wait_until
+from tests.support.carrier import AGENT, CUSTOMER, OUTLASTS_AGENT, SUPPORT, TALK, heard, wait_until
 from tests.support.voice import ALWAYS, Line, calls_to
 from voice import screenpop
 
@@ -22,7 +22,7 @@ def settled(line: Line, callback_id: str, *states: State) -> Any:
 
 
 def test_asked_now_the_customer_is_called_once_and_reaches_an_agent(cb_line):
-    cb_line.script(CUSTOMER, keys=["1"], hangup_after=300)
+    cb_line.script(CUSTOMER, keys=["1"], hangup_after=OUTLASTS_AGENT)
     cb_line.script(AGENT, keys=["1"], hangup_after=TALK)
     created = ask(cb_line)
     assert created.status_code == 201

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 
 from directory.models import NumberConfig
 from tests.support.api import thread_body
-from tests.support.carrier import AGENT, CUSTOMER, heard, wait_until
+from tests.support.carrier import AGENT, CUSTOMER, OUTLASTS_AGENT, heard, wait_until
 from tests.support.desk import HTML, sign_in, with_password
 from tests.support.voice import GREETING, Line
 
@@ -161,7 +161,7 @@ def test_caller_id_alone_grants_no_desk_access_a_confirmed_call_does(line: Line)
     desk = desk_for(line, "sam")
     assert desk.get("/desk/threads/t-1", headers=HTML).status_code == 404
 
-    line.script(CUSTOMER, keys=["1"], hangup_after=400)
+    line.script(CUSTOMER, keys=["1"], hangup_after=OUTLASTS_AGENT)
     line.script(AGENT, keys=["1"], hangup_after=5)
     confirmed = line.call_in(CUSTOMER)
     line.finished(confirmed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.support.carrier import AGENT, CUSTOMER
+from tests.support.carrier import AGENT, CUSTOMER, OUTLASTS_AGENT
 from tests.support.desk import PASSWORD, with_password
 from tests.support.voice import Line
 
@@ -27,7 +27,7 @@ def test_a_call_pops_the_thread_on_the_signed_in_agents_screen(line: Line, page:
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_text("Waiting for a call")).to_be_visible()
 
-    line.script(CUSTOMER, keys=["1"], hangup_after=400)
+    line.script(CUSTOMER, keys=["1"], hangup_after=OUTLASTS_AGENT)
     line.script(AGENT, keys=["1"], hangup_after=60)
     line.call_in(CUSTOMER)
 

@@ -24,7 +24,7 @@ from context.events import Outbox, get_event
 from core.redis_server import EmbeddedRedis
 from tests.support.api import AUTH
 from tests.support.callbacks import ask, callback, work
-from tests.support.carrier import AGENT, CUSTOMER, TALK, wait_until
+from tests.support.carrier import AGENT, CUSTOMER, OUTLASTS_AGENT, TALK, wait_until
 from tests.support.desk import EventStream, sign_in_over_http, with_password
 from tests.support.events import SECRET, Receiver, work_until
 from tests.support.outage import redis_away
@@ -69,7 +69,7 @@ def test_after_a_matched_call_a_callback_and_an_undeliverable_event_the_metrics_
     assert desk.frame() == ": connected"
 
     # A callback whose dial job was lost: the clock's sweep queues it again, the worker dials, the customer answers.
-    cb_line.script(CUSTOMER, keys=["1"], hangup_after=300)
+    cb_line.script(CUSTOMER, keys=["1"], hangup_after=OUTLASTS_AGENT)
     cb_line.script(AGENT, keys=["1"], hangup_after=TALK)
     asked = ask(cb_line).get_json()
     clock = Clock(cb_line.app)
@@ -81,7 +81,7 @@ def test_after_a_matched_call_a_callback_and_an_undeliverable_event_the_metrics_
     work(cb_line)
     wait_until(lambda: callback(cb_line, asked["id"]).state == State.completed, message="the callback to complete")
     # Then the customer calls in, is matched to their thread, says yes and talks with the agent.
-    cb_line.script(CUSTOMER, keys=["1"], hangup_after=400)
+    cb_line.script(CUSTOMER, keys=["1"], hangup_after=OUTLASTS_AGENT)
     cb_line.finished(cb_line.call_in(CUSTOMER))
     # And an event the platform refuses until its last retry.
     state, url = receiver

@@ -25,7 +25,7 @@ from context.events import REDELIVER_AFTER, EventRecord, EventType, Outbox, job_
 from core import keys
 from tests.support.api import AUTH
 from tests.support.callbacks import ask, callback, work
-from tests.support.carrier import AGENT, CUSTOMER, TALK, wait_until
+from tests.support.carrier import AGENT, CUSTOMER, OUTLASTS_AGENT, TALK, wait_until
 from tests.support.desk import HTML, sign_in, token_of, with_password
 from tests.support.events import SECRET, Receiver, work_until
 from tests.support.voice import ALWAYS, Line
@@ -160,7 +160,7 @@ def test_each_change_of_a_call_keeps_its_event_when_no_delivery_could_be_queued(
 def test_a_recording_and_a_disposition_keep_their_events_when_no_delivery_could_be_queued(line, receiver):
     line.number(record_calls=True)
     line.thread("t-1")
-    line.script(CUSTOMER, keys=["1"], hangup_after=400)
+    line.script(CUSTOMER, keys=["1"], hangup_after=OUTLASTS_AGENT)
     line.script(AGENT, keys=["1"], hangup_after=TALK)
     with_password(line.app)
     sam = line.app.test_client()

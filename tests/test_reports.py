@@ -25,7 +25,7 @@ from reports.figures import Figures, percentile
 from reports.report import read
 from tests.support.admin import HOSTILE, SUPPORT
 from tests.support.callbacks import ask, work
-from tests.support.carrier import AGENT, CUSTOMER, TALK, wait_until
+from tests.support.carrier import AGENT, CUSTOMER, OUTLASTS_AGENT, TALK, wait_until
 from tests.support.desk import HTML, sign_in
 from tests.support.reports import OTHER, SVG, reports, reports_desk, seed
 from tests.support.voice import ALWAYS, Line
@@ -234,7 +234,7 @@ def test_a_voicemail_is_counted_and_an_unmatched_call_is_not_matched(line: Line)
 
 def test_callbacks_done_first_time_and_out_of_attempts_are_counted_with_their_lateness(cb_line: Line) -> None:
     cb_line.number(calling_window=ALWAYS, max_attempts=1)
-    cb_line.script(CUSTOMER, keys=["1"], hangup_after=300)
+    cb_line.script(CUSTOMER, keys=["1"], hangup_after=OUTLASTS_AGENT)
     cb_line.script(AGENT, keys=["1"], hangup_after=TALK)
     done = ask(cb_line).get_json()
     work(cb_line)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from tests.support.carrier import AGENT, CUSTOMER, SUPPORT, TALK, heard, wait_until
+from tests.support.carrier import AGENT, CUSTOMER, OUTLASTS_AGENT, SUPPORT, TALK, heard, wait_until
 from tests.support.voice import GREETING, LAST_WROTE, OTHER_AGENT
 from voice import screenpop
 
@@ -15,7 +15,7 @@ def steps(record) -> list[str]:
 
 def test_a_known_caller_says_yes_and_reaches_an_agent_whose_screen_pops(line, redis_client):
     line.thread("t-1")
-    line.script(CUSTOMER, keys=["1"], hangup_after=400)
+    line.script(CUSTOMER, keys=["1"], hangup_after=OUTLASTS_AGENT)
     line.script(AGENT, keys=["1"], hangup_after=TALK)
     desk = screenpop.listen(redis_client, "sam")
     sid = line.call_in(CUSTOMER)
@@ -159,7 +159,7 @@ def test_the_agents_screen_pops_while_their_phone_rings_before_they_answer(line,
 def test_an_agent_leg_pops_once_though_its_ringing_arrives_after_its_whisper(line, redis_client):
     requests.put(f"{line.carrier.url}/_carrier/settings", json={"status_callbacks": "reordered"}, timeout=5)
     line.thread("t-1")
-    line.script(CUSTOMER, keys=["1"], hangup_after=400)
+    line.script(CUSTOMER, keys=["1"], hangup_after=OUTLASTS_AGENT)
     line.script(AGENT, keys=["1"], hangup_after=TALK)
     sid = line.call_in(CUSTOMER)
     call = line.finished(sid)

@@ -11,7 +11,7 @@ from twilio.request_validator import RequestValidator
 
 from context.events import thread_events
 from tests.support.api import API_KEY
-from tests.support.carrier import AGENT, CUSTOMER, TALK, heard, wait_until
+from tests.support.carrier import AGENT, CUSTOMER, OUTLASTS_AGENT, TALK, heard, wait_until
 from tests.support.desk import HTML, sign_in, with_password
 from tests.support.events import SECRET, Receiver, work_until
 from tests.support.voice import GREETING, Line
@@ -32,7 +32,7 @@ def recorded_call(line: Line) -> tuple[str, dict[str, Any]]:
     """Jane calls a number that records, says yes, and talks with Sam until Sam hangs up."""
     line.number(record_calls=True)
     line.thread("t-1")
-    line.script(CUSTOMER, keys=["1"], hangup_after=400)
+    line.script(CUSTOMER, keys=["1"], hangup_after=OUTLASTS_AGENT)
     line.script(AGENT, keys=["1"], hangup_after=TALK)
     sid = line.call_in(CUSTOMER)
     return sid, line.finished(sid)
