@@ -3,6 +3,7 @@ threaded server and under the Procfile's gevent web process; they end with their
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from flask import Flask
 
 from core import keys
 from core.redis_server import POOL_SIZE, EmbeddedRedis, connect
+from desk.fanout import SLICES, TICK_SECONDS, Fanout, Signal
 from desk.sessions import DeskSessions
 from directory.models import AgentConfig
 from tests.support.carrier import Served
@@ -119,6 +121,32 @@ def test_a_stream_ends_when_its_session_expires(app: Flask, client: Any, redis_c
     assert b": connected" in next(frames)
     redis_client.pexpire(keys.desk_session(session_id), 1)
     assert not any(b"screen_pop" in frame for frame in frames)  # the stream ended, at the fan-out's next check
+
+
+def test_streams_that_opened_together_are_checked_a_slice_a_tick_each_once_a_round(redis_client: redis.Redis) -> None:
+    sessions, fanout = DeskSessions(redis_client), Fanout.of(redis_client)
+    count = 2 * SLICES
+    listeners = [fanout.open(f"agent-{i}", sessions.start(f"agent-{i}", 3600)) for i in range(count)]
+    try:
+        assert all(listener.live.wait(10) for listener in listeners)
+        for i in range(count):
+            sessions.end_all(f"agent-{i}")
+        ended: dict[int, float] = {}  # when each stream was told, seen within 5 ms
+        deadline = time.monotonic() + 10
+        while len(ended) < count and time.monotonic() < deadline:
+            for i, listener in enumerate(listeners):
+                if i not in ended and not listener.inbox.empty():
+                    assert listener.inbox.get() is Signal.SIGNED_OUT
+                    ended[i] = time.monotonic()
+            time.sleep(0.005)
+        assert len(ended) == count  # every stream ended
+        # Ticks are TICK_SECONDS apart and each ends only its own slice's streams: the ends come in bunches of at
+        # most two (the slices were filled evenly), one bunch a tick, not all at once.
+        bunches = [[t for t in ended.values() if abs(t - first) < TICK_SECONDS / 2] for first in ended.values()]
+        assert max(len(bunch) for bunch in bunches) <= count // SLICES
+    finally:
+        for listener in listeners:
+            fanout.close(listener)
 
 
 def test_after_a_redis_restart_the_fanout_subscribes_again_and_new_streams_get_their_pops(
