@@ -7,13 +7,16 @@ import itertools
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from context.schemas import ThreadIn
 from directory.models import NumberConfig
+from reports.counters import Count
 from tests.support.api import thread_body
 from tests.support.voice import signed_post
 from voice.prompts import prompt
@@ -116,3 +119,52 @@ def test_several_threads_are_offered_newest_first_and_named_in_the_record(app: F
     sid, heard = call_in(client)
     assert heard[1:4] == ["For Case 4, press 1.", "For Case 3, press 2.", "For Case 2, press 3."]
     assert app.extensions["threadline.calls"].get(sid).steps[0].detail == {"threads": ["t-4", "t-3", "t-2"]}
+
+
+def calls_in_counted(app: Flask) -> int:
+    """Calls in counted for SUPPORT over its last two days (a call near midnight counts on either)."""
+    today = datetime.now(ZoneInfo("America/New_York")).date()
+    days = app.extensions["threadline.reports"].days(SUPPORT, today, 2)
+    return sum(day.get(Count.calls_in.value, 0) for day in days.values())
+
+
+def closed_calls_counted(client: FlaskClient) -> float:
+    text = client.get("/metrics").text
+    return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples
+               if s.name == "threadline_inbound_calls_total" and s.labels.get("outcome") == "closed")
+
+
+def test_twilios_repeat_of_a_call_in_is_answered_from_what_the_stores_hold_now_and_counted_once(
+        app: Flask, client: FlaskClient) -> None:
+    # Twilio repeats a request only when it had no answer to the first, so no caller heard that one.
+    thread(app, "t-1", subject="App crashes at login")
+    form = {"CallSid": next(SIDS), "From": CUSTOMER, "To": SUPPORT, "CallStatus": "ringing"}
+    first = signed_post(client, "/voice/incoming", form, base=BASE, token=TOKEN)
+    assert "App crashes at login" in first.text
+    thread(app, "t-1", subject="Refund for order A-1009")
+    repeat = signed_post(client, "/voice/incoming", form, base=BASE, token=TOKEN,
+                         headers={"I-Twilio-Idempotency-Token": "a-second-try"})
+    assert repeat.status_code == 200 and "Refund for order A-1009" in repeat.text
+    assert len(app.extensions["threadline.calls"].get(form["CallSid"]).steps) == 1
+    assert calls_in_counted(app) == 1
+    number(app, business_hours={}, holidays=[])  # closed: the repeat's "closed" is counted once too
+    closed_before = closed_calls_counted(client)
+    form["CallSid"] = next(SIDS)
+    answers = {signed_post(client, "/voice/incoming", form, base=BASE, token=TOKEN).text for _ in range(3)}
+    assert len(answers) == 1 and "We are closed right now" in answers.pop()
+    assert closed_calls_counted(client) == closed_before + 1
+    assert calls_in_counted(app) == 2
+
+
+def test_a_repeat_of_a_call_in_read_the_long_way_gets_the_answer_kept_from_the_first(
+        app: Flask, client: FlaskClient) -> None:
+    number(app, brand="Stra\u00dfe")  # not ASCII: the threads are read through the stores, the answer kept
+    thread(app, "t-1", brand="STRASSE", subject="App crashes at login")
+    form = {"CallSid": next(SIDS), "From": CUSTOMER, "To": SUPPORT, "CallStatus": "ringing",
+            "StirVerstat": "TN-Validation-Passed-A"}
+    first = signed_post(client, "/voice/incoming", form, base=BASE, token=TOKEN)
+    assert "App crashes at login" in first.text
+    thread(app, "t-1", brand="STRASSE", subject="Refund for order A-1009")
+    assert signed_post(client, "/voice/incoming", form, base=BASE, token=TOKEN).text == first.text
+    assert len(app.extensions["threadline.calls"].get(form["CallSid"]).steps) == 1
+    assert calls_in_counted(app) == 1

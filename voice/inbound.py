@@ -18,7 +18,7 @@ from directory.models import CallerIdTrust, Number
 from directory.store import DIRECTORY_CACHE
 from reports.counters import COUNT_ONCE, Count, day_key
 from voice.calls import HISTORY_TTL, OPEN_CALL, opening, step_json
-from voice.security import PENDING, REPLAY_TTL
+from voice.security import PENDING, REBUILT, REPLAY_TTL
 
 MAX_CHOICES = 3  # threads a caller is offered
 PROMPT_MESSAGES = 20  # enough recent messages to find the last customer and agent ones
@@ -32,10 +32,13 @@ _MARK = "\x00"  # stands for an id in a key name, for the matched ids in a step'
 # 12 newest messages read, 13-18 a thread's hash, messages and order keys around its id, 19 '1' to open the record,
 # 20 its first step when no thread is found, 21-22 the step around the found ids' JSON ('' '': the same step),
 # 23 the history ttl, 24 the token key's index in KEYS (0: none), 25 the report day's (0: none), 26 the report's
-# field for a call in, then the record's field/value pairs. Opening the record counts the call in on the day.
+# field for a call in, 27 the mark a request answered in one round trip is claimed with, then the record's
+# field/value pairs. Opening the record counts the call in on the day.
 # Returns {'stale'} when the directory changed (nothing written), {'answered', key, earlier} for a repeat,
-# {'ambiguous', key} when a brand Lua cannot compare (not ASCII) was met (claimed, the record not opened), else
-# {'fresh', key, {{id, name, subject, locale, {customer texts, newest first}}...}}.
+# {'ambiguous', key} when a brand Lua cannot compare (not ASCII) was met (claimed pending, the record not opened),
+# else {'fresh', key, {{id, name, subject, locale, {customer texts, newest first}}...}}, or 'again' with the same for
+# a repeat of a request answered that way (read again; nothing written). Twilio repeats a request only when it had
+# no answer, so no caller heard the first one: a repeat's answer is built again, not kept.
 _RECEIVE = OPEN_CALL + COUNT_ONCE + r"""
 local function text(value)
   if type(value) == 'string' then return value end
@@ -49,9 +52,10 @@ if token_at > 0 then
   fingerprint = redis.call('GET', KEYS[token_at])
 end
 local replay = ARGV[5] .. fingerprint .. ARGV[6]
-if not redis.call('SET', replay, ARGV[4], 'NX', 'EX', ARGV[3]) then
-  return {'answered', replay, redis.call('GET', replay) or ''}
-end
+local earlier = redis.call('GET', replay)
+if earlier and earlier ~= ARGV[27] then return {'answered', replay, earlier} end
+local again = earlier ~= false
+if not again then redis.call('SET', replay, ARGV[27], 'EX', ARGV[3]) end
 local found, limit = {}, tonumber(ARGV[9])
 if ARGV[7] == '1' then
   local start, page, scan = 0, tonumber(ARGV[10]), tonumber(ARGV[11])
@@ -62,9 +66,13 @@ if ARGV[7] == '1' then
       if #found >= limit then break end
       local header = redis.call('HMGET', ARGV[13] .. id .. ARGV[14], 'phone', 'doc', 'brand')
       local brand = header[3] or ''
-      if header[1] and header[2] then
-        if brand ~= '' and (ARGV[8] == '' or brand:find('[\128-\255]')) then return {'ambiguous', replay} end
-        if brand == '' or brand:lower() == ARGV[8] then found[#found + 1] = {id, header[2]} end
+      local comparable = brand == '' or (ARGV[8] ~= '' and not brand:find('[\128-\255]'))
+      if header[1] and header[2] and not comparable and not again then
+        redis.call('SET', replay, ARGV[4], 'EX', ARGV[3])  -- the long way keeps its answer
+        return {'ambiguous', replay}
+      end
+      if header[1] and header[2] and comparable and (brand == '' or brand:lower() == ARGV[8]) then
+        found[#found + 1] = {id, header[2]}
       end
     end
     start = start + page
@@ -88,13 +96,13 @@ for i, thread in ipairs(found) do
   threads[i] = {id, text(customer.name), text(doc.subject), text(customer.locale), said}
   ids[i] = cjson.encode(id)
 end
-if ARGV[19] == '1' then
+if ARGV[19] == '1' and not again then
   local step = ARGV[20]
   if #ids > 0 and ARGV[21] ~= '' then step = ARGV[21] .. table.concat(ids, ',') .. ARGV[22] end
-  open_call(3, ARGV[23], step, 27)
+  open_call(3, ARGV[23], step, 28)
   if day_at > 0 then count_once(KEYS[day_at], KEYS[day_at + 1], ARGV[26], {ARGV[26], 1}) end
 end
-return {'fresh', replay, threads}
+return {again and 'again' or 'fresh', replay, threads}
 """
 
 
@@ -142,7 +150,8 @@ class Opening:
 @dataclass(frozen=True)
 class Received:
     """What the round trip did: stale (nothing), answered (a repeat: earlier is what its key holds), ambiguous
-    (claimed only), or fresh (claimed, threads found, record opened)."""
+    (claimed only), fresh (claimed, threads found, record opened) or again (a repeat of a fresh one: threads found
+    again, nothing written)."""
 
     status: str
     replay_key: str = ""
@@ -174,15 +183,15 @@ class InboundCalls:
                 "1" if brand else "", brand.lower() if brand and brand.isascii() else "", limit, BRAND_PAGE,
                 BRAND_SCAN, newest, *self._thread_keys, "1" if opening else "", opening.step if opening else "",
                 found_head, found_tail, HISTORY_TTL, token_at, len(script_keys) - 1 if day else 0, Count.calls_in.value,
-                *(opening.fields if opening else ())]
+                REBUILT, *(opening.fields if opening else ())]
         reply = self._receive(keys=script_keys, args=args)
         if reply[0] == "answered":
             return Received("answered", reply[1], reply[2])
-        if reply[0] != "fresh":
+        if reply[0] not in ("fresh", "again"):
             return Received(reply[0], *reply[1:])
         threads = tuple(Brief(thread_id, subject, Customer(name, locale), tuple(Said(t) for t in reversed(said)))
                         for thread_id, name, subject, locale, said in reply[2])
-        return Received("fresh", reply[1], None, threads)
+        return Received(reply[0], reply[1], None, threads)
 
 
 INBOUND: Shared[InboundCalls] = Shared("inbound")
@@ -206,6 +215,7 @@ class Incoming:
     is_open: bool
     trusted: bool
     threads: tuple[Brief, ...] | None  # None: a brand the script could not compare; read them the long way
+    repeat: bool = False  # Twilio's repeat of a request answered before: counted already
 
 
 def claim_incoming(store: redis.Redis, fingerprint: str, token_key: str | None) -> tuple[str, str | None]:
@@ -227,8 +237,11 @@ def claim_incoming(store: redis.Redis, fingerprint: str, token_key: str | None) 
         if received.status != "stale":
             break
         directory = cache.refresh()
-    g.incoming_call = Incoming(number, is_open, trusted, received.threads if received.status == "fresh" else None)
-    return received.replay_key, received.earlier
+    built = received.status in ("fresh", "again")
+    g.incoming_call = Incoming(number, is_open, trusted, received.threads if built else None,
+                               repeat=received.status == "again")
+    # Answered in one round trip: the answer is not kept, a repeat builds it again ("" names no key to keep it under).
+    return ("" if built else received.replay_key), received.earlier
 
 
 def _opening(number: Number, is_open: bool, trusted: bool, sid: str, dialled: str, caller: str,

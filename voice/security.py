@@ -33,6 +33,7 @@ class ReplayPending(Exception):
 
 
 PENDING = "\x00pending"  # what a request's key holds while its first delivery is handled
+REBUILT = "\x00rebuilt"  # what it holds when its claim reads what a repeat's answer is built from again
 
 
 def public_url() -> str:
@@ -67,7 +68,8 @@ def _fingerprint() -> str:
 
 
 # A claim: given Redis, the request's fingerprint and its idempotency token's key (if it has one), the key its answer
-# is kept under and, unless this delivery is the first, what is there now ("" when nothing is).
+# is kept under ("" for none: the claim itself reads again what a repeat's answer is built from) and, unless this
+# delivery is the first, what is there now ("" when nothing is).
 Claim = Callable[[redis.Redis, str, str | None], tuple[str, str | None]]
 
 
@@ -111,9 +113,11 @@ def answered_once(view: Callable[..., str] | None = None, *, claim: Claim = _cla
         try:
             body = view(*args, **kwargs)
         except Exception:
-            store.delete(key)  # a failure must not be replayed as an answer
+            if key:
+                store.delete(key)  # a failure must not be replayed as an answer
             raise
-        store.set(key, body, ex=REPLAY_TTL)
+        if key:
+            store.set(key, body, ex=REPLAY_TTL)
         return Response(body, mimetype="text/xml")
 
     return wrapper

@@ -99,13 +99,13 @@ def incoming() -> str:
         return twiml.say_and_hang_up([prompt("en-US", "unknown_number")], FALLBACK_SPEECH)
     if not call.trusted:
         if not call.is_open:
-            return _closed(number, None, notice=True)
+            return _closed(number, None, notice=True, repeat=call.repeat)
         return _ask_code(number, 1, "welcome", notice=True)
     found = call.threads if call.threads is not None else _open_threads(number, call.is_open)
     first = found[0] if found else None
     if not call.is_open:
         # Caller ID alone links nothing: the voicemail may go into the caller's one thread, the call stays unlinked.
-        return _closed(number, first if len(found) == 1 else None, notice=True)
+        return _closed(number, first if len(found) == 1 else None, notice=True, repeat=call.repeat)
     if len(found) == 1:
         texts, speech = say(number, first, "greet_one", name=_greeting_name(first), subject=spoken_subject(first))
         if last := last_words(first):
@@ -143,9 +143,11 @@ def recording_notice(number: Number, speech: twiml.Speech) -> tuple[str, ...]:
     return (prompt(speech.language, "recording_notice", brand=number.brand),) if number.record_calls else ()
 
 
-def _closed(number: Number, thread: Thread | Brief | None, *, notice: bool = False) -> str:
-    """The number is closed: say so and offer a voicemail, into thread when one is given."""
-    INBOUND_CALLS.labels("closed").inc()
+def _closed(number: Number, thread: Thread | Brief | None, *, notice: bool = False, repeat: bool = False) -> str:
+    """The number is closed: say so and offer a voicemail, into thread when one is given (a repeat of a request
+    answered so is not counted again)."""
+    if not repeat:
+        INBOUND_CALLS.labels("closed").inc()
     texts, speech = say(number, thread, "closed", "closed_voicemail")
     texts = [*(recording_notice(number, speech) if notice else ()), *texts]
     return twiml.voicemail(texts, url("voicemail", thread=thread.id if thread else None), speech,
