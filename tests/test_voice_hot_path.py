@@ -136,7 +136,7 @@ def closed_calls_counted(client: FlaskClient) -> float:
 
 def test_twilios_repeat_of_a_call_in_is_answered_from_what_the_stores_hold_now_and_counted_once(
         app: Flask, client: FlaskClient) -> None:
-    # Twilio repeats a request only when it had no answer to the first, so no caller heard that one.
+    # Twilio repeats a request only when it got no answer it could play, so no caller heard the first one.
     thread(app, "t-1", subject="App crashes at login")
     form = {"CallSid": next(SIDS), "From": CUSTOMER, "To": SUPPORT, "CallStatus": "ringing"}
     first = signed_post(client, "/voice/incoming", form, base=BASE, token=TOKEN)

@@ -37,8 +37,9 @@ _MARK = "\x00"  # stands for an id in a key name, for the matched ids in a step'
 # Returns {'stale'} when the directory changed (nothing written), {'answered', key, earlier} for a repeat,
 # {'ambiguous', key} when a brand Lua cannot compare (not ASCII) was met (claimed pending, the record not opened),
 # else {'fresh', key, {{id, name, subject, locale, {customer texts, newest first}}...}}, or 'again' with the same for
-# a repeat of a request answered that way (read again; nothing written). Twilio repeats a request only when it had
-# no answer, so no caller heard the first one: a repeat's answer is built again, not kept.
+# a repeat of a request answered that way (read again; nothing written). Twilio repeats a request only when it got
+# no answer it could play (a timeout, a lost connection, an HTTP error), so no caller heard the first one: a repeat's
+# answer is built again, not kept.
 _RECEIVE = OPEN_CALL + COUNT_ONCE + r"""
 local function text(value)
   if type(value) == 'string' then return value end
