@@ -12,6 +12,29 @@ worker_class = os.environ.get("WEB_WORKER_CLASS", "gevent")
 # subscription, desk/fanout.py): 2,000 desks spread unevenly over the workers must leave room for Twilio.
 worker_connections = int(os.environ.get("WEB_WORKER_CONNECTIONS", "4000"))
 threads = int(os.environ.get("WEB_THREADS", "8"))  # gthread only
+# Beyond its connections a worker holds its Redis pools (32 each), its logs and the app's files.
+OWN_FILES = 256
+
+
+def open_files_for(connections: int) -> str | None:
+    """Raise this process's open-file limit (the workers inherit it) toward the hard limit, so a worker can hold
+    connections sockets: a shell's usual 1,024 refused desks past about a thousand a worker. What is still short,
+    in words, or None."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + OWN_FILES
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return None
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < wanted:
+        return (f"open files are limited to {target:,} (the hard limit), so each web worker holds fewer than its "
+                f"WEB_WORKER_CONNECTIONS of {connections:,}: raise the hard limit (ulimit -Hn, or LimitNOFILE in a "
+                f"systemd unit) to {wanted:,}")
+    return None
+
+
 if worker_class == "gevent" and __name__ == "__config__":  # gunicorn reading this file, not a script
     # Before the preloaded app imports ssl, socket and threading: gunicorn's worker patches only after fork, when
     # every TLS context the app made would fail (RecursionError) and locks made at import would block the worker.
@@ -19,9 +42,13 @@ if worker_class == "gevent" and __name__ == "__config__":  # gunicorn reading th
 
     monkey.patch_all()
 if __name__ == "__config__":
+    import logging
+
     from core import logs
 
     logs.configure("web")  # the app's own lines; gunicorn's go through logger_class
+    if short := open_files_for(worker_connections):
+        logging.getLogger("threadline").warning(short)
 logger_class = "core.gunicorn_logs.Logger"
 # Load the app once in the master: a bad configuration stops gunicorn with one line instead of
 # every worker failing in a loop.

@@ -3,6 +3,9 @@ threaded server and under the Procfile's gevent web process; they end with their
 
 from __future__ import annotations
 
+import resource
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -10,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import redis
 from flask import Flask
@@ -22,7 +26,7 @@ from directory.models import AgentConfig
 from tests.support.carrier import Served
 from tests.support.desk import EventStream, sign_in, sign_in_over_http, with_password
 from tests.support.outage import redis_away
-from tests.support.processes import gunicorn
+from tests.support.processes import ROOT, gunicorn
 from voice.screenpop import publish
 
 SECRET = "fanout-test-secret"
@@ -147,6 +151,36 @@ def test_streams_that_opened_together_are_checked_a_slice_a_tick_each_once_a_rou
     finally:
         for listener in listeners:
             fanout.close(listener)
+
+
+def test_started_from_a_shell_limited_to_1024_open_files_the_web_process_can_hold_its_connections(
+        app: Flask, tmp_path: Path) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 1024), hard))  # as a new shell has it, for gunicorn
+    try:
+        server = gunicorn(app.config["REDIS_URL"], tmp_path / "gunicorn.log", THREADLINE_SECRET_KEY=SECRET,
+                          WEB_WORKER_CONNECTIONS="2000")
+        port = server.__enter__()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        web = [p for p in psutil.Process().children(recursive=True) if p.environ().get("PORT") == str(port)]
+        assert len(web) == 2  # the master and its one worker
+        # Each socket is a file: a worker kept to 1,024 refused desks past about a thousand.
+        assert all(p.rlimit(psutil.RLIMIT_NOFILE)[0] >= 2000 for p in web)
+    finally:
+        server.__exit__(None, None, None)
+
+
+def test_a_hard_open_file_limit_below_the_worker_connections_is_raised_to_and_named() -> None:
+    probe = ("import resource, runpy\n"
+             "resource.setrlimit(resource.RLIMIT_NOFILE, (512, 1500))\n"
+             "print(runpy.run_path('gunicorn.conf.py')['open_files_for'](2000))\n"
+             "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n")
+    said, soft = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
+                                check=True, timeout=60).stdout.splitlines()
+    assert soft == "1500"  # as far as the hard limit lets it
+    assert said.startswith("open files are limited to 1,500 (the hard limit)") and "WEB_WORKER_CONNECTIONS" in said
 
 
 def test_after_a_redis_restart_the_fanout_subscribes_again_and_new_streams_get_their_pops(
