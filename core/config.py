@@ -124,7 +124,8 @@ def uses_sentinel(config: Mapping[str, Any]) -> bool:
 def sentinel_addresses(config: Mapping[str, Any]) -> list[tuple[str, int]]:
     """REDIS_SENTINELS as (host, port) pairs; ConfigError naming the setting and the bad item otherwise."""
     addresses = []
-    for item in config.get("REDIS_SENTINELS") or []:
+    listed = config.get("REDIS_SENTINELS") or []
+    for item in _comma_list(listed) if isinstance(listed, str) else listed:  # an override may be written as in env
         host, sep, port = str(item).strip().rpartition(":")
         host = host.strip("[]")  # an IPv6 address is written [::1]:26379
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c.isspace() for c in host):
@@ -140,6 +141,10 @@ def _check_redis(config: Mapping[str, Any]) -> None:
         if config.get("REDIS_SENTINEL_MASTER"):
             raise ConfigError("REDIS_SENTINEL_MASTER is set but REDIS_SENTINELS is not: name the Sentinels as "
                               "host:port, separated by commas")
+        for name in ("REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD"):
+            if config.get(name):  # it would be left unused, and Redis would refuse or, worse, not need it
+                raise ConfigError(f"{name} is set but is used only with REDIS_SENTINELS: for one Redis, put its "
+                                  "password in REDIS_URL (redis://:password@host:6379/0)")
         return
     sentinel_addresses(config)
     if not config.get("REDIS_SENTINEL_MASTER"):

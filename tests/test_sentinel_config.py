@@ -41,10 +41,19 @@ def test_a_sentinel_without_a_usable_host_and_port_is_refused_naming_the_setting
     ({"REDIS_SENTINELS": "10.0.0.5:26379"}, "REDIS_SENTINEL_MASTER is not set"),
     ({"REDIS_SENTINEL_MASTER": "threadline"}, "REDIS_SENTINEL_MASTER is set but REDIS_SENTINELS is not"),
     ({**SENTINELS, "REDIS_URL": "redis://10.0.0.9:6379/0"}, "REDIS_URL and REDIS_SENTINELS are both set"),
+    ({"REDIS_URL": "redis://10.0.0.9:6379/0", "REDIS_PASSWORD": "s3cret"},
+     r"REDIS_PASSWORD is set but is used only with REDIS_SENTINELS: for one Redis, put its password in REDIS_URL"),
+    ({"REDIS_SENTINEL_PASSWORD": "s3cret"}, "REDIS_SENTINEL_PASSWORD is set but is used only with REDIS_SENTINELS"),
 ])
 def test_half_a_sentinel_setting_or_two_ways_to_redis_are_refused(env, says):
     with pytest.raises(config.ConfigError, match=says):
         config.check(config.load(env))
+
+
+def test_sentinels_given_to_the_app_as_one_string_are_read_as_from_the_environment():
+    settings = config.load({}, {"REDIS_SENTINELS": "10.0.0.5:26379, [::1]:26381", "REDIS_SENTINEL_MASTER": "tl"})
+    config.check(settings)
+    assert config.sentinel_addresses(settings) == [("10.0.0.5", 26379), ("::1", 26381)]
 
 
 def test_unreachable_sentinels_are_named_with_the_master_never_the_password():
