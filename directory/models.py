@@ -9,7 +9,15 @@ from itertools import pairwise
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from context.phones import to_e164
 from context.schemas import Brand, Strict, TimeZone
@@ -186,6 +194,16 @@ class NumberConfig(Strict):
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
+
+    @field_validator("voice")
+    @classmethod
+    def _speaks(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """The voice speaks the number's language (checked with the other fields, so a form names every problem at
+        once; a language that failed is named on its own)."""
+        language = info.data.get("language")
+        if language is not None and (problem := voice_problem(value, language)):
+            raise ValueError(problem)
+        return value
 
 
 class Number(NumberConfig):

@@ -15,7 +15,7 @@ from context.schemas import Strict
 from core.extensions import Shared
 from core.openapi import API
 from core.validation import problems
-from directory.models import E164, Agent, AgentConfig, AgentId, Number, NumberConfig, voice_problem
+from directory.models import E164, Agent, AgentConfig, AgentId, Number, NumberConfig
 from directory.store import AgentStore, NumberStore
 
 _NUMBER = TypeAdapter(E164)
@@ -158,12 +158,7 @@ class Directory:
                                  details)
 
     def check_number(self, config: NumberConfig, prefix: str = "", planned: Collection[str] = ()) -> None:
-        """Refuse (422) a number whose voice does not speak its language or whose agents are neither stored nor
-        planned; fields named under prefix."""
-        problem = voice_problem(config.voice, config.language)
-        if problem:
-            raise DirectoryError(422, "invalid_field", f"{prefix}voice: {problem}", f"{prefix}voice",
-                                 [{"code": "invalid_field", "field": f"{prefix}voice", "message": problem}])
+        """Refuse (422) a number whose agents are neither stored nor planned; fields named under prefix."""
         self.check_agents(config.agents, prefix, planned)
 
     def set_number(self, e164: str, config: NumberConfig) -> tuple[Number, bool]:

@@ -185,13 +185,15 @@ def test_the_api_and_the_cli_give_the_same_words(app: Flask, admin: FlaskClient)
 
 
 def test_several_problems_are_shown_at_once(app: Flask, admin: FlaskClient) -> None:
-    response = send(admin, PAGE, label="", max_attempts="0", **{"wed-start": ["09:00"], "wed-end": ["25:00"]})
+    response = send(admin, PAGE, label="", max_attempts="0", language="fr-FR", voice="Polly.Joanna",
+                    **{"wed-start": ["09:00"], "wed-end": ["25:00"]})
     assert response.status_code == 422
     assert "at least 1 character" in problem(response, "label")
     assert "greater than or equal to 1" in problem(response, "max_attempts")
     assert "hours:minutes" in problem(response, "wed-end-0")
+    assert "Polly.Joanna does not speak French (France)" in problem(response, "voice")  # with the others, at once
     summary = response.get_data(as_text=True).split('id="form-error"')[1].split("</div>")[0]
-    assert summary.count("<li>") == 3 and 'href="#wed-end-0">Wednesday hours</a>' in summary
+    assert summary.count("<li>") == 4 and 'href="#wed-end-0">Wednesday hours</a>' in summary
 
 
 def test_an_admin_adds_a_number_through_the_form(app: Flask, admin: FlaskClient) -> None:
