@@ -71,8 +71,36 @@ def pre_fork(server: object, worker: object) -> None:
 def post_fork(server: object, worker: object) -> None:
     """In each worker: a young collection once 50,000 objects are made, not 700. With the default, every collection
     promoted the objects of the requests under way, which soon made full collections over every open desk's stream:
-    100-700 ms each with 1,000 desks a worker, in the webhooks' p99 (bench/screenpop.py --desks 2000)."""
+    100-700 ms each with 1,000 desks a worker, in the webhooks' p99 (bench/screenpop.py --desks 2000). And its desk
+    streams end as it starts to stop, instead of holding it up to its graceful timeout (30 s) on each deploy."""
     gc.set_threshold(50_000, 20, 10)
+    stop = worker.handle_exit  # type: ignore[attr-defined]
+
+    def handle_exit(sig: int, frame: object) -> None:
+        stop(sig, frame)  # no new requests
+        # Out of the signal handler, as gunicorn's own quit is: under gevent it runs in the event loop, which a
+        # thread's start would block.
+        if worker_class == "gevent":
+            import gevent
+
+            gevent.spawn(_end_desk_streams)
+        else:
+            import threading
+
+            threading.Thread(target=_end_desk_streams, name="end desk streams", daemon=True).start()
+
+    worker.handle_exit = handle_exit  # type: ignore[attr-defined]  # before the worker installs its signal handlers
+
+
+def _end_desk_streams() -> None:
+    import logging
+
+    from desk import fanout
+
+    if ended := fanout.stop_all():
+        streams = "1 desk event stream; its page reconnects" if ended == 1 else \
+            f"{ended:,} desk event streams; their pages reconnect"
+        logging.getLogger("threadline").info("stopping: ended %s", streams)
 
 
 def when_ready(server: object) -> None:

@@ -34,6 +34,7 @@ class Signal(enum.Enum):
     KEEPALIVE = "keepalive"
     SIGNED_OUT = "signed out"  # the session ended or expired: the stream ends
     LOST = "lost"  # the subscription was lost: the stream ends, and the page reconnects and catches up
+    STOPPING = "stopping"  # the web worker is stopping: the stream ends, and the page reconnects elsewhere
 
 
 class Listener:
@@ -51,6 +52,14 @@ class Listener:
 
 _fanouts: weakref.WeakValueDictionary[int, Fanout] = weakref.WeakValueDictionary()
 _fanouts_lock = threading.Lock()
+
+
+def stop_all() -> int:
+    """End every open stream of this process, which is stopping: a worker would otherwise wait its graceful timeout
+    for them. Each page reconnects, to a worker still serving, and catches up. How many ended."""
+    with _fanouts_lock:
+        fanouts = list(_fanouts.values())
+    return sum(fanout.stop() for fanout in fanouts)
 
 
 class Fanout:
@@ -104,6 +113,17 @@ class Fanout:
                 group.discard(listener)
                 if not group:
                     del self._listeners[listener.channel]
+
+    def stop(self) -> int:
+        """End every stream, live or waiting for the subscription; how many ended."""
+        with self._lock:
+            listeners = [listener for group in self._listeners.values() for listener in group]
+            self._listeners.clear()
+            for slice_ in self._slices:
+                slice_.clear()
+        for listener in listeners:
+            listener.inbox.put(Signal.STOPPING)
+        return len(listeners)
 
     # --- The background thread ---------------------------------------------------------------------------------
 

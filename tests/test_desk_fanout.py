@@ -183,6 +183,23 @@ def test_a_hard_open_file_limit_below_the_worker_connections_is_raised_to_and_na
     assert said.startswith("open files are limited to 1,500 (the hard limit)") and "WEB_WORKER_CONNECTIONS" in said
 
 
+def test_a_stopping_web_worker_ends_its_desk_streams_instead_of_waiting_its_graceful_timeout_for_them(
+        app: Flask, tmp_path: Path) -> None:
+    with gunicorn(app.config["REDIS_URL"], tmp_path / "gunicorn.log", THREADLINE_SECRET_KEY=SECRET,
+                  GUNICORN_CMD_ARGS="--graceful-timeout 120") as port:
+        base = f"http://127.0.0.1:{port}"
+        stream = EventStream(sign_in_over_http(base, "sam"), base)
+        try:
+            assert stream.frame() == ": connected"
+            web = [p for p in psutil.Process().children(recursive=True) if p.environ().get("PORT") == str(port)]
+            [worker] = [p for p in web if p.parent() in web]
+            worker.terminate()  # as its master does on a deploy
+            worker.wait(timeout=10)  # not the 120 s it would wait for the stream
+            assert stream.frame() is None  # ended, for the page to reconnect to a worker still serving
+        finally:
+            stream.close()
+
+
 def test_after_a_redis_restart_the_fanout_subscribes_again_and_new_streams_get_their_pops(
         make_app: Any, server: EmbeddedRedis) -> None:
     app = with_agents(make_app(REDIS_URL=server.url, SECRET_KEY=SECRET, REDIS_TIMEOUT_SECONDS=0.5))
