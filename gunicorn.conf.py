@@ -95,12 +95,11 @@ def post_fork(server: object, worker: object) -> None:
 def _end_desk_streams() -> None:
     import logging
 
-    from desk import fanout
+    from desk import fanout, words
 
     if ended := fanout.stop_all():
-        streams = "1 desk event stream; its page reconnects" if ended == 1 else \
-            f"{ended:,} desk event streams; their pages reconnect"
-        logging.getLogger("threadline").info("stopping: ended %s", streams)
+        logging.getLogger("threadline").info("stopping: ended %s; the desks reconnect",
+                                             words.count(ended, "desk event stream"))
 
 
 def when_ready(server: object) -> None:

@@ -117,13 +117,7 @@ class Fanout:
     def stop(self) -> int:
         """End every stream, live or waiting for the subscription; how many ended."""
         with self._lock:
-            listeners = [listener for group in self._listeners.values() for listener in group]
-            self._listeners.clear()
-            for slice_ in self._slices:
-                slice_.clear()
-        for listener in listeners:
-            listener.inbox.put(Signal.STOPPING)
-        return len(listeners)
+            return self._end(Signal.STOPPING, waiting_too=True)
 
     # --- The background thread ---------------------------------------------------------------------------------
 
@@ -177,7 +171,7 @@ class Fanout:
 
     def _subscribed(self) -> None:
         with self._lock:
-            ended = self._end_live() if self._connected else 0  # redis-py subscribed again by itself
+            ended = self._end(Signal.LOST) if self._connected else 0  # redis-py subscribed again by itself
             self._connected, self._failures = True, 0
             for group in self._listeners.values():
                 for listener in group:
@@ -206,16 +200,17 @@ class Fanout:
     def _lost(self) -> int:
         with self._lock:
             self._connected = False
-            return self._end_live()
+            return self._end(Signal.LOST)
 
-    def _end_live(self) -> int:
-        """End the live streams (the lock held); those still waiting for the subscription stay. How many ended."""
+    def _end(self, signal: Signal, *, waiting_too: bool = False) -> int:
+        """End the live streams with signal (the lock held), and those still waiting for the subscription when
+        waiting_too (else they stay). How many ended."""
         ended = 0
         for channel, group in list(self._listeners.items()):
-            for listener in [listener for listener in group if listener.live.is_set()]:
+            for listener in [listener for listener in group if waiting_too or listener.live.is_set()]:
                 group.discard(listener)
                 self._slices[listener.slice].discard(listener)
-                listener.inbox.put(Signal.LOST)
+                listener.inbox.put(signal)
                 ended += 1
             if not group:
                 del self._listeners[channel]

@@ -168,9 +168,13 @@ class CallStore:
             pipe.zadd(keys.thread_calls(thread_id), {sid: score})
             pipe.execute()
 
-    def direction(self, sid: str) -> str | None:
-        """inbound, or outbound-api for a call Threadline placed; None for a call it has no record of."""
-        return self.redis.hget(keys.call(sid), "direction")
+    def accept(self, sid: str, agent_id: str) -> str | None:
+        """The agent took the call: named on its record. The call's direction, read in the same round trip: inbound,
+        or outbound-api for a call Threadline placed; None for a call it has no record of."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(keys.call(sid), "agent_id", agent_id)
+            pipe.hget(keys.call(sid), "direction")
+            return pipe.execute()[1]
 
     def set(self, sid: str, **fields: str) -> None:
         self.redis.hset(keys.call(sid), mapping=fields)

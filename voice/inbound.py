@@ -67,13 +67,13 @@ if ARGV[7] == '1' then
       if #found >= limit then break end
       local header = redis.call('HMGET', ARGV[13] .. id .. ARGV[14], 'phone', 'doc', 'brand')
       local brand = header[3] or ''
-      local comparable = brand == '' or (ARGV[8] ~= '' and not brand:find('[\128-\255]'))
-      if header[1] and header[2] and not comparable and not again then
-        redis.call('SET', replay, ARGV[4], 'EX', ARGV[3])  -- the long way keeps its answer
-        return {'ambiguous', replay}
-      end
-      if header[1] and header[2] and comparable and (brand == '' or brand:lower() == ARGV[8]) then
-        found[#found + 1] = {id, header[2]}
+      if header[1] and header[2] then
+        local comparable = brand == '' or (ARGV[8] ~= '' and not brand:find('[\128-\255]'))
+        if not comparable and not again then
+          redis.call('SET', replay, ARGV[4], 'EX', ARGV[3])  -- the long way keeps its answer
+          return {'ambiguous', replay}
+        end
+        if comparable and (brand == '' or brand:lower() == ARGV[8]) then found[#found + 1] = {id, header[2]} end
       end
     end
     start = start + page

@@ -364,10 +364,10 @@ def whisper_accept() -> str:
     calls = _stores()[3]
     calls.step(parent, "agent_accepted" if accepted else "agent_declined", agent_id=agent_id)
     if accepted:
-        calls.set(parent, agent_id=agent_id)
+        direction = calls.accept(parent, agent_id)
         # A call in (a callback's call is whispered the same way: its own figures count it).
         # The number as the query names it: the counters know its zone, no read of its configuration here.
-        if (number := request.args.get("number")) and calls.direction(parent) == "inbound":
+        if (number := request.args.get("number")) and direction == "inbound":
             REPORTS.get().count(number, {Count.answered: 1}, once=(parent, Count.answered))
         return twiml.bridge()
     return twiml.say_and_hang_up([], FALLBACK_SPEECH)
