@@ -62,14 +62,17 @@ def _started() -> None:
     g.metrics_started = time.perf_counter()
 
 
-def _observed(response: Response) -> Response:
+def observe_webhook(endpoint: str, status: int, started: float) -> None:
     """One counter and one histogram per webhook request, labelled by its URL rule (never the path's values)."""
+    WEBHOOK_REQUESTS.labels(endpoint, str(status)).inc()
+    WEBHOOK_SECONDS.labels(endpoint, str(status)).observe(time.perf_counter() - started)
+
+
+def _observed(response: Response) -> Response:
     started = g.pop("metrics_started", None)
     rule = request.url_rule.rule if request.url_rule is not None else None
     if started is not None and (rule or request.path).startswith(WEBHOOK_PREFIX):
-        endpoint, status = rule or "unmatched", str(response.status_code)
-        WEBHOOK_REQUESTS.labels(endpoint, status).inc()
-        WEBHOOK_SECONDS.labels(endpoint, status).observe(time.perf_counter() - started)
+        observe_webhook(rule or "unmatched", response.status_code, started)
     return response
 
 

@@ -3,8 +3,10 @@ thread it is about, bound for every line logged while it is handled and given to
 
 from __future__ import annotations
 
+import contextvars
 import re
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, g, request
@@ -13,12 +15,17 @@ from core import logs
 
 REQUEST_ID_HEADER = "X-Request-Id"
 ENVIRON_KEY = "threadline.request_id"  # where gunicorn's access line finds it
+_HEADER_KEY = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # a proxy's id is kept only when it can't forge a log line
 
 
-def request_id() -> str:
-    """This request's id: the proxy's when it looks like one, else a new one."""
-    return _id(request.headers.get(REQUEST_ID_HEADER)) or secrets.token_hex(8)
+def bind(environ: dict[str, Any], call_sid: str | None = None, callback_id: str | None = None,
+         thread_id: str | None = None) -> contextvars.Token[Mapping[str, str]]:
+    """Give the request in environ its id, once (the proxy's when it looks like one, else a new one), where gunicorn's
+    access line and the answer find it; bind it with the ids that look like ids for every line logged until unbind."""
+    rid = environ.get(ENVIRON_KEY) or _id(environ.get(_HEADER_KEY)) or secrets.token_hex(8)
+    environ[ENVIRON_KEY] = rid
+    return logs.bind(request_id=rid, call_sid=_id(call_sid), callback_id=_id(callback_id), thread_id=_id(thread_id))
 
 
 def _id(value: str | None) -> str | None:
@@ -28,12 +35,10 @@ def _id(value: str | None) -> str | None:
 
 def _bind() -> None:
     view_args = request.view_args or {}
-    rid = request.environ[ENVIRON_KEY] = request_id()
     form = request.form if request.mimetype == "application/x-www-form-urlencoded" else {}
-    g.log_token = logs.bind(
-        request_id=rid, call_sid=_id(view_args.get("call_sid") or form.get("CallSid")),
-        callback_id=_id(view_args.get("callback_id") or request.args.get("cb")),
-        thread_id=_id(view_args.get("thread_id") or request.args.get("thread")))
+    g.log_token = bind(request.environ, view_args.get("call_sid") or form.get("CallSid"),
+                       view_args.get("callback_id") or request.args.get("cb"),
+                       view_args.get("thread_id") or request.args.get("thread"))
 
 
 def _unbind(exc: BaseException | None) -> None:
@@ -42,10 +47,15 @@ def _unbind(exc: BaseException | None) -> None:
         logs.unbind(token)
 
 
+def echoed(environ: dict[str, Any]) -> list[tuple[str, str]]:
+    """The header that gives the request's id back, once it has one."""
+    rid = environ.get(ENVIRON_KEY)
+    return [(REQUEST_ID_HEADER, rid)] if rid else []
+
+
 def _echo(response: Any) -> Any:
-    rid = request.environ.get(ENVIRON_KEY)
-    if rid:
-        response.headers[REQUEST_ID_HEADER] = rid
+    for name, value in echoed(request.environ):
+        response.headers[name] = value
     return response
 
 

@@ -7,7 +7,6 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,34 +17,12 @@ from bench.chaos import AGENT_PHONE, Options, run_scenario
 from core import logs
 from tests.support.api import AUTH
 from tests.support.api import thread_body as api_thread_body
-from tests.support.suite_log import SUITE_LOG
+from tests.support.suite_log import SUITE_LOG, lines_of
 
 REQUIRED = ("time", "level", "logger", "message", "process")
 ANY_PHONE = re.compile(r"(?:\+|%2B)\d{7,}", re.IGNORECASE)
 # The tests' people: every 415-555 number, however written.
 TEST_PHONE = re.compile(r"(?:\+|%2B)?1?[\s.-]?\(?415\)?[\s.-]?555[\s.-]?\d{4}(?!\d)", re.IGNORECASE)
-
-
-@pytest.fixture
-def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
-    """Every line the root logger writes while the test runs, formatted as LOG_FORMAT=json formats it."""
-    monkeypatch.setenv("LOG_FORMAT", "json")
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(logs.JsonFormatter("test"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    level = root.level
-    root.setLevel(logging.INFO)
-    try:
-        yield out
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
-
-
-def lines_of(out: io.StringIO) -> list[dict[str, object]]:
-    return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
 def test_a_json_line_has_its_fields_the_bound_ids_and_the_error(captured: io.StringIO) -> None:

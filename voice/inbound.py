@@ -5,6 +5,7 @@ process's DirectoryCache."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -219,10 +220,24 @@ class Incoming:
     repeat: bool = False  # Twilio's repeat of a request answered before: counted already
 
 
-def claim_incoming(store: redis.Redis, fingerprint: str, token_key: str | None) -> tuple[str, str | None]:
-    """answered_once's claim for a call in, in one round trip with the directory version check, the caller's threads
-    and the call's record (the numbers cached in this process are read again when an admin changed one)."""
-    form = request.form
+@dataclass(frozen=True)
+class Claimed:
+    """A call in's first round trip: what it found, the key its answer is kept under ("" for none: built again on a
+    repeat) and, for a repeat of a kept one, what that key holds."""
+
+    call: Incoming
+    key: str
+    earlier: str | None
+
+
+# Where a claim made ahead of Flask (voice/fast_lane.py) waits in the request's WSGI environ for the view, which then
+# makes none of its own: a request's claim is made once.
+CLAIMED = "threadline.incoming_claimed"
+
+
+def claim_call(form: Mapping[str, str], fingerprint: str, token_key: str | None) -> Claimed:
+    """The claim of a call in, in one round trip with the directory version check, the caller's threads and the call's
+    record (the numbers cached in this process are read again when an admin changed one). In an app context."""
     sid, dialled, caller = form.get("CallSid", ""), form.get("To", ""), form.get("From", "")
     verstat = form.get("StirVerstat", "").strip() or None
     cache = DIRECTORY_CACHE.get()
@@ -239,10 +254,16 @@ def claim_incoming(store: redis.Redis, fingerprint: str, token_key: str | None) 
             break
         directory = cache.refresh()
     built = received.status in ("fresh", "again")
-    g.incoming_call = Incoming(number, is_open, trusted, received.threads if built else None,
-                               repeat=received.status == "again")
+    call = Incoming(number, is_open, trusted, received.threads if built else None, repeat=received.status == "again")
     # Answered in one round trip: the answer is not kept, a repeat builds it again ("" names no key to keep it under).
-    return ("" if built else received.replay_key), received.earlier
+    return Claimed(call, "" if built else received.replay_key, received.earlier)
+
+
+def claim_incoming(store: redis.Redis, fingerprint: str, token_key: str | None) -> tuple[str, str | None]:
+    """answered_once's claim for a call in: the one made ahead of Flask for this request, else its own."""
+    claimed = request.environ.get(CLAIMED) or claim_call(request.form, fingerprint, token_key)
+    g.incoming_call = claimed.call
+    return claimed.key, claimed.earlier
 
 
 def _opening(number: Number, is_open: bool, trusted: bool, sid: str, dialled: str, caller: str,

@@ -14,6 +14,7 @@ from typing import Any
 import redis
 from flask import Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from core import keys, outage
@@ -46,24 +47,25 @@ def public_url() -> str:
 def require_twilio_signature() -> None:
     """Refuse (403) any request whose X-Twilio-Signature isn't valid for our auth token; read nothing else."""
     token = current_app.config.get("TWILIO_AUTH_TOKEN")
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not token or not signature or not _signed(RequestValidator(token), public_url(), signature):
+    if not signed(token, public_url(), request.form, request.headers.get("X-Twilio-Signature", "")):
         log.warning("refused a webhook to %s: %s", request.path,
                     "no TWILIO_AUTH_TOKEN configured" if not token else "bad or missing X-Twilio-Signature")
         abort(403)
 
 
-def _signed(validator: RequestValidator, url: str, signature: str) -> bool:
+def signed(token: str | None, url: str, form: MultiDict[str, str], signature: str) -> bool:
     """Whether signature is Twilio's for url and the form: one HMAC for the URL as it is, which is what Twilio signs;
-    the library's tries with and without the port only when that fails."""
-    form = request.form
+    the library's tries with and without the port only when that fails. Never without a token and a signature."""
+    if not token or not signature:
+        return False
+    validator = RequestValidator(token)
     expected = validator.compute_signature(url, form)
     return hmac.compare_digest(expected.encode(), signature.encode()) or validator.validate(url, form, signature)
 
 
-def _fingerprint() -> str:
+def fingerprint(method: str, url: str, form: MultiDict[str, str]) -> str:
     """What Twilio signed: the method, the public URL and every parameter."""
-    material = [request.method, public_url(), *sorted(f"{k}={v}" for k, v in request.form.items(multi=True))]
+    material = [method, url, *sorted(f"{k}={v}" for k, v in form.items(multi=True))]
     return hashlib.sha256("\n".join(material).encode()).hexdigest()
 
 
@@ -86,8 +88,8 @@ def _claim(store: redis.Redis, fingerprint: str, token_key: str | None) -> tuple
     return key, None if store.set(key, PENDING, nx=True, ex=REPLAY_TTL) else store.get(key) or ""
 
 
-def _token_key() -> str | None:
-    token = request.headers.get("I-Twilio-Idempotency-Token")
+def token_key(token: str | None) -> str | None:
+    """Where the I-Twilio-Idempotency-Token header's first request is noted, when a request carries one."""
     return keys.webhook(hashlib.sha256(f"token\n{token}".encode()).hexdigest()) if token else None
 
 
@@ -100,7 +102,8 @@ def answered_once(view: Callable[..., str] | None = None, *, claim: Claim = _cla
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         store: redis.Redis = REDIS.get()
-        key, earlier = claim(store, _fingerprint(), _token_key())
+        key, earlier = claim(store, fingerprint(request.method, public_url(), request.form),
+                             token_key(request.headers.get("I-Twilio-Idempotency-Token")))
         if earlier is not None:
             deadline = time.monotonic() + REPLAY_WAIT
             while earlier == PENDING and time.monotonic() < deadline:

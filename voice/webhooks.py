@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -25,7 +25,7 @@ from directory.store import AGENTS, NUMBERS, AgentStore, NumberStore
 from reports.counters import REPORTS, Count
 from voice import twiml
 from voice.calls import CALLS, CallStore
-from voice.inbound import MAX_CHOICES, PROMPT_MESSAGES, Brief, claim_incoming, incoming_call
+from voice.inbound import MAX_CHOICES, PROMPT_MESSAGES, Brief, Incoming, claim_incoming, incoming_call
 from voice.prompts import means_yes, prompt
 from voice.screenpop import publish_once
 from voice.security import answered_once, require_twilio_signature, status_callback, webhook_failed
@@ -90,18 +90,23 @@ def dialled_number() -> Number | None:
 @bp.post("/incoming")
 @answered_once(claim=claim_incoming)
 def incoming() -> str:
-    """A call in: greet by the caller ID's open threads of the number's brand when it is trusted, else ask a code."""
-    call = incoming_call()
+    """A call in's first webhook."""
+    return answer_incoming(incoming_call(), request.form)
+
+
+def answer_incoming(call: Incoming, form: Mapping[str, str]) -> str:
+    """A call in, claimed: greet by the caller ID's open threads of the number's brand when it is trusted, else ask a
+    code. In an app context, with or without a request (voice/fast_lane.py)."""
     number = call.number
     if number is None:
-        log.warning("call %s to %s, a number Threadline does not serve", request.form.get("CallSid", ""),
-                    mask_phone(request.form.get("To", "")))
+        log.warning("call %s to %s, a number Threadline does not serve", form.get("CallSid", ""),
+                    mask_phone(form.get("To", "")))
         return twiml.say_and_hang_up([prompt("en-US", "unknown_number")], FALLBACK_SPEECH)
     if not call.trusted:
         if not call.is_open:
             return _closed(number, None, notice=True, repeat=call.repeat)
         return _ask_code(number, 1, "welcome", notice=True)
-    found = call.threads if call.threads is not None else _open_threads(number, call.is_open)
+    found = call.threads if call.threads is not None else _open_threads(number, call.is_open, form)
     first = found[0] if found else None
     if not call.is_open:
         # Caller ID alone links nothing: the voicemail may go into the caller's one thread, the call stays unlinked.
@@ -123,9 +128,8 @@ def incoming() -> str:
     return _ask_code(number, attempt=1, notice=True)
 
 
-def _open_threads(number: Number, is_open: bool) -> Sequence[Thread | Brief]:
+def _open_threads(number: Number, is_open: bool, form: Mapping[str, str]) -> Sequence[Thread | Brief]:
     """The caller's threads read through the stores, when a brand was not ASCII; then the call's record opened."""
-    form = request.form
     sid, dialled, caller = form.get("CallSid", ""), form.get("To", ""), form.get("From", "")
     verstat = form.get("StirVerstat", "").strip() or None
     ids = THREADS.get().open_thread_ids_of_brand(caller, number.brand, MAX_CHOICES)

@@ -3,6 +3,8 @@ test-artifacts/suite-log.jsonl for the privacy scan that runs after every other 
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,3 +42,25 @@ def suite_log() -> Iterator[logging.Handler]:
     root.removeHandler(handler)
     root.setLevel(level)
     handler.close()
+
+
+@pytest.fixture
+def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+    """Every line the root logger writes while the test runs, formatted as LOG_FORMAT=json formats it."""
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logs.JsonFormatter("test"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level = root.level
+    root.setLevel(logging.INFO)
+    try:
+        yield out
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+def lines_of(out: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in out.getvalue().splitlines()]
