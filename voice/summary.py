@@ -85,6 +85,8 @@ def _drop_tail(text: str) -> str:
 
 def _balance(text: str) -> str:
     """Drops parentheses that don't pair up (whatever they enclosed may have been scrubbed or cut) and extra spaces."""
+    if "(" not in text and ")" not in text:
+        return " ".join(text.split())  # most texts: no character to look at one by one
     chars, opened = list(text), []
     for i, ch in enumerate(chars):
         if ch == "(":
